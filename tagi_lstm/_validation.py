@@ -1,0 +1,123 @@
+"""Input checks at the public boundary.
+
+Everything a user hands to the library passes through :func:`check_array`
+once; the layers and kernels behind it assume valid input. Errors name where
+the problem is (a layer, a function), what was expected and what arrived.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def is_device_array(x) -> bool:
+    """True for a CuPy array (without importing CuPy when it is absent)."""
+    return type(x).__module__.split(".")[0] == "cupy"
+
+
+def check_array(x, *, name: str, where: str, shape=None, size=None, finite: bool = True,
+                nonnegative: bool = False, positive: bool = False, allow_nan: bool = False,
+                backend=None):
+    """Return ``x`` as an array after checking it.
+
+    Args:
+        x: array-like (NumPy or, with a CUDA backend, CuPy).
+        name: what the argument is called, for the message (``"mu_x"``).
+        where: who asked, for the message (``"Sequential.forward"``, a layer).
+        shape: the exact shape required, if any.
+        size: the exact number of elements required, if any.
+        finite: reject NaN and infinite values.
+        nonnegative: reject negative values (variances).
+        positive: reject values that are zero or negative.
+        allow_nan: with ``finite``, still accept NaN (missing observations)
+            but not infinities.
+        backend: array module the result must live in (default: NumPy).
+
+    Raises:
+        TypeError: ``x`` is not numeric.
+        ValueError: wrong shape or size, non-finite or negative values.
+    """
+    if backend is not None and is_device_array(x):
+        arr = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # noqa: BLE001 - report any conversion failure plainly
+            raise TypeError(f"{where}: {name} must be an array of numbers; got "
+                            f"{type(x).__name__}") from exc
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{where}: {name} must hold real numbers; got dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and arr.dtype.itemsize not in (4, 8):
+        arr = arr.astype(np.float64)
+    if shape is not None and tuple(arr.shape) != tuple(shape):
+        raise ValueError(f"{where}: {name} must have shape {_shape_text(shape)}; got "
+                         f"{_shape_text(arr.shape)}")
+    if size is not None and arr.size != size:
+        raise ValueError(f"{where}: {name} must have {size} values; got {arr.size} "
+                         f"(shape {_shape_text(arr.shape)})")
+    if arr.size and (finite or nonnegative or positive):
+        bk = backend if backend is not None and is_device_array(arr) else None
+        if finite and arr.dtype.kind == "f":
+            _check_finite(arr, name, where, allow_nan, bk)
+        if nonnegative or positive:
+            low = _min(arr, bk)
+            if low < 0 or (positive and low == 0):
+                kind = "positive" if positive else "non-negative"
+                raise ValueError(f"{where}: {name} must be {kind} (it holds variances); found "
+                                 f"a minimum of {low:g}")
+    return arr
+
+
+def _check_finite(arr, name, where, allow_nan, bk):
+    from .backend import cpu
+
+    flat = arr.reshape(-1)
+    ok = bk.all_finite(flat) if bk is not None else cpu.all_finite(np.ascontiguousarray(flat))
+    if ok:
+        return
+    xp = bk.xp if bk is not None else np
+    n_nan = int(xp.isnan(arr).sum())
+    n_inf = int(xp.isinf(arr).sum())
+    if allow_nan and n_inf == 0:
+        return
+    what = []
+    if n_nan and not allow_nan:
+        what.append(f"{n_nan} NaN")
+    if n_inf:
+        what.append(f"{n_inf} infinite")
+    raise ValueError(f"{where}: {name} must be finite; found {' and '.join(what)} value(s)")
+
+
+def _min(arr, bk):
+    from .backend import cpu
+
+    if bk is not None:
+        return bk.min_value(arr)
+    if arr.dtype.kind != "f":
+        return float(arr.min())
+    return cpu.min_value(np.ascontiguousarray(arr))
+
+
+def check_positive_int(value, *, name: str, where: str) -> int:
+    """``value`` as an ``int`` if it is a positive integer, else a clear error."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{where}: {name} must be a positive integer; got "
+                        f"{type(value).__name__} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{where}: {name} must be a positive integer; got {value}")
+    return int(value)
+
+
+def check_real(value, *, name: str, where: str, positive: bool = False) -> float:
+    """``value`` as a ``float`` if it is a finite real number (positive if asked)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value):
+        raise TypeError(f"{where}: {name} must be a finite real number; got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{where}: {name} must be positive; got {value}")
+    return float(value)

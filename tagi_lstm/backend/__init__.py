@@ -1,0 +1,31 @@
+"""Compute backends.
+
+A backend is a module holding ``xp`` (the array library), ``name`` and the
+kernels the layers call (``tagi_lstm.backend.cpu`` documents them). The layer
+logic is written once against that interface; the CPU backend implements the
+kernels with Numba, the CUDA backend with CuPy ``RawModule`` kernels.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+DEVICES = ("cpu", "cuda")
+
+
+def get_backend(device: str) -> ModuleType:
+    """The backend module for ``device`` (``"cpu"`` or ``"cuda"``).
+
+    Raises ``ValueError`` for an unknown device and ``RuntimeError`` naming
+    what is missing when CUDA is asked for but CuPy or a GPU is absent.
+    """
+    if not isinstance(device, str) or device.split(":")[0] not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}; got {device!r}")
+    if device == "cpu":
+        from . import cpu
+
+        return cpu
+    from . import cuda
+
+    cuda.ensure_available()
+    return cuda

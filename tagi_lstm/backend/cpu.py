@@ -1,0 +1,477 @@
+"""CPU backend: NumPy arrays, BLAS ``matmul`` for the sums, Numba for the moments.
+
+Every function here is a kernel the layers call with buffers they own; none
+allocates an array. The kernels trust their inputs: shapes and values are
+checked once at the public boundary (:mod:`tagi_lstm._validation`).
+
+Index conventions shared with the CUDA backend:
+
+* sequence buffers are ``(batch, seq_len, features)``, C-contiguous;
+* gate blocks are stacked in the order forget, input, cell candidate, output
+  (``f, i, g, o``), each ``no`` wide;
+* the covariance sums of an LSTM step are stacked after the four variance
+  sums, in the order ``S_ig, S_fo, S_io, S_go`` (see :mod:`tagi_lstm.layers.lstm`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+name = "cpu"
+xp = np
+
+_JIT = dict(cache=True, nogil=True)
+
+
+def asarray(x, dtype=None):
+    """A NumPy array on this device (no copy when ``x`` already is one)."""
+    return np.asarray(x, dtype=dtype)
+
+
+def to_numpy(x):
+    """A NumPy copy of ``x``."""
+    return np.array(x)
+
+
+def synchronize():
+    """Nothing to wait for on the CPU."""
+
+
+# --------------------------------------------------------------------------
+# Validation helpers (no temporaries, unlike ``np.isfinite(x).all()``)
+# --------------------------------------------------------------------------
+@njit(**_JIT)
+def _all_finite(x):
+    for v in x:
+        if not math.isfinite(v):
+            return False
+    return True
+
+
+@njit(**_JIT)
+def _min_value(x):
+    m = np.inf
+    for v in x:
+        if v < m:
+            m = v
+    return m
+
+
+def all_finite(x) -> bool:
+    """True when no element of ``x`` is NaN or infinite."""
+    return bool(_all_finite(x.reshape(-1)))
+
+
+def min_value(x) -> float:
+    """Smallest element of ``x`` (NaN elements are ignored)."""
+    return float(_min_value(x.reshape(-1)))
+
+
+# --------------------------------------------------------------------------
+# Elementwise moments
+# --------------------------------------------------------------------------
+@njit(**_JIT)
+def _square_moments(mu, var, ms, m2):
+    for k in range(mu.shape[0]):
+        m = mu[k] * mu[k]
+        m2[k] = m
+        ms[k] = m + var[k]
+
+
+def square_moments(mu, var, ms, m2):
+    """``m2 = mu**2`` and ``ms = mu**2 + var`` (second moment), elementwise."""
+    _square_moments(mu.reshape(-1), var.reshape(-1), ms.reshape(-1), m2.reshape(-1))
+
+
+# Activation codes shared with the CUDA sources.
+IDENTITY, RELU, SIGMOID, TANH = 0, 1, 2, 3
+
+
+@njit(**_JIT)
+def _activation_forward(kind, mu_z, var_z, mu_a, var_a, jcb):
+    for k in range(mu_z.shape[0]):
+        z = mu_z[k]
+        if kind == 1:
+            if z > 0.0:
+                a, j = z, 1.0
+            else:
+                a, j = 0.0, 0.0
+        elif kind == 2:
+            a = 1.0 / (1.0 + math.exp(-z))
+            j = a * (1.0 - a)
+        elif kind == 3:
+            a = math.tanh(z)
+            j = 1.0 - a * a
+        else:
+            a, j = z, 1.0
+        mu_a[k] = a
+        jcb[k] = j
+        var_a[k] = j * j * var_z[k]
+
+
+def activation_forward(kind, mu_z, var_z, mu_a, var_a, jcb):
+    """Locally linearised activation: ``mu_a = phi(mu_z)``, ``var_a = J**2 var_z``."""
+    _activation_forward(kind, mu_z.reshape(-1), var_z.reshape(-1), mu_a.reshape(-1),
+                        var_a.reshape(-1), jcb.reshape(-1))
+
+
+@njit(**_JIT)
+def _scale_deltas(jcb, dmu, dvar, dmu_in, dvar_in):
+    for k in range(jcb.shape[0]):
+        j = jcb[k]
+        dmu_in[k] = j * dmu[k]
+        dvar_in[k] = j * j * dvar[k]
+
+
+def scale_deltas(jcb, dmu, dvar, dmu_in, dvar_in):
+    """Deltas through a diagonal Jacobian: ``J dmu`` and ``J**2 dvar``."""
+    _scale_deltas(jcb.reshape(-1), dmu.reshape(-1), dvar.reshape(-1), dmu_in.reshape(-1),
+                  dvar_in.reshape(-1))
+
+
+# --------------------------------------------------------------------------
+# Observation update and parameter update
+# --------------------------------------------------------------------------
+@njit(**_JIT)
+def _observation_deltas(mu, var, y, var_obs, dmu, dvar):
+    n_missing = 0
+    for k in range(mu.shape[0]):
+        if math.isnan(y[k]):
+            dmu[k] = 0.0
+            dvar[k] = 0.0
+            n_missing += 1
+        else:
+            s = var[k] + var_obs[k]
+            dmu[k] = (y[k] - mu[k]) / s
+            dvar[k] = -1.0 / s
+    return n_missing
+
+
+def observation_deltas(mu, var, y, var_obs, dmu, dvar) -> int:
+    """Kalman-style deltas of the output for ``y = z + v``; NaN ``y`` gives zeros.
+
+    Returns the number of missing (NaN) observations that were skipped.
+    """
+    return int(_observation_deltas(mu.reshape(-1), var.reshape(-1), y.reshape(-1),
+                                   var_obs.reshape(-1), dmu.reshape(-1), dvar.reshape(-1)))
+
+
+@njit(**_JIT)
+def _capped_update(mu, var, dmu, dvar, cap_factor, var_floor):
+    n_capped = 0
+    n_floored = 0
+    for k in range(mu.shape[0]):
+        bar = math.sqrt(var[k]) / cap_factor
+        d = dmu[k]
+        if d > bar:
+            d = bar
+            n_capped += 1
+        elif d < -bar:
+            d = -bar
+            n_capped += 1
+        mu[k] += d
+        d = dvar[k]
+        if d > bar:
+            d = bar
+            n_capped += 1
+        elif d < -bar:
+            d = -bar
+            n_capped += 1
+        v = var[k] + d
+        if v <= 0.0:
+            v = var_floor
+            n_floored += 1
+        var[k] = v
+    return n_capped, n_floored
+
+
+def capped_update(mu, var, dmu, dvar, cap_factor, var_floor):
+    """Apply parameter deltas, each capped at ``sqrt(var) / cap_factor``.
+
+    A variance that would fall to zero or below is set to ``var_floor``.
+    Returns ``(n_capped, n_floored)``.
+    """
+    n_capped, n_floored = _capped_update(mu, var, dmu, dvar, cap_factor, var_floor)
+    return int(n_capped), int(n_floored)
+
+
+@njit(**_JIT)
+def _weight_delta_scale(var, acc_mu, acc_var, dmu, dvar):
+    for k in range(var.shape[0]):
+        s = var[k]
+        dmu[k] = s * acc_mu[k]
+        dvar[k] = s * s * acc_var[k]
+
+
+def weight_delta_scale(var, acc_mu, acc_var, dmu, dvar):
+    """Parameter deltas from the batch sums: ``dmu = s acc_mu``, ``dvar = s**2 acc_var``."""
+    _weight_delta_scale(var.reshape(-1), acc_mu.reshape(-1), acc_var.reshape(-1),
+                        dmu.reshape(-1), dvar.reshape(-1))
+
+
+# --------------------------------------------------------------------------
+# LSTM
+# --------------------------------------------------------------------------
+@njit(**_JIT)
+def _lstm_gate_products(mu_w, no, n, q):
+    # q rows: [mu_w**2 (4 no) ; W_i*W_g ; W_f*W_o ; W_i*W_o ; W_g*W_o]
+    for r in range(4 * no):
+        for k in range(n):
+            w = mu_w[r, k]
+            q[r, k] = w * w
+    for j in range(no):
+        for k in range(n):
+            wf = mu_w[j, k]
+            wi = mu_w[no + j, k]
+            wg = mu_w[2 * no + j, k]
+            wo = mu_w[3 * no + j, k]
+            q[4 * no + j, k] = wi * wg
+            q[5 * no + j, k] = wf * wo
+            q[6 * no + j, k] = wi * wo
+            q[7 * no + j, k] = wg * wo
+
+
+def lstm_gate_products(mu_w, q):
+    """Fill ``q`` (8 no, n) with the squared gate weights and the four gate-pair products."""
+    no = mu_w.shape[0] // 4
+    _lstm_gate_products(mu_w, no, mu_w.shape[1], q)
+
+
+@njit(**_JIT)
+def _lstm_load_input(mu_x, var_x, has_var, ni, mu_a, var_a, ms_a, m2_a):
+    B, T = mu_a.shape[0], mu_a.shape[1]
+    for b in range(B):
+        for t in range(T):
+            for k in range(ni):
+                m = mu_x[b, t, k]
+                s = var_x[b, t, k] if has_var else 0.0
+                mu_a[b, t, k] = m
+                var_a[b, t, k] = s
+                m2_a[b, t, k] = m * m
+                ms_a[b, t, k] = m * m + s
+
+
+def lstm_load_input(mu_x, var_x, mu_a, var_a, ms_a, m2_a):
+    """Copy the step inputs ``x_t`` into the first ``ni`` columns of ``a_t = [x_t; h_{t-1}]``."""
+    has_var = var_x is not None
+    _lstm_load_input(mu_x, var_x if has_var else mu_x, has_var, mu_x.shape[2], mu_a,
+                     var_a, ms_a, m2_a)
+
+
+@njit(**_JIT)
+def _lstm_load_state(mu_h0, var_h0, ni, mu_a, var_a, ms_a, m2_a):
+    for b in range(mu_h0.shape[0]):
+        for j in range(mu_h0.shape[1]):
+            m = mu_h0[b, j]
+            s = var_h0[b, j]
+            mu_a[b, 0, ni + j] = m
+            var_a[b, 0, ni + j] = s
+            m2_a[b, 0, ni + j] = m * m
+            ms_a[b, 0, ni + j] = m * m + s
+
+
+def lstm_load_state(mu_h0, var_h0, ni, mu_a, var_a, ms_a, m2_a):
+    """Place the initial hidden state ``h_0`` in the last columns of ``a_0``."""
+    _lstm_load_state(mu_h0, var_h0, ni, mu_a, var_a, ms_a, m2_a)
+
+
+@njit(**_JIT)
+def _sigmoid(z):
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+@njit(**_JIT)
+def _preactivation(b, t, r, zx_mu, zx_var, zx_cov, has_xcov, r_mu, r_var, r_cov, has_rec,
+                   mu_b, var_b, has_bias):
+    mz = zx_mu[b, t, r]
+    sz = zx_var[b, t, r]
+    if has_xcov:
+        sz += zx_cov[b, t, r]
+    if has_rec:
+        mz += r_mu[b, r]
+        sz += r_var[b, r] + r_cov[b, r]
+    if has_bias:
+        mz += mu_b[r]
+        sz += var_b[r]
+    return mz, sz
+
+
+@njit(**_JIT)
+def _lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, has_xcov, r_mu, r_var, r_cov,
+                       has_rec, mu_b, var_b, has_bias, mu_c, var_c, mu_ga, var_ga, jcb_ga,
+                       mu_ca, var_ca, jcb_ca, mu_h, var_h, mu_a, var_a, ms_a, m2_a):
+    B, T = mu_h.shape[0], mu_h.shape[1]
+    for b in range(B):
+        for j in range(no):
+            # Gate pre-activations (x part + h part + bias), then activations:
+            # sigmoid for f, i, o and tanh for the cell candidate g.
+            mz, sz = _preactivation(b, t, j, zx_mu, zx_var, zx_cov, has_xcov, r_mu, r_var,
+                                    r_cov, has_rec, mu_b, var_b, has_bias)
+            m_f = _sigmoid(mz)
+            j_f = m_f * (1.0 - m_f)
+            s_f = j_f * j_f * sz
+            mz, sz = _preactivation(b, t, no + j, zx_mu, zx_var, zx_cov, has_xcov, r_mu,
+                                    r_var, r_cov, has_rec, mu_b, var_b, has_bias)
+            m_i = _sigmoid(mz)
+            j_i = m_i * (1.0 - m_i)
+            s_i = j_i * j_i * sz
+            mz, sz = _preactivation(b, t, 2 * no + j, zx_mu, zx_var, zx_cov, has_xcov, r_mu,
+                                    r_var, r_cov, has_rec, mu_b, var_b, has_bias)
+            m_g = math.tanh(mz)
+            j_g = 1.0 - m_g * m_g
+            s_g = j_g * j_g * sz
+            mz, sz = _preactivation(b, t, 3 * no + j, zx_mu, zx_var, zx_cov, has_xcov, r_mu,
+                                    r_var, r_cov, has_rec, mu_b, var_b, has_bias)
+            m_o = _sigmoid(mz)
+            j_o = m_o * (1.0 - m_o)
+            s_o = j_o * j_o * sz
+            mu_ga[b, t, j] = m_f
+            mu_ga[b, t, no + j] = m_i
+            mu_ga[b, t, 2 * no + j] = m_g
+            mu_ga[b, t, 3 * no + j] = m_o
+            var_ga[b, t, j] = s_f
+            var_ga[b, t, no + j] = s_i
+            var_ga[b, t, 2 * no + j] = s_g
+            var_ga[b, t, 3 * no + j] = s_o
+            jcb_ga[b, t, j] = j_f
+            jcb_ga[b, t, no + j] = j_i
+            jcb_ga[b, t, 2 * no + j] = j_g
+            jcb_ga[b, t, 3 * no + j] = j_o
+            # Covariance sums over every shared input of a_t.
+            s_ig = 0.0
+            s_fo = 0.0
+            s_io = 0.0
+            s_go = 0.0
+            if has_xcov:
+                s_ig += zx_cov[b, t, 4 * no + j]
+                s_fo += zx_cov[b, t, 5 * no + j]
+                s_io += zx_cov[b, t, 6 * no + j]
+                s_go += zx_cov[b, t, 7 * no + j]
+            if has_rec:
+                s_ig += r_cov[b, 4 * no + j]
+                s_fo += r_cov[b, 5 * no + j]
+                s_io += r_cov[b, 6 * no + j]
+                s_go += r_cov[b, 7 * no + j]
+            # Cell state c_t = f c_{t-1} + i g.
+            m_cp = mu_c[b, t, j]
+            s_cp = var_c[b, t, j]
+            c_ig = j_i * j_g * s_ig
+            m_c = m_f * m_cp + m_i * m_g + c_ig
+            s_c = (s_cp * m_f * m_f + s_cp * s_f + s_f * m_cp * m_cp
+                   + s_g * m_i * m_i + s_i * s_g + s_i * m_g * m_g
+                   + c_ig * c_ig + 2.0 * c_ig * m_i * m_g)
+            mu_c[b, t + 1, j] = m_c
+            var_c[b, t + 1, j] = s_c
+            # tanh(c_t).
+            m_tc = math.tanh(m_c)
+            j_tc = 1.0 - m_tc * m_tc
+            s_tc = j_tc * j_tc * s_c
+            mu_ca[b, t, j] = m_tc
+            var_ca[b, t, j] = s_tc
+            jcb_ca[b, t, j] = j_tc
+            # Hidden state h_t = o tanh(c_t).
+            c_otc = j_tc * j_o * (j_f * m_cp * s_fo + j_i * m_g * s_io + j_g * m_i * s_go)
+            m_h = m_o * m_tc + c_otc
+            s_h = (s_tc * m_o * m_o + s_tc * s_o + s_o * m_tc * m_tc
+                   + c_otc * c_otc + 2.0 * c_otc * m_o * m_tc)
+            mu_h[b, t, j] = m_h
+            var_h[b, t, j] = s_h
+            if t + 1 < T:
+                mu_a[b, t + 1, ni + j] = m_h
+                var_a[b, t + 1, ni + j] = s_h
+                m2_a[b, t + 1, ni + j] = m_h * m_h
+                ms_a[b, t + 1, ni + j] = m_h * m_h + s_h
+
+
+def lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b, var_b,
+                      mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h,
+                      mu_a, var_a, ms_a, m2_a):
+    """Moments of one LSTM step from its gate sums (DESIGN §2.4, items 2–7).
+
+    ``zx_*`` hold the x-part sums of every step, ``r_*`` the h-part sums of
+    this step (``None`` when ``h_{t-1}`` is exactly zero), ``zx_cov`` is
+    ``None`` when the inputs have no variance.
+    """
+    has_xcov = zx_cov is not None
+    has_rec = r_mu is not None
+    has_bias = mu_b is not None
+    _lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov if has_xcov else zx_var, has_xcov,
+                       r_mu if has_rec else zx_mu[:, 0], r_var if has_rec else zx_mu[:, 0],
+                       r_cov if has_rec else zx_mu[:, 0], has_rec,
+                       mu_b if has_bias else zx_mu[0, 0], var_b if has_bias else zx_mu[0, 0],
+                       has_bias, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca,
+                       mu_h, var_h, mu_a, var_a, ms_a, m2_a)
+
+
+@njit(**_JIT)
+def _lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, has_rec, dmu_c,
+                        dvar_c, mu_ga, jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var):
+    B = dmu_out.shape[0]
+    for b in range(B):
+        for j in range(no):
+            dmh = dmu_out[b, t, j]
+            dvh = dvar_out[b, t, j]
+            if has_rec:
+                dmh += dmu_hrec[b, j]
+                dvh += dvar_hrec[b, j]
+            m_f = mu_ga[b, t, j]
+            m_i = mu_ga[b, t, no + j]
+            m_g = mu_ga[b, t, 2 * no + j]
+            m_o = mu_ga[b, t, 3 * no + j]
+            k_hc = m_o * jcb_ca[b, t, j]
+            dmc = k_hc * dmh + dmu_c[b, j]
+            dvc = k_hc * k_hc * dvh + dvar_c[b, j]
+            a_f = jcb_ga[b, t, j] * mu_c[b, t, j]
+            a_i = jcb_ga[b, t, no + j] * m_g
+            a_g = jcb_ga[b, t, 2 * no + j] * m_i
+            a_o = jcb_ga[b, t, 3 * no + j] * mu_ca[b, t, j]
+            dz_mu[b, t, j] = a_f * dmc
+            dz_mu[b, t, no + j] = a_i * dmc
+            dz_mu[b, t, 2 * no + j] = a_g * dmc
+            dz_mu[b, t, 3 * no + j] = a_o * dmh
+            dz_var[b, t, j] = a_f * a_f * dvc
+            dz_var[b, t, no + j] = a_i * a_i * dvc
+            dz_var[b, t, 2 * no + j] = a_g * a_g * dvc
+            dz_var[b, t, 3 * no + j] = a_o * a_o * dvh
+            dmu_c[b, j] = m_f * dmc
+            dvar_c[b, j] = m_f * m_f * dvc
+
+
+def lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, has_rec, dmu_c, dvar_c,
+                       mu_ga, jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var):
+    """Deltas of one LSTM step backwards through time (DESIGN §2.6).
+
+    Reads the deltas on ``h_t`` from the layer above (``dmu_out[:, t]``) and
+    from step ``t+1`` (``dmu_hrec``, when ``has_rec``) and the delta on
+    ``c_t`` carried back from ``c_{t+1}`` (``dmu_c``, overwritten with the
+    delta for ``c_{t-1}``); writes the gate pre-activation deltas of step t.
+    """
+    _lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, has_rec, dmu_c, dvar_c,
+                        mu_ga, jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var)
+
+
+@njit(**_JIT)
+def _lstm_final_states(no, dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c,
+                       mu_h_post, var_h_post, mu_c_post, var_c_post):
+    B, T = mu_h.shape[0], mu_h.shape[1]
+    for b in range(B):
+        for j in range(no):
+            dm = dmu_out[b, T - 1, j]
+            dv = dvar_out[b, T - 1, j]
+            s_h = var_h[b, T - 1, j]
+            mu_h_post[b, j] = mu_h[b, T - 1, j] + s_h * dm
+            var_h_post[b, j] = max(s_h + s_h * s_h * dv, 0.0)
+            k = mu_ga[b, T - 1, 3 * no + j] * jcb_ca[b, T - 1, j]
+            s_c = var_c[b, T, j]
+            mu_c_post[b, j] = mu_c[b, T, j] + s_c * k * dm
+            var_c_post[b, j] = max(s_c + s_c * s_c * k * k * dv, 0.0)
+
+
+def lstm_final_states(no, dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c,
+                      mu_h_post, var_h_post, mu_c_post, var_c_post):
+    """Posterior of the last step's ``(h, c)`` given the deltas on ``h_T``."""
+    _lstm_final_states(no, dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c,
+                       mu_h_post, var_h_post, mu_c_post, var_c_post)

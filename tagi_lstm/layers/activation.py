@@ -1,0 +1,73 @@
+"""Activation layers (local linearisation, DESIGN §2.2)."""
+
+from __future__ import annotations
+
+from ..backend import cpu
+from .base import BaseLayer
+
+
+class _Activation(BaseLayer):
+    """Elementwise ``a = phi(z)`` linearised at the mean.
+
+    ``m_a = phi(m_z)``, ``J = phi'(m_z)``, ``s_a = J**2 s_z``; the backward pass
+    scales the deltas by ``J`` (means) and ``J**2`` (variances). Any input
+    shape is kept; the layer has no parameters.
+    """
+
+    _kind = cpu.IDENTITY
+
+    def __init__(self):
+        super().__init__(bias=False)
+        self._shape = None
+
+    in_width = None
+    out_width = None
+
+    def _alloc(self, shape) -> None:
+        xp, dt = self._bk.xp, self._dtype
+        self._mu_a = xp.empty(shape, dt)
+        self._var_a = xp.empty(shape, dt)
+        self._jcb = xp.empty(shape, dt)
+        self._zeros = xp.zeros(shape, dt)
+        self._dmu_in = xp.empty(shape, dt)
+        self._dvar_in = xp.empty(shape, dt)
+        self._shape = shape
+        self._batch_size = shape[0]
+
+    def _set_backend(self, backend, dtype) -> None:
+        super()._set_backend(backend, dtype)
+        self._shape = None
+
+    def forward(self, mu, var):
+        if mu.shape != self._shape:
+            self._alloc(mu.shape)
+        self._bk.activation_forward(self._kind, mu, self._zeros if var is None else var,
+                                    self._mu_a, self._var_a, self._jcb)
+        return self._mu_a, self._var_a
+
+    def backward(self, delta_mu, delta_var, need_input_delta: bool = True):
+        if not need_input_delta:
+            return None, None
+        self._bk.scale_deltas(self._jcb, delta_mu, delta_var, self._dmu_in, self._dvar_in)
+        return self._dmu_in, self._dvar_in
+
+
+class ReLU(_Activation):
+    """Rectified linear unit, ``a = max(z, 0)``, linearised at the mean:
+    ``J = 1`` where ``m_z > 0``, else 0. Input and output: any shape, same shape."""
+
+    _kind = cpu.RELU
+
+
+class Sigmoid(_Activation):
+    """Logistic sigmoid, ``a = 1 / (1 + exp(-z))``, ``J = a (1 - a)`` at the mean.
+    Input and output: any shape, same shape."""
+
+    _kind = cpu.SIGMOID
+
+
+class Tanh(_Activation):
+    """Hyperbolic tangent, ``a = tanh(z)``, ``J = 1 - a**2`` at the mean.
+    Input and output: any shape, same shape."""
+
+    _kind = cpu.TANH

@@ -1,0 +1,233 @@
+"""The base of every TAGI layer: Gaussian parameters, their deltas, the update."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_array, check_real
+from ..backend import cpu
+from ..random import get_rng
+
+#: A variance that an update would take to zero or below is set to this.
+VAR_FLOOR = 1e-5
+
+_INIT_METHODS = {"he": "He", "xavier": "Xavier"}
+
+
+def cap_factor(batch_size: int) -> float:
+    """Divisor k of the update cap ``sqrt(var) / k`` for a batch of this size.
+
+    Larger batches sum more deltas into one update, so they get a tighter cap
+    (pytagi's rule: 0.1 for one sample, 2 up to 255, 3 from 256).
+    """
+    if batch_size <= 1:
+        return 0.1
+    return 2.0 if batch_size < 256 else 3.0
+
+
+def init_scale(init_method: str, fan_in: int, fan_out: int, where: str) -> float:
+    """Standard deviation of the initial weight means (DESIGN §2.7)."""
+    method = _INIT_METHODS.get(str(init_method).lower()) if isinstance(init_method, str) else None
+    if method is None:
+        raise ValueError(f"{where}: init_method must be 'He' or 'Xavier'; got {init_method!r}")
+    if method == "He":
+        return float(np.sqrt(1.0 / fan_in))
+    return float(np.sqrt(2.0 / (fan_in + fan_out)))
+
+
+class _Param:
+    """A flat parameter array, readable and assignable (values are copied in)."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+        self.attr = "_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return getattr(obj, self.attr)
+
+    def __set__(self, obj, value):
+        obj._assign_param(self.name, value)
+
+
+class _Delta:
+    """A flat parameter-delta array, filled by ``backward()`` (read-only)."""
+
+    def __set_name__(self, owner, name):
+        self.attr = "_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return getattr(obj, self.attr)
+
+
+class BaseLayer:
+    """Base class of TAGI layers.
+
+    A layer maps Gaussian inputs (means ``mu``, variances ``var``, shape
+    ``(batch, in_width)``) to Gaussian outputs of shape ``(batch, out_width)``
+    in :meth:`forward`, maps deltas on its outputs to deltas on its inputs in
+    :meth:`backward` while accumulating its parameter deltas, and applies
+    those to its parameters in :meth:`step`.
+
+    Parameters (weights ``w`` and biases ``b``) are independent Gaussians held
+    as flat arrays ``mu_w``, ``var_w``, ``mu_b``, ``var_b``; after
+    ``backward()`` their deltas are in ``delta_mu_w``, ``delta_var_w``,
+    ``delta_mu_b``, ``delta_var_b``. The update adds each delta capped at
+    ``sqrt(var) / k`` (:func:`cap_factor`) and floors a variance that would
+    fall to zero or below at :data:`VAR_FLOOR`; ``num_capped`` and
+    ``num_floored`` count how often that happened.
+    """
+
+    mu_w = _Param()
+    var_w = _Param()
+    mu_b = _Param()
+    var_b = _Param()
+    delta_mu_w = _Delta()
+    delta_var_w = _Delta()
+    delta_mu_b = _Delta()
+    delta_var_b = _Delta()
+
+    def __init__(self, bias: bool = False, gain_weight: float = 1.0, gain_bias: float = 1.0,
+                 init_method: str = "He"):
+        self.bias = bool(bias)
+        self.gain_weight = check_real(gain_weight, name="gain_weight", where=self.get_layer_name(),
+                                      positive=True)
+        self.gain_bias = check_real(gain_bias, name="gain_bias", where=self.get_layer_name(),
+                                    positive=True)
+        self.init_method = init_method
+        self.training = True
+        self.num_capped = 0
+        self.num_floored = 0
+        self.index = None
+        self._bk = cpu
+        self._dtype = np.dtype(np.float32)
+        self._batch_size = 0
+        self._pending_deltas = False
+        for attr in ("_mu_w", "_var_w", "_mu_b", "_var_b", "_delta_mu_w", "_delta_var_w",
+                     "_delta_mu_b", "_delta_var_b"):
+            setattr(self, attr, self._bk.xp.zeros(0, self._dtype))
+
+    # ------------------------------------------------------------------ info
+    def get_layer_info(self) -> str:
+        """Short description, e.g. ``"Linear(40,1)"`` (pytagi's format)."""
+        return f"{self.get_layer_name()}()"
+
+    def get_layer_name(self) -> str:
+        """The layer's class name, e.g. ``"LSTM"``."""
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return self.get_layer_info()
+
+    @property
+    def where(self) -> str:
+        """How error messages name this layer: its position and description."""
+        prefix = f"layer {self.index} " if self.index is not None else ""
+        return prefix + self.get_layer_info()
+
+    @property
+    def num_weights(self) -> int:
+        return int(self._mu_w.size)
+
+    @property
+    def num_biases(self) -> int:
+        return int(self._mu_b.size)
+
+    @property
+    def device(self) -> str:
+        return self._bk.name
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    # ----------------------------------------------------------- parameters
+    def _param_shapes(self):
+        """``((weight count, fan_in, fan_out), bias count)``; layers with parameters override."""
+        return (0, 1, 1), 0
+
+    def init_weight_bias(self) -> None:
+        """Draw the parameters afresh (DESIGN §2.7): means ``N(0, scale**2)``,
+        variances ``(gain * scale)**2``; ``scale`` set by ``init_method``."""
+        (n_w, fan_in, fan_out), n_b = self._param_shapes()
+        scale = init_scale(self.init_method, fan_in, fan_out, self.where)
+        rng = get_rng()
+        xp = self._bk.xp
+        self._mu_w = xp.asarray(rng.normal(0.0, scale, n_w), dtype=self._dtype)
+        self._var_w = xp.full(n_w, (self.gain_weight * scale) ** 2, dtype=self._dtype)
+        n_b = n_b if self.bias else 0
+        self._mu_b = xp.asarray(rng.normal(0.0, scale, n_b), dtype=self._dtype)
+        self._var_b = xp.full(n_b, (self.gain_bias * scale) ** 2, dtype=self._dtype)
+        self._alloc_param_deltas()
+
+    def _alloc_param_deltas(self):
+        xp = self._bk.xp
+        self._delta_mu_w = xp.zeros_like(self._mu_w)
+        self._delta_var_w = xp.zeros_like(self._var_w)
+        self._delta_mu_b = xp.zeros_like(self._mu_b)
+        self._delta_var_b = xp.zeros_like(self._var_b)
+        self._pending_deltas = False
+
+    def _assign_param(self, name: str, value) -> None:
+        current = getattr(self, "_" + name)
+        arr = check_array(value, name=name, where=self.where, size=current.size,
+                          nonnegative=name.startswith("var"), backend=self._bk)
+        current[...] = self._bk.asarray(arr, dtype=self._dtype).reshape(current.shape)
+
+    def parameters(self):
+        """``(mu_w, var_w, mu_b, var_b)`` as NumPy copies."""
+        return tuple(self._bk.to_numpy(p) for p in (self._mu_w, self._var_w, self._mu_b,
+                                                    self._var_b))
+
+    def load_parameters(self, mu_w, var_w, mu_b, var_b) -> None:
+        """Set all four parameter arrays (validated, copied in)."""
+        for name, value in zip(("mu_w", "var_w", "mu_b", "var_b"), (mu_w, var_w, mu_b, var_b)):
+            self._assign_param(name, value)
+
+    # ---------------------------------------------------------------- update
+    def step(self) -> None:
+        """Apply the parameter deltas of the last ``backward()`` (capped update)."""
+        if self.num_weights == 0 and self.num_biases == 0:
+            return
+        if not self._pending_deltas:
+            raise RuntimeError(f"{self.where}: step() needs a backward() first (each "
+                               f"backward() is applied once)")
+        k = cap_factor(self._batch_size)
+        for mu, var, dmu, dvar in ((self._mu_w, self._var_w, self._delta_mu_w,
+                                    self._delta_var_w),
+                                   (self._mu_b, self._var_b, self._delta_mu_b,
+                                    self._delta_var_b)):
+            if mu.size:
+                n_cap, n_floor = self._bk.capped_update(mu, var, dmu, dvar, k, VAR_FLOOR)
+                self.num_capped += n_cap
+                self.num_floored += n_floor
+        self._pending_deltas = False
+
+    # ------------------------------------------------------- device, dtype
+    def _set_backend(self, backend, dtype) -> None:
+        """Move parameters to ``backend`` in ``dtype``; buffers are rebuilt lazily."""
+        to_np = self._bk.to_numpy
+        for attr in ("_mu_w", "_var_w", "_mu_b", "_var_b", "_delta_mu_w", "_delta_var_w",
+                     "_delta_mu_b", "_delta_var_b"):
+            setattr(self, attr, backend.asarray(np.asarray(to_np(getattr(self, attr)),
+                                                           dtype=dtype)))
+        self._bk = backend
+        self._dtype = np.dtype(dtype)
+        self._batch_size = 0
+        self._move_states(backend, dtype, to_np)
+
+    def _move_states(self, backend, dtype, to_np) -> None:
+        """Layers that keep states across calls move them here."""
+
+    # ---------------------------------------------------- forward / backward
+    in_width: int = 0
+    out_width: int = 0
+
+    def forward(self, mu, var):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, delta_mu, delta_var, need_input_delta: bool = True):  # pragma: no cover
+        raise NotImplementedError

@@ -1,0 +1,123 @@
+"""Fully connected Bayesian layer."""
+
+from __future__ import annotations
+
+from .._validation import check_positive_int
+from .base import BaseLayer
+
+
+class Linear(BaseLayer):
+    r"""Fully connected layer with Gaussian weights, ``z = W a + b``.
+
+    Weights, biases and inputs are independent Gaussians, so the output
+    moments are exact (DESIGN §2.1):
+
+    .. math::
+
+        m_z = m_W m_a + m_b, \qquad
+        s_z = s_W (m_a^2 + s_a) + m_W^2 s_a + s_b
+
+    (matrix products over the input index). The backward pass sends the
+    deltas of ``z`` to the inputs through the weight means,
+    ``delta_m_a = m_W^T delta_m_z`` and ``delta_s_a = (m_W^2)^T delta_s_z``,
+    and to the parameters, ``Δm_W = s_W (delta_m_z m_a^T)``,
+    ``Δs_W = s_W^2 (delta_s_z (m_a^2)^T)``, summed over the batch.
+
+    Args:
+        input_size: features per input row, ``in_features``.
+        output_size: features per output row, ``out_features``.
+        bias: learn an additive bias.
+        gain_weight: scales the initial weight standard deviation.
+        gain_bias: scales the initial bias standard deviation.
+        init_method: ``"He"`` or ``"Xavier"`` (DESIGN §2.7).
+
+    Shape:
+        - Input: means and variances of shape ``(batch, input_size)``.
+        - Output: means and variances of shape ``(batch, output_size)``.
+
+    Attributes:
+        mu_w, var_w: flat, ``reshape(output_size, input_size)`` gives ``W``.
+        mu_b, var_b: flat, ``(output_size,)``.
+    """
+
+    def __init__(self, input_size: int, output_size: int, bias: bool = True,
+                 gain_weight: float = 1.0, gain_bias: float = 1.0, init_method: str = "He"):
+        self.input_size = check_positive_int(input_size, name="input_size", where="Linear")
+        self.output_size = check_positive_int(output_size, name="output_size", where="Linear")
+        super().__init__(bias, gain_weight, gain_bias, init_method)
+        self.init_weight_bias()
+
+    def get_layer_info(self) -> str:
+        return f"Linear({self.input_size},{self.output_size})"
+
+    @property
+    def in_width(self) -> int:
+        return self.input_size
+
+    @property
+    def out_width(self) -> int:
+        return self.output_size
+
+    def _param_shapes(self):
+        n_in, n_out = self.input_size, self.output_size
+        return (n_out * n_in, n_in, n_out), n_out
+
+    def _alloc(self, batch_size: int) -> None:
+        xp, dt = self._bk.xp, self._dtype
+        n_in, n_out = self.input_size, self.output_size
+        self._mu_z = xp.empty((batch_size, n_out), dt)
+        self._var_z = xp.empty((batch_size, n_out), dt)
+        self._tmp_z = xp.empty((batch_size, n_out), dt)
+        self._ms_a = xp.empty((batch_size, n_in), dt)
+        self._m2_a = xp.empty((batch_size, n_in), dt)
+        self._dmu_in = xp.empty((batch_size, n_in), dt)
+        self._dvar_in = xp.empty((batch_size, n_in), dt)
+        self._mw2 = xp.empty((n_out, n_in), dt)
+        self._acc_w_mu = xp.empty((n_out, n_in), dt)
+        self._acc_w_var = xp.empty((n_out, n_in), dt)
+        self._acc_b_mu = xp.empty(n_out, dt)
+        self._acc_b_var = xp.empty(n_out, dt)
+        self._batch_size = batch_size
+
+    def forward(self, mu, var):
+        """Moments of ``z`` for inputs ``(mu, var)``; ``var=None`` means exact inputs."""
+        if mu.shape[0] != self._batch_size:
+            self._alloc(mu.shape[0])
+        xp, bk = self._bk.xp, self._bk
+        w = self._mu_w.reshape(self.output_size, self.input_size)
+        s_w = self._var_w.reshape(self.output_size, self.input_size)
+        xp.square(w, out=self._mw2)
+        xp.matmul(mu, w.T, out=self._mu_z)
+        if var is None:
+            xp.square(mu, out=self._m2_a)
+            xp.matmul(self._m2_a, s_w.T, out=self._var_z)
+        else:
+            bk.square_moments(mu, var, self._ms_a, self._m2_a)
+            xp.matmul(self._ms_a, s_w.T, out=self._var_z)
+            xp.matmul(var, self._mw2.T, out=self._tmp_z)
+            self._var_z += self._tmp_z
+        if self.bias:
+            self._mu_z += self._mu_b
+            self._var_z += self._var_b
+        self._mu_in = mu
+        return self._mu_z, self._var_z
+
+    def backward(self, delta_mu, delta_var, need_input_delta: bool = True):
+        """Parameter deltas from the output deltas; input deltas if asked."""
+        xp, bk = self._bk.xp, self._bk
+        xp.matmul(delta_mu.T, self._mu_in, out=self._acc_w_mu)
+        xp.matmul(delta_var.T, self._m2_a, out=self._acc_w_var)
+        bk.weight_delta_scale(self._var_w, self._acc_w_mu, self._acc_w_var, self._delta_mu_w,
+                              self._delta_var_w)
+        if self.bias:
+            xp.sum(delta_mu, axis=0, out=self._acc_b_mu)
+            xp.sum(delta_var, axis=0, out=self._acc_b_var)
+            bk.weight_delta_scale(self._var_b, self._acc_b_mu, self._acc_b_var,
+                                  self._delta_mu_b, self._delta_var_b)
+        self._pending_deltas = True
+        if not need_input_delta:
+            return None, None
+        w = self._mu_w.reshape(self.output_size, self.input_size)
+        xp.matmul(delta_mu, w, out=self._dmu_in)
+        xp.matmul(delta_var, self._mw2, out=self._dvar_in)
+        return self._dmu_in, self._dvar_in

@@ -1,0 +1,323 @@
+"""Bayesian LSTM layer with true recurrence inside the window."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_array, check_positive_int
+from ..random import get_rng
+from .base import BaseLayer
+
+_INIT_STATES = ("zeros", "random")
+
+
+class LSTM(BaseLayer):
+    r"""Long short-term memory layer with Gaussian weights and states (TAGI).
+
+    At each step ``t`` of a window of ``seq_len`` steps the four gates read
+    ``a_t = [x_t ; h_{t-1}]`` (input features first, ``n = input_size +
+    output_size`` values):
+
+    .. math::
+
+        f_t &= \sigma(W_f a_t + b_f), \quad
+        i_t  = \sigma(W_i a_t + b_i), \quad
+        g_t  = \tanh(W_g a_t + b_g), \quad
+        o_t  = \sigma(W_o a_t + b_o), \\
+        c_t &= f_t \odot c_{t-1} + i_t \odot g_t, \qquad
+        h_t  = o_t \odot \tanh(c_t).
+
+    Every quantity is a Gaussian carried by its mean and variance
+    (DESIGN §2.4): the gate pre-activations by the linear-layer moments, the
+    gates by local linearisation (Jacobians ``J_f, J_i, J_g, J_o`` kept), the
+    products by the Gaussian product rule with the covariances that shared
+    inputs create,
+
+    .. math::
+
+        C_{ig} &= J_i J_g \textstyle\sum_k m_{W_i,k} m_{W_g,k} s_{a,k}, \\
+        C_{o,\tanh c} &= J_{\tanh c} J_o \left(J_f m_{c_{t-1}} S_{fo}
+            + J_i m_g S_{io} + J_g m_i S_{go}\right),
+        \quad S_{xo} = \textstyle\sum_k m_{W_x,k} m_{W_o,k} s_{a,k},
+
+    and ``h_t``, ``c_t`` (means and variances) recur into step ``t + 1``
+    exactly as ``torch.nn.LSTM`` recurs. The backward pass runs through time
+    (DESIGN §2.6): the delta on ``c_t`` collects ``m_o J_{tanh c}`` times the
+    delta on ``h_t`` and ``m_{f,t+1}`` times the delta on ``c_{t+1}``; the
+    gates send their deltas to ``x_t`` and ``h_{t-1}`` through the weight
+    means (squared for variances), and the delta reaching ``h_{t-1}`` adds to
+    the one the layer above sent. Weight and bias deltas are summed over
+    batch and time.
+
+    The sums over ``x_t`` for all steps are one matrix product before the
+    recurrence; the sums over ``h_{t-1}`` are three per step (mean, variance,
+    and the squared weights with the four gate-pair covariance sums).
+
+    Args:
+        input_size: features per step of the input, ``H_in``.
+        output_size: hidden units, ``H_out`` (features per step of the output).
+        seq_len: steps per window ``L``; every input row holds ``L`` steps.
+        bias: learn the gate biases.
+        gain_weight: scales the initial weight standard deviation.
+        gain_bias: scales the initial bias standard deviation.
+        init_method: ``"He"`` or ``"Xavier"``, with ``fan_in = input_size +
+            output_size``, ``fan_out = output_size`` (DESIGN §2.7).
+        stateful: carry the last step's ``(h, c)`` of each row into the next
+            call as its initial state (with the posterior update the
+            backward pass gives it). Otherwise every call starts from
+            ``init_state``.
+        init_state: initial ``(h_0, c_0)`` when none is carried or set:
+            ``"zeros"`` (means and variances zero) or ``"random"`` (means drawn
+            from ``N(0, 1)`` at every call, variances zero).
+
+    Shape:
+        - Input: ``(batch, seq_len * input_size)`` or
+          ``(batch, seq_len, input_size)``; each row time-major,
+          ``[x_0 features, x_1 features, ...]``.
+        - Output: ``(batch, seq_len * output_size)``, the hidden state of
+          every step, time-major, so ``Linear(output_size * seq_len, k)`` can
+          follow.
+        - States (``get_lstm_states`` / ``set_lstm_states`` of
+          :class:`~tagi_lstm.Sequential`): ``(batch, output_size)`` each.
+
+    Attributes:
+        mu_w, var_w: flat; ``reshape(4, output_size, input_size + output_size)``
+            gives the gate blocks in ``f, i, g, o`` order, input columns first.
+        mu_b, var_b: flat; ``reshape(4, output_size)``.
+    """
+
+    def __init__(self, input_size: int, output_size: int, seq_len: int, bias: bool = True,
+                 gain_weight: float = 1.0, gain_bias: float = 1.0, init_method: str = "He",
+                 *, stateful: bool = False, init_state: str = "zeros"):
+        self.input_size = check_positive_int(input_size, name="input_size", where="LSTM")
+        self.output_size = check_positive_int(output_size, name="output_size", where="LSTM")
+        self.seq_len = check_positive_int(seq_len, name="seq_len", where="LSTM")
+        super().__init__(bias, gain_weight, gain_bias, init_method)
+        if init_state not in _INIT_STATES:
+            raise ValueError(f"{self.where}: init_state must be one of {_INIT_STATES}; got "
+                             f"{init_state!r}")
+        self.stateful = bool(stateful)
+        self.init_state = init_state
+        self._state = None
+        self._use_state_next = False
+        self.init_weight_bias()
+
+    def get_layer_info(self) -> str:
+        return f"LSTM({self.input_size},{self.output_size})"
+
+    @property
+    def in_width(self) -> int:
+        return self.seq_len * self.input_size
+
+    @property
+    def out_width(self) -> int:
+        return self.seq_len * self.output_size
+
+    def _param_shapes(self):
+        n, no = self.input_size + self.output_size, self.output_size
+        return (4 * no * n, n, no), 4 * no
+
+    # ---------------------------------------------------------------- buffers
+    def _alloc(self, batch_size: int) -> None:
+        xp, dt = self._bk.xp, self._dtype
+        B, T, ni, no = batch_size, self.seq_len, self.input_size, self.output_size
+        n = ni + no
+        e = lambda *shape: xp.empty(shape, dt)  # noqa: E731
+        # a_t = [x_t ; h_{t-1}]: means, variances, second moments, squared means
+        self._mu_a, self._var_a, self._ms_a, self._m2_a = (e(B, T, n) for _ in range(4))
+        # gate sums over x_t for every step, and over h_{t-1} for one step
+        self._zx_mu, self._zx_var = e(B, T, 4 * no), e(B, T, 4 * no)
+        self._zx_cov = e(B, T, 8 * no)
+        self._r_mu, self._r_var, self._r_cov = e(B, 4 * no), e(B, 4 * no), e(B, 8 * no)
+        # gates, cell states (index t holds c_{t-1}), tanh(c), hidden states
+        self._mu_ga, self._var_ga, self._jcb_ga = (e(B, T, 4 * no) for _ in range(3))
+        self._mu_c, self._var_c = e(B, T + 1, no), e(B, T + 1, no)
+        self._mu_ca, self._var_ca, self._jcb_ca = (e(B, T, no) for _ in range(3))
+        self._mu_h, self._var_h = e(B, T, no), e(B, T, no)
+        # squared weight means and gate-pair products, (8 no, n)
+        self._q = e(8 * no, n)
+        # backward
+        self._dz_mu, self._dz_var = e(B, T, 4 * no), e(B, T, 4 * no)
+        self._dmu_hrec, self._dvar_hrec = e(B, no), e(B, no)
+        self._dmu_c, self._dvar_c = e(B, no), e(B, no)
+        self._dmu_in, self._dvar_in = e(B, T, ni), e(B, T, ni)
+        self._acc_w_mu, self._acc_w_var = e(4 * no, n), e(4 * no, n)
+        self._acc_b_mu, self._acc_b_var = e(4 * no), e(4 * no)
+        self._batch_size = B
+
+    # ----------------------------------------------------------------- states
+    def _initial_state(self, batch_size: int) -> bool:
+        """Load ``h_0, c_0`` into the buffers; True when they are exactly zero."""
+        ni, no = self.input_size, self.output_size
+        carry = self._state is not None and (self.stateful or self._use_state_next)
+        self._use_state_next = False
+        if carry:
+            mu_h, var_h, mu_c, var_c = self._state
+            if mu_h.shape[0] != batch_size:
+                raise ValueError(
+                    f"{self.where}: the carried LSTM states hold {mu_h.shape[0]} rows but the "
+                    f"batch has {batch_size}; call reset_lstm_states() or set_lstm_states() "
+                    f"with one state per row")
+        elif self.init_state == "random":
+            xp = self._bk.xp
+            mu_h = xp.asarray(get_rng().standard_normal((batch_size, no)), dtype=self._dtype)
+            mu_c = xp.asarray(get_rng().standard_normal((batch_size, no)), dtype=self._dtype)
+            var_h = var_c = xp.zeros((batch_size, no), self._dtype)
+        else:
+            for buf in (self._mu_a, self._var_a, self._ms_a, self._m2_a):
+                buf[:, 0, ni:] = 0
+            self._mu_c[:, 0] = 0
+            self._var_c[:, 0] = 0
+            return True
+        self._bk.lstm_load_state(mu_h, var_h, ni, self._mu_a, self._var_a, self._ms_a,
+                                 self._m2_a)
+        self._mu_c[:, 0] = mu_c
+        self._var_c[:, 0] = var_c
+        return False
+
+    def _save_final_state(self) -> None:
+        """Keep the last step's ``(h, c)`` as the layer's current states."""
+        B, no = self._batch_size, self.output_size
+        if self._state is None or self._state[0].shape[0] != B:
+            xp = self._bk.xp
+            self._state = tuple(xp.empty((B, no), self._dtype) for _ in range(4))
+        mu_h, var_h, mu_c, var_c = self._state
+        mu_h[...] = self._mu_h[:, -1]
+        var_h[...] = self._var_h[:, -1]
+        mu_c[...] = self._mu_c[:, -1]
+        var_c[...] = self._var_c[:, -1]
+
+    def reset_states(self) -> None:
+        """Forget carried or set states; the next call starts from ``init_state``."""
+        self._state = None
+        self._use_state_next = False
+
+    def get_states(self):
+        """``(mu_h, var_h, mu_c, var_c)`` of the last step, NumPy ``(batch, output_size)``."""
+        no = self.output_size
+        if self._state is None:
+            return tuple(np.zeros((0, no), self._dtype) for _ in range(4))
+        return tuple(self._bk.to_numpy(s) for s in self._state)
+
+    def set_states(self, mu_h, var_h, mu_c, var_c) -> None:
+        """Initial ``(h, c)`` means and variances for the next call.
+
+        Each is ``(batch, output_size)`` or flat with ``batch * output_size``
+        values. With ``stateful=False`` they apply to the next call only.
+        """
+        no = self.output_size
+        arrays = []
+        for name, value in (("mu_h", mu_h), ("var_h", var_h), ("mu_c", mu_c),
+                            ("var_c", var_c)):
+            arr = check_array(value, name=name, where=self.where,
+                              nonnegative=name.startswith("var"), backend=self._bk)
+            if arr.ndim == 1 and arr.size % no == 0 and arr.size:
+                arr = arr.reshape(-1, no)
+            if arr.ndim != 2 or arr.shape[1] != no:
+                raise ValueError(f"{self.where}: {name} must have shape (batch, {no}) or "
+                                 f"batch * {no} values; got shape {tuple(arr.shape)}")
+            arrays.append(arr)
+        if len({a.shape[0] for a in arrays}) != 1:
+            raise ValueError(f"{self.where}: mu_h, var_h, mu_c, var_c must have the same "
+                             f"batch size; got {[a.shape[0] for a in arrays]}")
+        xp = self._bk.xp
+        self._state = tuple(xp.array(self._bk.asarray(a), dtype=self._dtype) for a in arrays)
+        self._use_state_next = True
+
+    def _move_states(self, backend, dtype, to_np) -> None:
+        if self._state is not None:
+            self._state = tuple(backend.asarray(np.asarray(to_np(s), dtype=dtype))
+                                for s in self._state)
+
+    # ---------------------------------------------------------------- forward
+    def forward(self, mu, var):
+        """Moments of the hidden states of every step, ``(batch, seq_len * output_size)``."""
+        B = mu.shape[0]
+        if B != self._batch_size:
+            self._alloc(B)
+        xp, bk = self._bk.xp, self._bk
+        T, ni, no = self.seq_len, self.input_size, self.output_size
+        n = ni + no
+        w = self._mu_w.reshape(4 * no, n)
+        s_w = self._var_w.reshape(4 * no, n)
+        q = self._q
+        bk.lstm_gate_products(w, q)
+        bk.lstm_load_input(mu.reshape(B, T, ni), None if var is None else var.reshape(B, T, ni),
+                           self._mu_a, self._var_a, self._ms_a, self._m2_a)
+        zero_start = self._initial_state(B)
+
+        # Sums over x_t for all steps at once: rows (b, t) of a_t's first ni columns.
+        def x_part(buf):
+            return buf.reshape(B * T, n)[:, :ni]
+
+        xp.matmul(x_part(self._mu_a), w[:, :ni].T, out=self._zx_mu.reshape(B * T, 4 * no))
+        xp.matmul(x_part(self._ms_a if var is not None else self._m2_a), s_w[:, :ni].T,
+                  out=self._zx_var.reshape(B * T, 4 * no))
+        zx_cov = None
+        if var is not None:
+            zx_cov = self._zx_cov
+            xp.matmul(x_part(self._var_a), q[:, :ni].T, out=zx_cov.reshape(B * T, 8 * no))
+
+        mu_b = self._mu_b if self.bias else None
+        var_b = self._var_b if self.bias else None
+        w_h, s_w_h, q_h = w[:, ni:].T, s_w[:, ni:].T, q[:, ni:].T
+        for t in range(T):
+            if t == 0 and zero_start:
+                r_mu = r_var = r_cov = None
+            else:
+                r_mu, r_var, r_cov = self._r_mu, self._r_var, self._r_cov
+                xp.matmul(self._mu_a[:, t, ni:], w_h, out=r_mu)
+                xp.matmul(self._ms_a[:, t, ni:], s_w_h, out=r_var)
+                xp.matmul(self._var_a[:, t, ni:], q_h, out=r_cov)
+            bk.lstm_step_forward(t, ni, no, self._zx_mu, self._zx_var, zx_cov, r_mu, r_var,
+                                 r_cov, mu_b, var_b, self._mu_c, self._var_c, self._mu_ga,
+                                 self._var_ga, self._jcb_ga, self._mu_ca, self._var_ca,
+                                 self._jcb_ca, self._mu_h, self._var_h, self._mu_a,
+                                 self._var_a, self._ms_a, self._m2_a)
+        self._save_final_state()
+        return self._mu_h.reshape(B, T * no), self._var_h.reshape(B, T * no)
+
+    # --------------------------------------------------------------- backward
+    def backward(self, delta_mu, delta_var, need_input_delta: bool = True):
+        """Backward through time; parameter deltas, and input deltas if asked."""
+        xp, bk = self._bk.xp, self._bk
+        B, T, ni, no = self._batch_size, self.seq_len, self.input_size, self.output_size
+        n = ni + no
+        dmu_out = delta_mu.reshape(B, T, no)
+        dvar_out = delta_var.reshape(B, T, no)
+        w = self._mu_w.reshape(4 * no, n)
+        w2 = self._q[:4 * no]
+
+        mu_h, var_h, mu_c, var_c = self._state
+        bk.lstm_final_states(no, dmu_out, dvar_out, self._mu_ga, self._jcb_ca, self._mu_h,
+                             self._var_h, self._mu_c, self._var_c, mu_h, var_h, mu_c, var_c)
+
+        self._dmu_c[...] = 0
+        self._dvar_c[...] = 0
+        w_h, w2_h = w[:, ni:], w2[:, ni:]
+        for t in range(T - 1, -1, -1):
+            bk.lstm_step_backward(t, no, dmu_out, dvar_out, self._dmu_hrec, self._dvar_hrec,
+                                  t < T - 1, self._dmu_c, self._dvar_c, self._mu_ga,
+                                  self._jcb_ga, self._mu_c, self._mu_ca, self._jcb_ca,
+                                  self._dz_mu, self._dz_var)
+            if t > 0:
+                xp.matmul(self._dz_mu[:, t], w_h, out=self._dmu_hrec)
+                xp.matmul(self._dz_var[:, t], w2_h, out=self._dvar_hrec)
+
+        dz_mu = self._dz_mu.reshape(B * T, 4 * no)
+        dz_var = self._dz_var.reshape(B * T, 4 * no)
+        xp.matmul(dz_mu.T, self._mu_a.reshape(B * T, n), out=self._acc_w_mu)
+        xp.matmul(dz_var.T, self._m2_a.reshape(B * T, n), out=self._acc_w_var)
+        bk.weight_delta_scale(self._var_w, self._acc_w_mu, self._acc_w_var, self._delta_mu_w,
+                              self._delta_var_w)
+        if self.bias:
+            xp.sum(dz_mu, axis=0, out=self._acc_b_mu)
+            xp.sum(dz_var, axis=0, out=self._acc_b_var)
+            bk.weight_delta_scale(self._var_b, self._acc_b_mu, self._acc_b_var,
+                                  self._delta_mu_b, self._delta_var_b)
+        self._pending_deltas = True
+        if not need_input_delta:
+            return None, None
+        xp.matmul(dz_mu, w[:, :ni], out=self._dmu_in.reshape(B * T, ni))
+        xp.matmul(dz_var, w2[:, :ni], out=self._dvar_in.reshape(B * T, ni))
+        return self._dmu_in.reshape(B, T * ni), self._dvar_in.reshape(B, T * ni)

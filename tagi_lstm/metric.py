@@ -1,0 +1,71 @@
+"""Point and probabilistic scores for Gaussian forecasts.
+
+Every function takes arrays of equal size (they are flattened, never
+broadcast) and ignores observations that are NaN (missing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr, ndtri
+
+from ._validation import check_array
+
+
+def _prepare(where, prediction, observation, std=None):
+    pred = check_array(prediction, name="prediction", where=where).reshape(-1)
+    obs = check_array(observation, name="observation", where=where, size=pred.size,
+                      allow_nan=True).reshape(-1)
+    keep = ~np.isnan(obs)
+    if not keep.any():
+        raise ValueError(f"{where}: no observed (non-NaN) values to score")
+    if std is None:
+        return pred[keep].astype(np.float64), obs[keep].astype(np.float64)
+    sd = check_array(std, name="std", where=where, size=pred.size, positive=True).reshape(-1)
+    return (pred[keep].astype(np.float64), obs[keep].astype(np.float64),
+            sd[keep].astype(np.float64))
+
+
+def mse(prediction, observation) -> float:
+    """Mean squared error."""
+    pred, obs = _prepare("metric.mse", prediction, observation)
+    return float(np.mean((pred - obs) ** 2))
+
+
+def rmse(prediction, observation) -> float:
+    """Root mean squared error."""
+    pred, obs = _prepare("metric.rmse", prediction, observation)
+    return float(np.sqrt(np.mean((pred - obs) ** 2)))
+
+
+def mae(prediction, observation) -> float:
+    """Mean absolute error."""
+    pred, obs = _prepare("metric.mae", prediction, observation)
+    return float(np.mean(np.abs(pred - obs)))
+
+
+def log_likelihood(prediction, observation, std) -> float:
+    """Mean Gaussian log-likelihood of the observations, ``N(prediction, std**2)``."""
+    pred, obs, sd = _prepare("metric.log_likelihood", prediction, observation, std)
+    return float(np.mean(-0.5 * np.log(2 * np.pi * sd ** 2) - 0.5 * ((obs - pred) / sd) ** 2))
+
+
+def crps(prediction, observation, std) -> float:
+    r"""Mean continuous ranked probability score of Gaussian forecasts (lower is better).
+
+    Closed form for ``N(m, s^2)`` and observation ``y``, ``z = (y - m) / s``:
+    ``s [z (2 Phi(z) - 1) + 2 phi(z) - 1 / sqrt(pi)]``.
+    """
+    pred, obs, sd = _prepare("metric.crps", prediction, observation, std)
+    z = (obs - pred) / sd
+    pdf = np.exp(-0.5 * z ** 2) / np.sqrt(2 * np.pi)
+    return float(np.mean(sd * (z * (2 * ndtr(z) - 1) + 2 * pdf - 1 / np.sqrt(np.pi))))
+
+
+def interval_coverage(prediction, observation, std, level: float = 0.9) -> float:
+    """Fraction of observations inside the central ``level`` interval of ``N(m, s^2)``."""
+    if not 0 < level < 1:
+        raise ValueError(f"metric.interval_coverage: level must be in (0, 1); got {level}")
+    pred, obs, sd = _prepare("metric.interval_coverage", prediction, observation, std)
+    half = ndtri(0.5 + level / 2) * sd
+    return float(np.mean(np.abs(obs - pred) <= half))

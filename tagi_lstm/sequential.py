@@ -1,0 +1,431 @@
+"""A stack of TAGI layers run in order: forward, backward, step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import check_array, check_positive_int, is_device_array
+from .backend import get_backend
+from .layers.base import BaseLayer
+from .layers.lstm import LSTM
+from .output_updater import OutputUpdater
+from .states import DeltaStates, HiddenStates
+
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class Sequential:
+    r"""A network of TAGI layers applied in order (pytagi's ``Sequential``).
+
+    Training by TAGI is one pass per batch: ``net(x)`` propagates means and
+    variances forward; an :class:`~tagi_lstm.OutputUpdater` turns the
+    observations into deltas on the output (``net.input_delta_z_buffer``);
+    ``backward()`` carries them to every state and parameter; ``step()``
+    applies the parameter deltas. ``update(y, var_obs)`` does the last three
+    in one call.
+
+    Args:
+        *layers: the layers, e.g. ``LSTM(1, 8, 5), LSTM(8, 8, 5),
+            Linear(40, 1)``. Consecutive layers must agree on widths and
+            sequence lengths.
+
+    Shape:
+        - Input means (and optional variances) in any of three layouts:
+          flat 1-D (pytagi's: rows back to back, each time-major), returning
+          flat means and variances; ``(batch, in_width)``; or
+          ``(batch, seq_len, input_size)`` when the first layer is an LSTM.
+          The 2-D and 3-D layouts return ``(batch, outputs)``.
+        - ``in_width`` is ``seq_len * input_size`` for a first LSTM layer and
+          ``input_size`` for a first Linear layer.
+
+    Attributes:
+        layers: the layers, in order.
+        output_z_buffer: output means/variances of the last forward.
+        input_delta_z_buffer: deltas on the output, read by ``backward()``.
+        input_state_update: also compute deltas on the network input
+            (``input_delta``) during ``backward()``.
+    """
+
+    def __init__(self, *layers: BaseLayer):
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        if not layers:
+            raise ValueError("Sequential: give at least one layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, BaseLayer):
+                raise TypeError(f"Sequential: argument {i} must be a tagi_lstm layer; got "
+                                f"{type(layer).__name__}")
+        if len({id(layer) for layer in layers}) != len(layers):
+            raise ValueError("Sequential: the same layer object appears twice; build a new "
+                             "layer for each position")
+        self._layers = list(layers)
+        for i, layer in enumerate(self._layers):
+            layer.index = i
+        self._check_compatible()
+        self._bk = self._layers[0]._bk
+        self._dtype = self._layers[0].dtype
+        for layer in self._layers:
+            if layer._bk is not self._bk or layer.dtype != self._dtype:
+                layer._set_backend(self._bk, self._dtype)
+        self.training = True
+        self.input_state_update = False
+        self.output_z_buffer = HiddenStates()
+        self.input_delta_z_buffer = DeltaStates()
+        self.input_delta = (None, None)
+        self._updater = None
+        self._in_mu = self._in_var = None
+        self._phase = "new"
+
+    # -------------------------------------------------------------- structure
+    def _check_compatible(self) -> None:
+        width = None
+        source = None
+        for layer in self._layers:
+            if layer.in_width is None:
+                continue
+            if isinstance(layer, LSTM) and isinstance(source, LSTM) and \
+                    source.seq_len != layer.seq_len:
+                raise ValueError(
+                    f"Sequential: seq_len mismatch: {source.where} produces sequences of "
+                    f"{source.seq_len} steps but {layer.where} has seq_len {layer.seq_len}")
+            if width is not None and width != layer.in_width:
+                detail = (f" ({layer.seq_len} steps x {layer.input_size} features)"
+                          if isinstance(layer, LSTM) else "")
+                raise ValueError(
+                    f"Sequential: {layer.where} expects {layer.in_width} inputs per row"
+                    f"{detail} but {source.where} produces {width}")
+            width, source = layer.out_width, layer
+
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    @property
+    def device(self) -> str:
+        return self._bk.name
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def in_width(self):
+        """Input values per row expected by the first sized layer (None if none)."""
+        for layer in self._layers:
+            if layer.in_width is not None:
+                return layer.in_width
+        return None
+
+    def get_layer_stack_info(self) -> str:
+        return "\n".join(f"{i}: {layer.get_layer_info()}" for i, layer in enumerate(self._layers))
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(layer.get_layer_info() for layer in self._layers)
+        return f"Sequential(\n  {inner}\n)"
+
+    # ------------------------------------------------------------ mode, device
+    def train(self) -> Sequential:
+        """Training mode: ``backward()`` and ``step()`` are allowed."""
+        self.training = True
+        for layer in self._layers:
+            layer.training = True
+        return self
+
+    def eval(self) -> Sequential:
+        """Evaluation mode: forward only."""
+        self.training = False
+        for layer in self._layers:
+            layer.training = False
+        return self
+
+    def to_device(self, device: str) -> Sequential:
+        """Move parameters and states to ``"cpu"`` or ``"cuda"``."""
+        backend = get_backend(device)
+        self._set_backend(backend, self._dtype)
+        return self
+
+    def to_dtype(self, dtype) -> Sequential:
+        """Compute in ``float32`` (default) or ``float64``."""
+        dt = np.dtype(dtype)
+        if dt not in _DTYPES:
+            raise ValueError(f"Sequential.to_dtype: dtype must be float32 or float64; got {dt}")
+        self._set_backend(self._bk, dt)
+        return self
+
+    def double(self) -> Sequential:
+        """Compute in float64 (as ``torch.nn.Module.double``)."""
+        return self.to_dtype(np.float64)
+
+    def float(self) -> Sequential:
+        """Compute in float32 (as ``torch.nn.Module.float``)."""
+        return self.to_dtype(np.float32)
+
+    def _set_backend(self, backend, dtype) -> None:
+        for layer in self._layers:
+            layer._set_backend(backend, dtype)
+        self._bk = backend
+        self._dtype = np.dtype(dtype)
+        self._in_mu = self._in_var = None
+        self.output_z_buffer = HiddenStates()
+        self.input_delta_z_buffer = DeltaStates()
+        self._updater = None
+        self._phase = "new"
+
+    def set_threads(self, num_threads: int) -> None:
+        """Threads for BLAS and the CPU kernels."""
+        n = check_positive_int(num_threads, name="num_threads", where="Sequential.set_threads")
+        import numba
+        from threadpoolctl import threadpool_limits
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        threadpool_limits(limits=n)
+
+    # ----------------------------------------------------------------- forward
+    def __call__(self, mu_x, var_x=None):
+        return self.forward(mu_x, var_x)
+
+    def _load_input(self, mu_x, var_x):
+        """Validate the input, copy it into the input buffers; return views and the layout."""
+        where = "Sequential.forward"
+        mu = check_array(mu_x, name="mu_x", where=where, backend=self._bk)
+        width = self.in_width
+        first = self._layers[0]
+        if mu.ndim == 1:
+            w = width if width is not None else mu.size
+            if w == 0 or mu.size % w != 0 or mu.size == 0:
+                raise ValueError(f"{where}: a flat mu_x must hold a whole number of rows of "
+                                 f"{w} values for {first.where}; got {mu.size} values")
+            batch = mu.size // w
+        elif mu.ndim == 2:
+            batch, w = mu.shape
+            if width is not None and w != width:
+                raise ValueError(f"{where}: {first.where} expects {width} values per row; got "
+                                 f"mu_x of shape {tuple(mu.shape)}")
+        elif mu.ndim == 3 and isinstance(first, LSTM):
+            batch = mu.shape[0]
+            w = mu.shape[1] * mu.shape[2]
+            if mu.shape[1:] != (first.seq_len, first.input_size):
+                raise ValueError(f"{where}: {first.where} expects input of shape (batch, "
+                                 f"{first.seq_len}, {first.input_size}); got "
+                                 f"{tuple(mu.shape)}")
+        else:
+            expected = "1-D or (batch, width)" + (
+                " or (batch, seq_len, input_size)" if isinstance(first, LSTM) else "")
+            raise ValueError(f"{where}: mu_x must be {expected}; got shape {tuple(mu.shape)}")
+        if batch == 0:
+            raise ValueError(f"{where}: mu_x holds no rows")
+        xp = self._bk.xp
+        if self._in_mu is None or self._in_mu.shape != (batch, w):
+            self._in_mu = xp.empty((batch, w), self._dtype)
+            self._in_var = xp.empty((batch, w), self._dtype)
+        self._in_mu[...] = self._on_device(mu).reshape(batch, w)
+        var = None
+        if var_x is not None:
+            v = check_array(var_x, name="var_x", where=where, shape=mu.shape, nonnegative=True,
+                            backend=self._bk)
+            self._in_var[...] = self._on_device(v).reshape(batch, w)
+            var = self._in_var
+        return self._in_mu, var, mu.ndim == 1, is_device_array(mu_x)
+
+    def _on_device(self, arr):
+        if self._bk.name == "cpu" or is_device_array(arr):
+            return arr
+        return self._bk.asarray(arr)
+
+    def forward(self, mu_x, var_x=None):
+        """Propagate input means (and variances) through every layer.
+
+        Args:
+            mu_x: input means (see the class docstring for layouts).
+            var_x: input variances, same shape as ``mu_x``; ``None`` for
+                exactly known inputs.
+
+        Returns:
+            ``(mu, var)`` of the output: flat for a flat input, else
+            ``(batch, outputs)``; NumPy arrays unless CuPy arrays came in.
+        """
+        mu, var, flat, keep_device = self._load_input(mu_x, var_x)
+        for layer in self._layers:
+            mu, var = layer.forward(mu, var)
+        self.output_z_buffer._set(mu, var)
+        self.input_delta_z_buffer._ensure(mu, self._bk.xp)
+        self.input_delta_z_buffer.fresh = False
+        self._phase = "forward"
+        shape = (-1,) if flat else mu.shape
+        if keep_device:
+            return mu.copy().reshape(shape), var.copy().reshape(shape)
+        return self._bk.to_numpy(mu).reshape(shape), self._bk.to_numpy(var).reshape(shape)
+
+    def get_outputs(self):
+        """``(mu, var)`` of the last forward, as NumPy arrays ``(batch, outputs)``."""
+        out = self.output_z_buffer
+        if out.mu_a is None:
+            raise RuntimeError("Sequential.get_outputs: no forward pass yet")
+        return self._bk.to_numpy(out.mu_a), self._bk.to_numpy(out.var_a)
+
+    # ---------------------------------------------------------------- backward
+    def set_delta_z(self, delta_mu, delta_var) -> None:
+        """Set the deltas on the output directly (instead of an OutputUpdater)."""
+        where = "Sequential.set_delta_z"
+        out = self.output_z_buffer.mu_a
+        if out is None:
+            raise RuntimeError(f"{where}: call forward first")
+        d = self.input_delta_z_buffer
+        d._ensure(out, self._bk.xp)
+        for name, value, target in (("delta_mu", delta_mu, d.delta_mu),
+                                    ("delta_var", delta_var, d.delta_var)):
+            arr = check_array(value, name=name, where=where, size=out.size, backend=self._bk)
+            target[...] = self._on_device(arr).reshape(out.shape)
+        d.fresh = True
+
+    def backward(self) -> None:
+        """Carry the output deltas back to every layer's states and parameters."""
+        if not self.training:
+            raise RuntimeError("Sequential.backward: the network is in eval mode; call "
+                               "net.train() first")
+        if self._phase != "forward":
+            raise RuntimeError("Sequential.backward: needs a forward pass first (one backward "
+                               "per forward)")
+        deltas = self.input_delta_z_buffer
+        if not deltas.fresh:
+            raise RuntimeError("Sequential.backward: no output deltas for this forward pass; "
+                               "call OutputUpdater.update(...) or net.update(y, var_obs)")
+        dmu, dvar = deltas.delta_mu, deltas.delta_var
+        for i in range(len(self._layers) - 1, -1, -1):
+            dmu, dvar = self._layers[i].backward(dmu, dvar, i > 0 or self.input_state_update)
+        self.input_delta = (dmu, dvar)
+        self._phase = "backward"
+
+    def step(self) -> None:
+        """Apply every layer's parameter deltas (capped update)."""
+        if self._phase != "backward":
+            raise RuntimeError("Sequential.step: needs a backward() first (one step per "
+                               "backward)")
+        for layer in self._layers:
+            layer.step()
+        self._phase = "step"
+
+    def update(self, y, var_obs) -> None:
+        """Observation update, backward and step in one call.
+
+        Args:
+            y: observations of the last forward's outputs, ``batch *
+                outputs`` values; NaN marks a missing one.
+            var_obs: observation-noise variance, one positive number or one
+                per observation.
+        """
+        if self._updater is None:
+            self._updater = OutputUpdater(self.device)
+        self._updater.update(self.output_z_buffer, y, var_obs, self.input_delta_z_buffer)
+        self.backward()
+        self.step()
+
+    # ------------------------------------------------------------------ states
+    def _lstm_layers(self):
+        return {i: layer for i, layer in enumerate(self._layers) if isinstance(layer, LSTM)}
+
+    def reset_lstm_states(self) -> None:
+        """Forget carried or set LSTM states; the next call starts afresh."""
+        for layer in self._lstm_layers().values():
+            layer.reset_states()
+
+    def get_lstm_states(self) -> dict:
+        """``{layer index: (mu_h, var_h, mu_c, var_c)}``, the last step's states.
+
+        Each array is ``(batch, output_size)``; after ``backward()`` they hold
+        the posterior. Empty ``(0, output_size)`` arrays before any forward.
+        """
+        return {i: layer.get_states() for i, layer in self._lstm_layers().items()}
+
+    def set_lstm_states(self, states: dict) -> None:
+        """Initial states for the next call, ``{layer index: (mu_h, var_h, mu_c, var_c)}``."""
+        lstms = self._lstm_layers()
+        if not isinstance(states, dict):
+            raise TypeError(f"Sequential.set_lstm_states: states must be a dict {{layer index: "
+                            f"(mu_h, var_h, mu_c, var_c)}}; got {type(states).__name__}")
+        for key, value in states.items():
+            if key not in lstms:
+                raise ValueError(f"Sequential.set_lstm_states: layer {key!r} is not an LSTM "
+                                 f"layer; LSTM layers are at {sorted(lstms)}")
+            if not isinstance(value, (tuple, list)) or len(value) != 4:
+                raise ValueError(f"Sequential.set_lstm_states: layer {key} needs a 4-tuple "
+                                 f"(mu_h, var_h, mu_c, var_c)")
+            lstms[key].set_states(*value)
+
+    # -------------------------------------------------------------- parameters
+    def _param_layers(self):
+        return [(f"{layer.get_layer_name()}.{i}", layer) for i, layer in enumerate(self._layers)
+                if layer.num_weights or layer.num_biases]
+
+    def parameters(self):
+        """``[(mu_w, var_w, mu_b, var_b), ...]`` for each layer with parameters."""
+        return [layer.parameters() for _, layer in self._param_layers()]
+
+    @property
+    def num_parameters(self) -> int:
+        """Number of Gaussian parameters (each has a mean and a variance)."""
+        return sum(layer.num_weights + layer.num_biases for layer in self._layers)
+
+    def state_dict(self) -> dict:
+        """``{"LSTM.0": (mu_w, var_w, mu_b, var_b), ...}`` as NumPy copies."""
+        return {key: layer.parameters() for key, layer in self._param_layers()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Load parameters saved by :meth:`state_dict` (exact keys and sizes)."""
+        layers = dict(self._param_layers())
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"Sequential.load_state_dict: expected a dict; got "
+                            f"{type(state_dict).__name__}")
+        missing = sorted(set(layers) - set(state_dict))
+        unexpected = sorted(set(state_dict) - set(layers))
+        if missing or unexpected:
+            raise ValueError(f"Sequential.load_state_dict: keys do not match this network; "
+                             f"missing {missing}, unexpected {unexpected}")
+        for key, layer in layers.items():
+            value = state_dict[key]
+            if isinstance(value, dict):
+                value = tuple(value[k] for k in ("mu_w", "var_w", "mu_b", "var_b"))
+            layer.load_parameters(*value)
+
+    def _architecture(self) -> list:
+        return [layer.get_layer_info() + (f"[seq_len={layer.seq_len}]"
+                                           if isinstance(layer, LSTM) else "")
+                for layer in self._layers]
+
+    def save(self, filename) -> None:
+        """Save the parameters (and the architecture, checked on load) to ``.npz``."""
+        arrays = {"__architecture__": np.array(json.dumps(self._architecture()))}
+        for key, params in self.state_dict().items():
+            for name, arr in zip(("mu_w", "var_w", "mu_b", "var_b"), params):
+                arrays[f"{key}/{name}"] = arr
+        with open(filename, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    def load(self, filename) -> None:
+        """Load parameters written by :meth:`save` into this (identical) network."""
+        path = Path(filename)
+        with np.load(path, allow_pickle=False) as data:
+            if "__architecture__" not in data:
+                raise ValueError(f"Sequential.load: {path} is not a tagi_lstm network file")
+            arch = json.loads(str(data["__architecture__"]))
+            if arch != self._architecture():
+                raise ValueError(f"Sequential.load: {path} holds {arch}; this network is "
+                                 f"{self._architecture()}")
+            state = {}
+            for key, _ in self._param_layers():
+                state[key] = tuple(data[f"{key}/{name}"]
+                                   for name in ("mu_w", "var_w", "mu_b", "var_b"))
+        self.load_state_dict(state)
+
+    def get_neg_var_w_counter(self) -> dict:
+        """``{layer info: number of variances floored}`` since construction (pytagi's name)."""
+        return {layer.get_layer_info(): layer.num_floored for _, layer in self._param_layers()}
+
+    def update_counters(self) -> dict:
+        """``{"LSTM.0": {"capped": n, "floored": m}, ...}``: how often the update
+        cap and the variance floor acted, per layer, since construction."""
+        return {key: {"capped": layer.num_capped, "floored": layer.num_floored}
+                for key, layer in self._param_layers()}

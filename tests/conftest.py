@@ -1,0 +1,33 @@
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import tagi_lstm  # noqa: E402
+
+
+def set_variances(net, value, rng=None):
+    """Set every weight and bias variance to ``value`` (times U(1, 2) when ``rng``)."""
+    for layer in net.layers:
+        for name, n in (("var_w", layer.num_weights), ("var_b", layer.num_biases)):
+            if n:
+                scale = rng.uniform(1.0, 2.0, n) if rng is not None else 1.0
+                setattr(layer, name, np.full(n, value) * scale)
+
+
+def import_pytagi():
+    """pytagi if it imports here, else skip the calling test with the reason."""
+    try:
+        import pytagi
+        import pytagi.nn  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - missing package or its system libraries
+        pytest.skip(f"pytagi is not usable here ({type(exc).__name__}: {exc})")
+    return pytagi
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    tagi_lstm.manual_seed(1234)
