@@ -25,11 +25,16 @@ from tagi_lstm.datasets import load_sine
 
 
 def train_and_test(lib, epochs: int = 50, batch_size: int = 5, seq_len: int = 5,
-                   sigma_v: float = 1.0, seed: int = 0, progress: bool = False) -> dict:
+                   sigma_v: float = 1.0, seed: int = 0, shuffle: bool = True,
+                   progress: bool = False) -> dict:
     """Train on the sine training part and forecast its test part one step ahead.
 
     Args:
         lib: ``tagi_lstm`` or ``pytagi`` (anything with pytagi's interface).
+        shuffle: visit the training windows in a new random order each epoch
+            (the same order for either library). TAGI updates like a filter,
+            so in chronological order (pytagi's example) the network favours
+            the end of the training series.
 
     Returns:
         dict with the test metrics in original units (``mse``, ``rmse``,
@@ -49,6 +54,7 @@ def train_and_test(lib, epochs: int = 50, batch_size: int = 5, seq_len: int = 5,
                         nn.Linear(8 * seq_len, 1))
     net.set_threads(1)  # a network this small is fastest on one thread (pytagi's advice too)
     updater = nn.OutputUpdater(net.device)
+    order_rng = np.random.default_rng(seed)
     epoch_iter = range(epochs)
     if progress:
         from tqdm import tqdm
@@ -59,7 +65,8 @@ def train_and_test(lib, epochs: int = 50, batch_size: int = 5, seq_len: int = 5,
         sigma_v = lib.exponential_scheduler(curr_v=sigma_v, min_v=0.3, decaying_factor=0.99,
                                             curr_iter=epoch)
         var_y = np.full(batch_size, sigma_v ** 2, dtype=np.float32)
-        for x, y in batches(x_train, y_train, batch_size, drop_last=True):
+        for x, y in batches(x_train, y_train, batch_size, shuffle=shuffle, drop_last=True,
+                            rng=order_rng):
             net(x.reshape(-1).astype(np.float32))
             updater.update(output_states=net.output_z_buffer,
                            mu_obs=y.reshape(-1).astype(np.float32), var_obs=var_y,
@@ -135,18 +142,21 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-shuffle", action="store_true",
+                        help="train in chronological order, as pytagi's example does")
     parser.add_argument("--compare-pytagi", action="store_true",
                         help="also run pytagi on the same data and seed, if installed")
     parser.add_argument("--plot", metavar="PNG", help="write a plot of the forecasts here")
     args = parser.parse_args(argv)
 
+    shuffle = not args.no_shuffle
     results = {"tagi_lstm": train_and_test(tagi_lstm, args.epochs, seed=args.seed,
-                                           progress=True)}
+                                           shuffle=shuffle, progress=True)}
     if args.compare_pytagi:
         pytagi = _import_pytagi()
         if pytagi is not None:
             results["pytagi"] = train_and_test(pytagi, args.epochs, seed=args.seed,
-                                               progress=True)
+                                               shuffle=shuffle, progress=True)
     rows = [("test MSE", "mse", "{:.4f}"), ("test RMSE", "rmse", "{:.4f}"),
             ("log-likelihood", "log_likelihood", "{:.3f}"), ("CRPS", "crps", "{:.4f}"),
             ("90% coverage", "coverage90", "{:.3f}"), ("training (s)", "train_seconds",

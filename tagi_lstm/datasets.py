@@ -21,7 +21,8 @@ def load_sine():
     Returns:
         dict with ``train`` (924 values) and ``test`` (232 values) float64
         arrays and their dates ``train_dates`` / ``test_dates``
-        (``datetime64[D]``). The test part follows the training part in time.
+        (``datetime64[D]``). The test part follows the training part in time
+        (its first date repeats the last training date, as in pytagi's files).
     """
     return {
         "train": _read_column("x_train_sin_data.csv", float),
