@@ -20,10 +20,14 @@ import math
 import numpy as np
 from numba import njit
 
+from ._vmath import vsigmoid, vtanh
+
 name = "cpu"
 xp = np
 
-_JIT = dict(cache=True, nogil=True)
+# error_model="numpy": no zero-division checks, whose branches stop LLVM from
+# vectorising the loops.
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 
 def asarray(x, dtype=None):
@@ -100,10 +104,10 @@ def _activation_forward(kind, mu_z, var_z, mu_a, var_a, jcb):
             else:
                 a, j = 0.0, 0.0
         elif kind == 2:
-            a = 1.0 / (1.0 + math.exp(-z))
+            a = vsigmoid(z)
             j = a * (1.0 - a)
         elif kind == 3:
-            a = math.tanh(z)
+            a = vtanh(z)
             j = 1.0 - a * a
         else:
             a, j = z, 1.0
@@ -279,144 +283,102 @@ def lstm_load_state(mu_h0, var_h0, ni, mu_a, var_a, ms_a, m2_a):
 
 
 @njit(**_JIT)
-def _sigmoid(z):
-    return 1.0 / (1.0 + math.exp(-z))
-
-
-@njit(**_JIT)
-def _preactivation(b, t, r, zx_mu, zx_var, zx_cov, has_xcov, r_mu, r_var, r_cov, has_rec,
-                   mu_b, var_b, has_bias):
-    mz = zx_mu[b, t, r]
-    sz = zx_var[b, t, r]
-    if has_xcov:
-        sz += zx_cov[b, t, r]
-    if has_rec:
-        mz += r_mu[b, r]
-        sz += r_var[b, r] + r_cov[b, r]
-    if has_bias:
-        mz += mu_b[r]
-        sz += var_b[r]
-    return mz, sz
-
-
-@njit(**_JIT)
-def _lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, has_xcov, r_mu, r_var, r_cov,
-                       has_rec, mu_b, var_b, has_bias, mu_c, var_c, mu_ga, var_ga, jcb_ga,
-                       mu_ca, var_ca, jcb_ca, mu_h, var_h, mu_a, var_a, ms_a, m2_a):
-    B, T = mu_h.shape[0], mu_h.shape[1]
-    for b in range(B):
-        for j in range(no):
-            # Gate pre-activations (x part + h part + bias), then activations:
-            # sigmoid for f, i, o and tanh for the cell candidate g.
-            mz, sz = _preactivation(b, t, j, zx_mu, zx_var, zx_cov, has_xcov, r_mu, r_var,
-                                    r_cov, has_rec, mu_b, var_b, has_bias)
-            m_f = _sigmoid(mz)
-            j_f = m_f * (1.0 - m_f)
-            s_f = j_f * j_f * sz
-            mz, sz = _preactivation(b, t, no + j, zx_mu, zx_var, zx_cov, has_xcov, r_mu,
-                                    r_var, r_cov, has_rec, mu_b, var_b, has_bias)
-            m_i = _sigmoid(mz)
-            j_i = m_i * (1.0 - m_i)
-            s_i = j_i * j_i * sz
-            mz, sz = _preactivation(b, t, 2 * no + j, zx_mu, zx_var, zx_cov, has_xcov, r_mu,
-                                    r_var, r_cov, has_rec, mu_b, var_b, has_bias)
-            m_g = math.tanh(mz)
-            j_g = 1.0 - m_g * m_g
-            s_g = j_g * j_g * sz
-            mz, sz = _preactivation(b, t, 3 * no + j, zx_mu, zx_var, zx_cov, has_xcov, r_mu,
-                                    r_var, r_cov, has_rec, mu_b, var_b, has_bias)
-            m_o = _sigmoid(mz)
-            j_o = m_o * (1.0 - m_o)
-            s_o = j_o * j_o * sz
-            mu_ga[b, t, j] = m_f
-            mu_ga[b, t, no + j] = m_i
-            mu_ga[b, t, 2 * no + j] = m_g
-            mu_ga[b, t, 3 * no + j] = m_o
-            var_ga[b, t, j] = s_f
-            var_ga[b, t, no + j] = s_i
-            var_ga[b, t, 2 * no + j] = s_g
-            var_ga[b, t, 3 * no + j] = s_o
-            jcb_ga[b, t, j] = j_f
-            jcb_ga[b, t, no + j] = j_i
-            jcb_ga[b, t, 2 * no + j] = j_g
-            jcb_ga[b, t, 3 * no + j] = j_o
-            # Covariance sums over every shared input of a_t.
-            s_ig = 0.0
-            s_fo = 0.0
-            s_io = 0.0
-            s_go = 0.0
-            if has_xcov:
-                s_ig += zx_cov[b, t, 4 * no + j]
-                s_fo += zx_cov[b, t, 5 * no + j]
-                s_io += zx_cov[b, t, 6 * no + j]
-                s_go += zx_cov[b, t, 7 * no + j]
-            if has_rec:
-                s_ig += r_cov[b, 4 * no + j]
-                s_fo += r_cov[b, 5 * no + j]
-                s_io += r_cov[b, 6 * no + j]
-                s_go += r_cov[b, 7 * no + j]
-            # Cell state c_t = f c_{t-1} + i g.
-            m_cp = mu_c[b, t, j]
-            s_cp = var_c[b, t, j]
-            c_ig = j_i * j_g * s_ig
-            m_c = m_f * m_cp + m_i * m_g + c_ig
-            s_c = (s_cp * m_f * m_f + s_cp * s_f + s_f * m_cp * m_cp
-                   + s_g * m_i * m_i + s_i * s_g + s_i * m_g * m_g
-                   + c_ig * c_ig + 2.0 * c_ig * m_i * m_g)
-            mu_c[b, t + 1, j] = m_c
-            var_c[b, t + 1, j] = s_c
-            # tanh(c_t).
-            m_tc = math.tanh(m_c)
-            j_tc = 1.0 - m_tc * m_tc
-            s_tc = j_tc * j_tc * s_c
-            mu_ca[b, t, j] = m_tc
-            var_ca[b, t, j] = s_tc
-            jcb_ca[b, t, j] = j_tc
-            # Hidden state h_t = o tanh(c_t).
-            c_otc = j_tc * j_o * (j_f * m_cp * s_fo + j_i * m_g * s_io + j_g * m_i * s_go)
-            m_h = m_o * m_tc + c_otc
-            s_h = (s_tc * m_o * m_o + s_tc * s_o + s_o * m_tc * m_tc
-                   + c_otc * c_otc + 2.0 * c_otc * m_o * m_tc)
-            mu_h[b, t, j] = m_h
-            var_h[b, t, j] = s_h
-            if t + 1 < T:
-                mu_a[b, t + 1, ni + j] = m_h
-                var_a[b, t + 1, ni + j] = s_h
-                m2_a[b, t + 1, ni + j] = m_h * m_h
-                ms_a[b, t + 1, ni + j] = m_h * m_h + s_h
-
-
 def lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b, var_b,
                       mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h,
                       mu_a, var_a, ms_a, m2_a):
     """Moments of one LSTM step from its gate sums (DESIGN §2.4, items 2–7).
 
-    ``zx_*`` hold the x-part sums of every step, ``r_*`` the h-part sums of
-    this step (``None`` when ``h_{t-1}`` is exactly zero), ``zx_cov`` is
-    ``None`` when the inputs have no variance.
+    Gate pre-activation moments are the x-part sums of step t (``zx_mu``,
+    ``zx_var``; ``zx_cov`` adds the input-variance terms and, after the four
+    variance blocks, the gate-pair covariance sums ``S_ig, S_fo, S_io, S_go``)
+    plus the h-part sums of this step (``r_*``, same layout) plus the bias.
+    Absent terms are passed as zeros. Writes the gates, ``c_t`` (at index
+    t + 1 of ``mu_c``/``var_c``, whose index t holds ``c_{t-1}``),
+    ``tanh(c_t)``, ``h_t``, and ``h_t`` into ``a_{t+1}``.
+
+    Each batch row is a few short loops over contiguous slices that touch
+    few arrays each: LLVM vectorises those (one fused loop over ~25 arrays
+    would need too many runtime alias checks and stays scalar).
     """
-    has_xcov = zx_cov is not None
-    has_rec = r_mu is not None
-    has_bias = mu_b is not None
-    _lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov if has_xcov else zx_var, has_xcov,
-                       r_mu if has_rec else zx_mu[:, 0], r_var if has_rec else zx_mu[:, 0],
-                       r_cov if has_rec else zx_mu[:, 0], has_rec,
-                       mu_b if has_bias else zx_mu[0, 0], var_b if has_bias else zx_mu[0, 0],
-                       has_bias, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca,
-                       mu_h, var_h, mu_a, var_a, ms_a, m2_a)
+    B, T = mu_h.shape[0], mu_h.shape[1]
+    for b in range(B):
+        gm, gv, gj = mu_ga[b, t], var_ga[b, t], jcb_ga[b, t]
+        zm, zv, zc = zx_mu[b, t], zx_var[b, t], zx_cov[b, t]
+        rm, rv, rc = r_mu[b], r_var[b], r_cov[b]
+        # Gates: pre-activation moments, then sigmoid (f, i, o) or tanh (g).
+        for k in range(4 * no):
+            gm[k] = zm[k] + rm[k] + mu_b[k]
+        for k in range(4 * no):
+            gv[k] = zv[k] + zc[k] + rv[k] + rc[k] + var_b[k]
+        for k in range(2 * no):
+            a = vsigmoid(gm[k])
+            gm[k] = a
+            gj[k] = a * (1.0 - a)
+        for k in range(2 * no, 3 * no):
+            a = vtanh(gm[k])
+            gm[k] = a
+            gj[k] = 1.0 - a * a
+        for k in range(3 * no, 4 * no):
+            a = vsigmoid(gm[k])
+            gm[k] = a
+            gj[k] = a * (1.0 - a)
+        for k in range(4 * no):
+            gv[k] = gj[k] * gj[k] * gv[k]
+        # Cell state c_t = f c_{t-1} + i g, with C_ig = J_i J_g S_ig.
+        mcp, vcp, mcn, vcn = mu_c[b, t], var_c[b, t], mu_c[b, t + 1], var_c[b, t + 1]
+        for j in range(no):
+            m_f, m_i, m_g = gm[j], gm[no + j], gm[2 * no + j]
+            s_f, s_i, s_g = gv[j], gv[no + j], gv[2 * no + j]
+            c_ig = gj[no + j] * gj[2 * no + j] * (zc[4 * no + j] + rc[4 * no + j])
+            m_cp, s_cp = mcp[j], vcp[j]
+            mcn[j] = m_f * m_cp + m_i * m_g + c_ig
+            vcn[j] = (s_cp * m_f * m_f + s_cp * s_f + s_f * m_cp * m_cp + s_g * m_i * m_i
+                      + s_i * s_g + s_i * m_g * m_g + c_ig * c_ig + 2.0 * c_ig * m_i * m_g)
+        # tanh(c_t).
+        mca, vca, jca = mu_ca[b, t], var_ca[b, t], jcb_ca[b, t]
+        for j in range(no):
+            a = vtanh(mcn[j])
+            ja = 1.0 - a * a
+            mca[j] = a
+            jca[j] = ja
+            vca[j] = ja * ja * vcn[j]
+        # Hidden state h_t = o tanh(c_t), with C_o,tanh(c) through S_fo, S_io, S_go.
+        mh, vh = mu_h[b, t], var_h[b, t]
+        for j in range(no):
+            m_i, m_g, m_o, s_o = gm[no + j], gm[2 * no + j], gm[3 * no + j], gv[3 * no + j]
+            c_otc = jca[j] * gj[3 * no + j] * (
+                gj[j] * mcp[j] * (zc[5 * no + j] + rc[5 * no + j])
+                + gj[no + j] * m_g * (zc[6 * no + j] + rc[6 * no + j])
+                + gj[2 * no + j] * m_i * (zc[7 * no + j] + rc[7 * no + j]))
+            m_tc, s_tc = mca[j], vca[j]
+            mh[j] = m_o * m_tc + c_otc
+            vh[j] = (s_tc * m_o * m_o + s_tc * s_o + s_o * m_tc * m_tc + c_otc * c_otc
+                     + 2.0 * c_otc * m_o * m_tc)
+        if t + 1 < T:
+            am, av, a2, asq = mu_a[b, t + 1], var_a[b, t + 1], m2_a[b, t + 1], ms_a[b, t + 1]
+            for j in range(no):
+                m, s = mh[j], vh[j]
+                am[ni + j] = m
+                av[ni + j] = s
+                a2[ni + j] = m * m
+                asq[ni + j] = m * m + s
 
 
 @njit(**_JIT)
-def _lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, has_rec, dmu_c,
-                        dvar_c, mu_ga, jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var):
+def lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c, dvar_c, mu_ga,
+                       jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var):
+    """Deltas of one LSTM step backwards through time (DESIGN §2.6).
+
+    Reads the deltas on ``h_t`` from the layer above (``dmu_out[:, t]``) and
+    from step ``t+1`` (``dmu_hrec``; zeros at the last step) and the delta on
+    ``c_t`` carried back from ``c_{t+1}`` (``dmu_c``, overwritten with the
+    delta for ``c_{t-1}``); writes the gate pre-activation deltas of step t.
+    """
     B = dmu_out.shape[0]
     for b in range(B):
         for j in range(no):
-            dmh = dmu_out[b, t, j]
-            dvh = dvar_out[b, t, j]
-            if has_rec:
-                dmh += dmu_hrec[b, j]
-                dvh += dvar_hrec[b, j]
+            dmh = dmu_out[b, t, j] + dmu_hrec[b, j]
+            dvh = dvar_out[b, t, j] + dvar_hrec[b, j]
             m_f = mu_ga[b, t, j]
             m_i = mu_ga[b, t, no + j]
             m_g = mu_ga[b, t, 2 * no + j]
@@ -438,19 +400,6 @@ def _lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, has_rec, 
             dz_var[b, t, 3 * no + j] = a_o * a_o * dvh
             dmu_c[b, j] = m_f * dmc
             dvar_c[b, j] = m_f * m_f * dvc
-
-
-def lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, has_rec, dmu_c, dvar_c,
-                       mu_ga, jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var):
-    """Deltas of one LSTM step backwards through time (DESIGN §2.6).
-
-    Reads the deltas on ``h_t`` from the layer above (``dmu_out[:, t]``) and
-    from step ``t+1`` (``dmu_hrec``, when ``has_rec``) and the delta on
-    ``c_t`` carried back from ``c_{t+1}`` (``dmu_c``, overwritten with the
-    delta for ``c_{t-1}``); writes the gate pre-activation deltas of step t.
-    """
-    _lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, has_rec, dmu_c, dvar_c,
-                        mu_ga, jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var)
 
 
 @njit(**_JIT)

@@ -127,8 +127,11 @@ class LSTM(BaseLayer):
         self._mu_a, self._var_a, self._ms_a, self._m2_a = (e(B, T, n) for _ in range(4))
         # gate sums over x_t for every step, and over h_{t-1} for one step
         self._zx_mu, self._zx_var = e(B, T, 4 * no), e(B, T, 4 * no)
-        self._zx_cov = e(B, T, 8 * no)
+        self._zx_cov = xp.zeros((B, T, 8 * no), dt)
+        self._zx_cov_zero = True
         self._r_mu, self._r_var, self._r_cov = e(B, 4 * no), e(B, 4 * no), e(B, 8 * no)
+        # the kernels take every term; absent ones (no bias) are zeros
+        self._no_bias = xp.zeros(4 * no, dt)
         # gates, cell states (index t holds c_{t-1}), tanh(c), hidden states
         self._mu_ga, self._var_ga, self._jcb_ga = (e(B, T, 4 * no) for _ in range(3))
         self._mu_c, self._var_c = e(B, T + 1, no), e(B, T + 1, no)
@@ -253,23 +256,27 @@ class LSTM(BaseLayer):
         xp.matmul(x_part(self._mu_a), w[:, :ni].T, out=self._zx_mu.reshape(B * T, 4 * no))
         xp.matmul(x_part(self._ms_a if var is not None else self._m2_a), s_w[:, :ni].T,
                   out=self._zx_var.reshape(B * T, 4 * no))
-        zx_cov = None
         if var is not None:
-            zx_cov = self._zx_cov
-            xp.matmul(x_part(self._var_a), q[:, :ni].T, out=zx_cov.reshape(B * T, 8 * no))
+            xp.matmul(x_part(self._var_a), q[:, :ni].T, out=self._zx_cov.reshape(B * T, 8 * no))
+            self._zx_cov_zero = False
+        elif not self._zx_cov_zero:
+            self._zx_cov[...] = 0
+            self._zx_cov_zero = True
 
-        mu_b = self._mu_b if self.bias else None
-        var_b = self._var_b if self.bias else None
+        mu_b = self._mu_b if self.bias else self._no_bias
+        var_b = self._var_b if self.bias else self._no_bias
         w_h, s_w_h, q_h = w[:, ni:].T, s_w[:, ni:].T, q[:, ni:].T
+        r_mu, r_var, r_cov = self._r_mu, self._r_var, self._r_cov
         for t in range(T):
             if t == 0 and zero_start:
-                r_mu = r_var = r_cov = None
+                r_mu[...] = 0
+                r_var[...] = 0
+                r_cov[...] = 0
             else:
-                r_mu, r_var, r_cov = self._r_mu, self._r_var, self._r_cov
                 xp.matmul(self._mu_a[:, t, ni:], w_h, out=r_mu)
                 xp.matmul(self._ms_a[:, t, ni:], s_w_h, out=r_var)
                 xp.matmul(self._var_a[:, t, ni:], q_h, out=r_cov)
-            bk.lstm_step_forward(t, ni, no, self._zx_mu, self._zx_var, zx_cov, r_mu, r_var,
+            bk.lstm_step_forward(t, ni, no, self._zx_mu, self._zx_var, self._zx_cov, r_mu, r_var,
                                  r_cov, mu_b, var_b, self._mu_c, self._var_c, self._mu_ga,
                                  self._var_ga, self._jcb_ga, self._mu_ca, self._var_ca,
                                  self._jcb_ca, self._mu_h, self._var_h, self._mu_a,
@@ -292,12 +299,12 @@ class LSTM(BaseLayer):
         bk.lstm_final_states(no, dmu_out, dvar_out, self._mu_ga, self._jcb_ca, self._mu_h,
                              self._var_h, self._mu_c, self._var_c, mu_h, var_h, mu_c, var_c)
 
-        self._dmu_c[...] = 0
-        self._dvar_c[...] = 0
+        for buf in (self._dmu_c, self._dvar_c, self._dmu_hrec, self._dvar_hrec):
+            buf[...] = 0
         w_h, w2_h = w[:, ni:], w2[:, ni:]
         for t in range(T - 1, -1, -1):
             bk.lstm_step_backward(t, no, dmu_out, dvar_out, self._dmu_hrec, self._dvar_hrec,
-                                  t < T - 1, self._dmu_c, self._dvar_c, self._mu_ga,
+                                  self._dmu_c, self._dvar_c, self._mu_ga,
                                   self._jcb_ga, self._mu_c, self._mu_ca, self._jcb_ca,
                                   self._dz_mu, self._dz_var)
             if t > 0:
