@@ -92,10 +92,10 @@ def test_importing_tagi_lstm_never_needs_cupy():
 def test_cuda_request_without_cupy_or_gpu_is_a_clear_error(monkeypatch):
     net = Sequential(Linear(2, 1))
     monkeypatch.setitem(sys.modules, "cupy", None)
+    not_installed = re.escape("CuPy is not installed: pip install 'tagi_lstm[cuda]'")
     for request in (lambda: net.to_device("cuda"), lambda: OutputUpdater("cuda"),
                     lambda: get_backend("cuda")):
-        with pytest.raises(RuntimeError,
-                           match=re.escape("CuPy is not installed: pip install 'tagi_lstm[cuda]'")):
+        with pytest.raises(RuntimeError, match=not_installed):
             request()
 
     def no_device():
