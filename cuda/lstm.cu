@@ -126,21 +126,44 @@ __device__ void lstm_load_input(const T* mu_x, const T* var_x, bool has_var, int
     ms_a[a] = m * m + s;
 }
 
-// h_0 (batch, no) into the last no columns of a_0; one thread per (b, j).
+// Initial states: h_0 (batch, no) into the last no columns of a_0 and c_0 into
+// step 0 of c; with `zero`, h_0 = c_0 = 0 and the state arrays are not read.
+// One thread per (b, j).
 template <typename T>
-__device__ void lstm_load_state(const T* mu_h0, const T* var_h0, int ni, int no, int B, int L,
-                                T* mu_a, T* var_a, T* ms_a, T* m2_a) {
+__device__ void lstm_load_state(bool zero, const T* mu_h0, const T* var_h0, const T* mu_c0,
+                                const T* var_c0, int ni, int no, int B, int L, T* mu_a,
+                                T* var_a, T* ms_a, T* m2_a, T* mu_c, T* var_c) {
     const long long item = item_index();
     if (item >= (long long)B * no) return;
     const int b = (int)(item / no);
     const int j = (int)(item % no);
-    const T m = mu_h0[item];
-    const T s = var_h0[item];
+    const T m = zero ? T(0) : mu_h0[item];
+    const T s = zero ? T(0) : var_h0[item];
     const long long a = at3(b, 0, ni + j, L, ni + no);
     mu_a[a] = m;
     var_a[a] = s;
     m2_a[a] = m * m;
     ms_a[a] = m * m + s;
+    const long long c = at3(b, 0, j, L + 1, no);
+    mu_c[c] = zero ? T(0) : mu_c0[item];
+    var_c[c] = zero ? T(0) : var_c0[item];
+}
+
+// The last step's (h, c) into the (batch, no) state buffers; one thread per (b, j).
+template <typename T>
+__device__ void lstm_save_state(int no, int B, int L, const T* mu_h, const T* var_h,
+                                const T* mu_c, const T* var_c, T* st_mu_h, T* st_var_h,
+                                T* st_mu_c, T* st_var_c) {
+    const long long item = item_index();
+    if (item >= (long long)B * no) return;
+    const int b = (int)(item / no);
+    const int j = (int)(item % no);
+    const long long y = at3(b, L - 1, j, L, no);
+    const long long c = at3(b, L, j, L + 1, no);
+    st_mu_h[item] = mu_h[y];
+    st_var_h[item] = var_h[y];
+    st_mu_c[item] = mu_c[c];
+    st_var_c[item] = var_c[c];
 }
 
 template <typename T>
@@ -282,9 +305,16 @@ __device__ void lstm_final_states(int no, int B, int L, const T* dmu_out, const 
         lstm_load_input<T>(mu_x, var_x, has_var, ni, n, mu_a, var_a, ms_a, m2_a, count);       \
     }                                                                                          \
     extern "C" __global__ void lstm_load_state_##SUFFIX(                                      \
-        const T* mu_h0, const T* var_h0, int ni, int no, int B, int L, T* mu_a, T* var_a,      \
-        T* ms_a, T* m2_a) {                                                                    \
-        lstm_load_state<T>(mu_h0, var_h0, ni, no, B, L, mu_a, var_a, ms_a, m2_a);              \
+        int zero, const T* mu_h0, const T* var_h0, const T* mu_c0, const T* var_c0, int ni,    \
+        int no, int B, int L, T* mu_a, T* var_a, T* ms_a, T* m2_a, T* mu_c, T* var_c) {        \
+        lstm_load_state<T>(zero, mu_h0, var_h0, mu_c0, var_c0, ni, no, B, L, mu_a, var_a,      \
+                           ms_a, m2_a, mu_c, var_c);                                           \
+    }                                                                                          \
+    extern "C" __global__ void lstm_save_state_##SUFFIX(                                      \
+        int no, int B, int L, const T* mu_h, const T* var_h, const T* mu_c, const T* var_c,    \
+        T* st_mu_h, T* st_var_h, T* st_mu_c, T* st_var_c) {                                    \
+        lstm_save_state<T>(no, B, L, mu_h, var_h, mu_c, var_c, st_mu_h, st_var_h, st_mu_c,     \
+                           st_var_c);                                                          \
     }                                                                                          \
     extern "C" __global__ void lstm_step_forward_##SUFFIX(                                    \
         int t, int ni, int no, int B, int L, const T* zx_mu, const T* zx_var,                  \

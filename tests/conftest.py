@@ -7,6 +7,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 import tagi_lstm  # noqa: E402
+from tagi_lstm.layers import lstm as lstm_module  # noqa: E402
 
 
 def set_variances(net, value, rng=None):
@@ -31,3 +32,11 @@ def import_pytagi():
 @pytest.fixture(autouse=True)
 def _seed():
     tagi_lstm.manual_seed(1234)
+
+
+@pytest.fixture(params=["window", "steps"])
+def lstm_path(request, monkeypatch):
+    """Run the test on both LSTM code paths: whole-window kernels and per-step BLAS."""
+    monkeypatch.setattr(lstm_module, "WINDOW_MAX_WORK", 10 ** 12 if request.param == "window"
+                        else -1)
+    return request.param

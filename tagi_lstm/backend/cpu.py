@@ -245,41 +245,56 @@ def lstm_gate_products(mu_w, q):
 
 
 @njit(**_JIT)
-def _lstm_load_input(mu_x, var_x, has_var, ni, mu_a, var_a, ms_a, m2_a):
-    B, T = mu_a.shape[0], mu_a.shape[1]
+def lstm_load_input(mu_x, var_x, has_var, mu_a, var_a, ms_a, m2_a, mu_c, var_c):
+    """Start a window: ``x_t`` into the first ``ni`` columns of ``a_t = [x_t; h_{t-1}]``
+    for every step (``var_x`` read only when ``has_var``), ``h_0 = c_0 = 0``."""
+    B, T, ni = mu_x.shape
+    no = mu_c.shape[2]
     for b in range(B):
         for t in range(T):
             for k in range(ni):
                 m = mu_x[b, t, k]
-                s = var_x[b, t, k] if has_var else 0.0
+                v = var_x[b, t, k] if has_var else 0.0
                 mu_a[b, t, k] = m
-                var_a[b, t, k] = s
+                var_a[b, t, k] = v
                 m2_a[b, t, k] = m * m
-                ms_a[b, t, k] = m * m + s
-
-
-def lstm_load_input(mu_x, var_x, mu_a, var_a, ms_a, m2_a):
-    """Copy the step inputs ``x_t`` into the first ``ni`` columns of ``a_t = [x_t; h_{t-1}]``."""
-    has_var = var_x is not None
-    _lstm_load_input(mu_x, var_x if has_var else mu_x, has_var, mu_x.shape[2], mu_a,
-                     var_a, ms_a, m2_a)
+                ms_a[b, t, k] = m * m + v
+        for j in range(no):
+            mu_a[b, 0, ni + j] = 0.0
+            var_a[b, 0, ni + j] = 0.0
+            m2_a[b, 0, ni + j] = 0.0
+            ms_a[b, 0, ni + j] = 0.0
+            mu_c[b, 0, j] = 0.0
+            var_c[b, 0, j] = 0.0
 
 
 @njit(**_JIT)
-def _lstm_load_state(mu_h0, var_h0, ni, mu_a, var_a, ms_a, m2_a):
-    for b in range(mu_h0.shape[0]):
-        for j in range(mu_h0.shape[1]):
+def lstm_load_state(mu_h0, var_h0, mu_c0, var_c0, mu_a, var_a, ms_a, m2_a, mu_c, var_c):
+    """Initial states: ``h_0`` into the last columns of ``a_0``, ``c_0`` into ``c``."""
+    B, no = mu_h0.shape
+    ni = mu_a.shape[2] - no
+    for b in range(B):
+        for j in range(no):
             m = mu_h0[b, j]
-            s = var_h0[b, j]
+            v = var_h0[b, j]
             mu_a[b, 0, ni + j] = m
-            var_a[b, 0, ni + j] = s
+            var_a[b, 0, ni + j] = v
             m2_a[b, 0, ni + j] = m * m
-            ms_a[b, 0, ni + j] = m * m + s
+            ms_a[b, 0, ni + j] = m * m + v
+            mu_c[b, 0, j] = mu_c0[b, j]
+            var_c[b, 0, j] = var_c0[b, j]
 
 
-def lstm_load_state(mu_h0, var_h0, ni, mu_a, var_a, ms_a, m2_a):
-    """Place the initial hidden state ``h_0`` in the last columns of ``a_0``."""
-    _lstm_load_state(mu_h0, var_h0, ni, mu_a, var_a, ms_a, m2_a)
+@njit(**_JIT)
+def lstm_save_state(mu_h, var_h, mu_c, var_c, st_mu_h, st_var_h, st_mu_c, st_var_c):
+    """Copy the last step's ``(h, c)`` means and variances into the state buffers."""
+    B, T, no = mu_h.shape
+    for b in range(B):
+        for j in range(no):
+            st_mu_h[b, j] = mu_h[b, T - 1, j]
+            st_var_h[b, j] = var_h[b, T - 1, j]
+            st_mu_c[b, j] = mu_c[b, T, j]
+            st_var_c[b, j] = var_c[b, T, j]
 
 
 @njit(**_JIT)
@@ -403,9 +418,14 @@ def lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c, dva
 
 
 @njit(**_JIT)
-def _lstm_final_states(no, dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c,
-                       mu_h_post, var_h_post, mu_c_post, var_c_post):
-    B, T = mu_h.shape[0], mu_h.shape[1]
+def lstm_final_states(dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c, mu_h_post,
+                      var_h_post, mu_c_post, var_c_post):
+    """Posterior of the last step's ``(h, c)`` given the deltas on ``h_T``.
+
+    ``cov(c_T, h_T) = m_o J_tanh(c) var_c`` carries the update of ``h_T`` to
+    ``c_T``; a variance the update would take below zero is set to zero.
+    """
+    B, T, no = mu_h.shape
     for b in range(B):
         for j in range(no):
             dm = dmu_out[b, T - 1, j]
@@ -419,8 +439,99 @@ def _lstm_final_states(no, dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, 
             var_c_post[b, j] = max(s_c + s_c * s_c * k * k * dv, 0.0)
 
 
-def lstm_final_states(no, dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c,
-                      mu_h_post, var_h_post, mu_c_post, var_c_post):
-    """Posterior of the last step's ``(h, c)`` given the deltas on ``h_T``."""
-    _lstm_final_states(no, dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c,
-                       mu_h_post, var_h_post, mu_c_post, var_c_post)
+# --------------------------------------------------------------------------
+# Whole-window LSTM passes for small layers
+# --------------------------------------------------------------------------
+# For small layers one BLAS call costs more in overhead (~3 us) than its
+# arithmetic; these kernels run a whole window in one call, doing the matrix
+# products as loops (reassociation allowed so that the dot products vectorise).
+@njit(inline="always", fastmath={"reassoc", "contract"}, **_JIT)
+def _dot(a, b, k0, k1):
+    acc = 0.0
+    for k in range(k0, k1):
+        acc += a[k] * b[k]
+    return acc
+
+
+@njit(**_JIT)
+def lstm_forward_window(zero_start, w, s_w, q, mu_b, var_b, zx_mu, zx_var, zx_cov, r_mu,
+                        r_var, r_cov, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca,
+                        mu_h, var_h, mu_a, var_a, ms_a, m2_a):
+    """All steps of a window in one call (same results as the per-step path).
+
+    Each step's gate sums run over the whole ``a_t`` (into ``zx_*[:, t]``;
+    ``r_*`` must be zeros); ``zero_start`` skips ``h_0 = 0`` at step 0.
+    """
+    B, T, n = mu_a.shape
+    no = mu_h.shape[2]
+    ni = n - no
+    for t in range(T):
+        k1 = ni if (t == 0 and zero_start) else n
+        for b in range(B):
+            am, asq, av = mu_a[b, t], ms_a[b, t], var_a[b, t]
+            for r in range(4 * no):
+                zx_mu[b, t, r] = _dot(am, w[r], 0, k1)
+                zx_var[b, t, r] = _dot(asq, s_w[r], 0, k1)
+            for r in range(8 * no):
+                zx_cov[b, t, r] = _dot(av, q[r], 0, k1)
+        lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b, var_b,
+                          mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h,
+                          mu_a, var_a, ms_a, m2_a)
+
+
+@njit(**_JIT)
+def lstm_backward_window(w, w2, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c, dvar_c, mu_ga,
+                         jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var, mu_a, m2_a, acc_w_mu,
+                         acc_w_var, acc_b_mu, acc_b_var, need_input, dmu_in, dvar_in):
+    """Backward through time of a whole window, parameter sums, input deltas.
+
+    ``dmu_hrec``, ``dvar_hrec``, ``dmu_c``, ``dvar_c`` must be zeros on entry.
+    Fills ``acc_w_*`` (sums of ``dz`` times ``a`` or ``a**2`` over batch and
+    time), ``acc_b_*`` (sums of ``dz``) and, if ``need_input``, the deltas on
+    ``x`` in ``dmu_in``/``dvar_in``.
+    """
+    B, T, n = mu_a.shape
+    no = dmu_c.shape[1]
+    ni = n - no
+    R = 4 * no
+    for t in range(T - 1, -1, -1):
+        lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c, dvar_c, mu_ga,
+                           jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var)
+        if t > 0:
+            for b in range(B):
+                for j in range(no):
+                    dm = 0.0
+                    dv = 0.0
+                    for r in range(R):
+                        dm += dz_mu[b, t, r] * w[r, ni + j]
+                        dv += dz_var[b, t, r] * w2[r, ni + j]
+                    dmu_hrec[b, j] = dm
+                    dvar_hrec[b, j] = dv
+    for r in range(R):
+        for k in range(n):
+            acc_w_mu[r, k] = 0.0
+            acc_w_var[r, k] = 0.0
+        acc_b_mu[r] = 0.0
+        acc_b_var[r] = 0.0
+    for b in range(B):
+        for t in range(T):
+            am, a2 = mu_a[b, t], m2_a[b, t]
+            for r in range(R):
+                dm = dz_mu[b, t, r]
+                dv = dz_var[b, t, r]
+                acc_b_mu[r] += dm
+                acc_b_var[r] += dv
+                for k in range(n):
+                    acc_w_mu[r, k] += dm * am[k]
+                    acc_w_var[r, k] += dv * a2[k]
+    if need_input:
+        for b in range(B):
+            for t in range(T):
+                for k in range(ni):
+                    dm = 0.0
+                    dv = 0.0
+                    for r in range(R):
+                        dm += dz_mu[b, t, r] * w[r, k]
+                        dv += dz_var[b, t, r] * w2[r, k]
+                    dmu_in[b, t, k] = dm
+                    dvar_in[b, t, k] = dv

@@ -33,8 +33,8 @@ COMPILE_OPTIONS = ("-std=c++17",)
 KERNEL_SOURCES = {
     "elementwise": ("square_moments", "activation_forward", "scale_deltas"),
     "update": ("observation_deltas", "capped_update", "weight_delta_scale"),
-    "lstm": ("lstm_gate_products", "lstm_load_input", "lstm_load_state", "lstm_step_forward",
-             "lstm_step_backward", "lstm_final_states"),
+    "lstm": ("lstm_gate_products", "lstm_load_input", "lstm_load_state", "lstm_save_state",
+             "lstm_step_forward", "lstm_step_backward", "lstm_final_states"),
     "validation": ("all_finite", "min_value"),
 }
 _SOURCE_OF = {kernel: stem for stem, kernels in KERNEL_SOURCES.items() for kernel in kernels}
@@ -216,21 +216,32 @@ def lstm_gate_products(mu_w, q):
     _launch("lstm_gate_products", mu_w.dtype, no * n, mu_w, q, _i32(no), _i32(n))
 
 
-def lstm_load_input(mu_x, var_x, mu_a, var_a, ms_a, m2_a):
-    """Copy the step inputs ``x_t`` into the first ``ni`` columns of ``a_t = [x_t; h_{t-1}]``."""
-    has_var = var_x is not None
-    _launch("lstm_load_input", mu_a.dtype, mu_x.size, mu_x, var_x if has_var else mu_x,
-            _i32(has_var), _i32(mu_x.shape[2]), _i32(mu_a.shape[2]), mu_a, var_a, ms_a, m2_a,
+def lstm_load_input(mu_x, var_x, has_var, mu_a, var_a, ms_a, m2_a, mu_c, var_c):
+    """Start a window: ``x_t`` into the first ``ni`` columns of ``a_t = [x_t; h_{t-1}]``
+    for every step (``var_x`` read only when ``has_var``), ``h_0 = c_0 = 0``."""
+    _launch("lstm_load_input", mu_a.dtype, mu_x.size, mu_x, var_x, _i32(has_var),
+            _i32(mu_x.shape[2]), _i32(mu_a.shape[2]), mu_a, var_a, ms_a, m2_a,
             _count(mu_x.size))
+    _load_state(True, mu_c, mu_c, mu_c, mu_c, mu_a, var_a, ms_a, m2_a, mu_c, var_c)
 
 
-def lstm_load_state(mu_h0, var_h0, ni, mu_a, var_a, ms_a, m2_a):
-    """Place the initial hidden state ``h_0`` in the last columns of ``a_0``."""
-    # States given by set_lstm_states keep the layout the user's arrays had.
-    mu_h0, var_h0 = xp.ascontiguousarray(mu_h0), xp.ascontiguousarray(var_h0)
-    B, no = mu_h0.shape
-    _launch("lstm_load_state", mu_a.dtype, B * no, mu_h0, var_h0, _i32(ni), _i32(no), _i32(B),
-            _i32(mu_a.shape[1]), mu_a, var_a, ms_a, m2_a)
+def lstm_load_state(mu_h0, var_h0, mu_c0, var_c0, mu_a, var_a, ms_a, m2_a, mu_c, var_c):
+    """Initial states: ``h_0`` into the last columns of ``a_0``, ``c_0`` into ``c``."""
+    _load_state(False, mu_h0, var_h0, mu_c0, var_c0, mu_a, var_a, ms_a, m2_a, mu_c, var_c)
+
+
+def _load_state(zero, mu_h0, var_h0, mu_c0, var_c0, mu_a, var_a, ms_a, m2_a, mu_c, var_c):
+    B, L, no = mu_c.shape[0], mu_a.shape[1], mu_c.shape[2]
+    _launch("lstm_load_state", mu_a.dtype, B * no, _i32(zero), mu_h0, var_h0, mu_c0, var_c0,
+            _i32(mu_a.shape[2] - no), _i32(no), _i32(B), _i32(L), mu_a, var_a, ms_a, m2_a,
+            mu_c, var_c)
+
+
+def lstm_save_state(mu_h, var_h, mu_c, var_c, st_mu_h, st_var_h, st_mu_c, st_var_c):
+    """Copy the last step's ``(h, c)`` means and variances into the state buffers."""
+    B, L, no = mu_h.shape
+    _launch("lstm_save_state", mu_h.dtype, B * no, _i32(no), _i32(B), _i32(L), mu_h, var_h,
+            mu_c, var_c, st_mu_h, st_var_h, st_mu_c, st_var_c)
 
 
 def lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b, var_b,
@@ -267,16 +278,10 @@ def lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c, dva
             jcb_ca, dz_mu, dz_var)
 
 
-def lstm_final_states(no, dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c,
-                      mu_h_post, var_h_post, mu_c_post, var_c_post):
+def lstm_final_states(dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c, mu_h_post,
+                      var_h_post, mu_c_post, var_c_post):
     """Posterior of the last step's ``(h, c)`` given the deltas on ``h_T``."""
-    B, L = mu_h.shape[0], mu_h.shape[1]
-    posts = (mu_h_post, var_h_post, mu_c_post, var_c_post)
-    # The posteriors overwrite the layer's states, which set_lstm_states may
-    # have given any layout: the kernel writes C order, copied back if needed.
-    outs = tuple(p if p.flags.c_contiguous else xp.empty(p.shape, p.dtype) for p in posts)
+    B, L, no = mu_h.shape
     _launch("lstm_final_states", mu_h.dtype, B * no, _i32(no), _i32(B), _i32(L), dmu_out,
-            dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c, *outs)
-    for post, out in zip(posts, outs):
-        if out is not post:
-            post[...] = out
+            dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c, mu_h_post, var_h_post,
+            mu_c_post, var_c_post)

@@ -10,6 +10,11 @@ from .base import BaseLayer
 
 _INIT_STATES = ("zeros", "random")
 
+#: Layers with ``batch * (input_size + output_size) * output_size`` up to this
+#: run each window in one kernel call with in-kernel matrix products; larger
+#: ones call BLAS once per step. Measured crossover (benchmarks/README.md).
+WINDOW_MAX_WORK = 4096
+
 
 class LSTM(BaseLayer):
     r"""Long short-term memory layer with Gaussian weights and states (TAGI).
@@ -146,12 +151,18 @@ class LSTM(BaseLayer):
         self._dmu_in, self._dvar_in = e(B, T, ni), e(B, T, ni)
         self._acc_w_mu, self._acc_w_var = e(4 * no, n), e(4 * no, n)
         self._acc_b_mu, self._acc_b_var = e(4 * no), e(4 * no)
+        # the window kernels exist for the CPU; a GPU wants many threads per launch
+        self._window = self._bk.name == "cpu" and B * n * no <= WINDOW_MAX_WORK
+        if self._window:
+            for buf in (self._r_mu, self._r_var, self._r_cov):
+                buf[...] = 0
         self._batch_size = B
 
     # ----------------------------------------------------------------- states
     def _initial_state(self, batch_size: int) -> bool:
-        """Load ``h_0, c_0`` into the buffers; True when they are exactly zero."""
-        ni, no = self.input_size, self.output_size
+        """Load given or carried ``h_0, c_0`` over the zeros that
+        ``lstm_load_input`` wrote; True when they stay exactly zero."""
+        no = self.output_size
         carry = self._state is not None and (self.stateful or self._use_state_next)
         self._use_state_next = False
         if carry:
@@ -167,15 +178,9 @@ class LSTM(BaseLayer):
             mu_c = xp.asarray(get_rng().standard_normal((batch_size, no)), dtype=self._dtype)
             var_h = var_c = xp.zeros((batch_size, no), self._dtype)
         else:
-            for buf in (self._mu_a, self._var_a, self._ms_a, self._m2_a):
-                buf[:, 0, ni:] = 0
-            self._mu_c[:, 0] = 0
-            self._var_c[:, 0] = 0
             return True
-        self._bk.lstm_load_state(mu_h, var_h, ni, self._mu_a, self._var_a, self._ms_a,
-                                 self._m2_a)
-        self._mu_c[:, 0] = mu_c
-        self._var_c[:, 0] = var_c
+        self._bk.lstm_load_state(mu_h, var_h, mu_c, var_c, self._mu_a, self._var_a, self._ms_a,
+                                 self._m2_a, self._mu_c, self._var_c)
         return False
 
     def _save_final_state(self) -> None:
@@ -184,11 +189,7 @@ class LSTM(BaseLayer):
         if self._state is None or self._state[0].shape[0] != B:
             xp = self._bk.xp
             self._state = tuple(xp.empty((B, no), self._dtype) for _ in range(4))
-        mu_h, var_h, mu_c, var_c = self._state
-        mu_h[...] = self._mu_h[:, -1]
-        var_h[...] = self._var_h[:, -1]
-        mu_c[...] = self._mu_c[:, -1]
-        var_c[...] = self._var_c[:, -1]
+        self._bk.lstm_save_state(self._mu_h, self._var_h, self._mu_c, self._var_c, *self._state)
 
     def reset_states(self) -> None:
         """Forget carried or set states; the next call starts from ``init_state``."""
@@ -224,12 +225,13 @@ class LSTM(BaseLayer):
             raise ValueError(f"{self.where}: mu_h, var_h, mu_c, var_c must have the same "
                              f"batch size; got {[a.shape[0] for a in arrays]}")
         xp = self._bk.xp
-        self._state = tuple(xp.array(self._bk.asarray(a), dtype=self._dtype) for a in arrays)
+        self._state = tuple(xp.array(self._bk.asarray(a), dtype=self._dtype, order="C")
+                            for a in arrays)
         self._use_state_next = True
 
     def _move_states(self, backend, dtype, to_np) -> None:
         if self._state is not None:
-            self._state = tuple(backend.asarray(np.asarray(to_np(s), dtype=dtype))
+            self._state = tuple(backend.asarray(np.ascontiguousarray(to_np(s), dtype=dtype))
                                 for s in self._state)
 
     # ---------------------------------------------------------------- forward
@@ -238,33 +240,50 @@ class LSTM(BaseLayer):
         B = mu.shape[0]
         if B != self._batch_size:
             self._alloc(B)
-        xp, bk = self._bk.xp, self._bk
+        bk = self._bk
         T, ni, no = self.seq_len, self.input_size, self.output_size
         n = ni + no
         w = self._mu_w.reshape(4 * no, n)
         s_w = self._var_w.reshape(4 * no, n)
-        q = self._q
-        bk.lstm_gate_products(w, q)
-        bk.lstm_load_input(mu.reshape(B, T, ni), None if var is None else var.reshape(B, T, ni),
-                           self._mu_a, self._var_a, self._ms_a, self._m2_a)
+        bk.lstm_gate_products(w, self._q)
+        x_mu = mu.reshape(B, T, ni)
+        bk.lstm_load_input(x_mu, x_mu if var is None else var.reshape(B, T, ni), var is not None,
+                           self._mu_a, self._var_a, self._ms_a, self._m2_a, self._mu_c,
+                           self._var_c)
         zero_start = self._initial_state(B)
+        mu_b = self._mu_b if self.bias else self._no_bias
+        var_b = self._var_b if self.bias else self._no_bias
+        if self._window:
+            bk.lstm_forward_window(zero_start, w, s_w, self._q, mu_b, var_b, self._zx_mu,
+                                   self._zx_var, self._zx_cov, self._r_mu, self._r_var,
+                                   self._r_cov, self._mu_c, self._var_c, self._mu_ga,
+                                   self._var_ga, self._jcb_ga, self._mu_ca, self._var_ca,
+                                   self._jcb_ca, self._mu_h, self._var_h, self._mu_a,
+                                   self._var_a, self._ms_a, self._m2_a)
+            self._zx_cov_zero = False
+        else:
+            self._forward_steps(w, s_w, mu_b, var_b, var is not None, zero_start)
+        self._save_final_state()
+        return self._mu_h.reshape(B, T * no), self._var_h.reshape(B, T * no)
 
-        # Sums over x_t for all steps at once: rows (b, t) of a_t's first ni columns.
-        def x_part(buf):
+    def _forward_steps(self, w, s_w, mu_b, var_b, has_var, zero_start) -> None:
+        """The forward pass as one BLAS product per sum: x parts for all steps at
+        once, then three h-part products and the step kernel per step."""
+        xp, bk, q = self._bk.xp, self._bk, self._q
+        B, T, ni, no = self._batch_size, self.seq_len, self.input_size, self.output_size
+        n = ni + no
+
+        def x_part(buf):  # rows (b, t) of a_t's first ni columns
             return buf.reshape(B * T, n)[:, :ni]
 
         xp.matmul(x_part(self._mu_a), w[:, :ni].T, out=self._zx_mu.reshape(B * T, 4 * no))
-        xp.matmul(x_part(self._ms_a if var is not None else self._m2_a), s_w[:, :ni].T,
-                  out=self._zx_var.reshape(B * T, 4 * no))
-        if var is not None:
+        xp.matmul(x_part(self._ms_a), s_w[:, :ni].T, out=self._zx_var.reshape(B * T, 4 * no))
+        if has_var:
             xp.matmul(x_part(self._var_a), q[:, :ni].T, out=self._zx_cov.reshape(B * T, 8 * no))
             self._zx_cov_zero = False
         elif not self._zx_cov_zero:
             self._zx_cov[...] = 0
             self._zx_cov_zero = True
-
-        mu_b = self._mu_b if self.bias else self._no_bias
-        var_b = self._var_b if self.bias else self._no_bias
         w_h, s_w_h, q_h = w[:, ni:].T, s_w[:, ni:].T, q[:, ni:].T
         r_mu, r_var, r_cov = self._r_mu, self._r_var, self._r_cov
         for t in range(T):
@@ -281,50 +300,61 @@ class LSTM(BaseLayer):
                                  self._var_ga, self._jcb_ga, self._mu_ca, self._var_ca,
                                  self._jcb_ca, self._mu_h, self._var_h, self._mu_a,
                                  self._var_a, self._ms_a, self._m2_a)
-        self._save_final_state()
-        return self._mu_h.reshape(B, T * no), self._var_h.reshape(B, T * no)
 
     # --------------------------------------------------------------- backward
     def backward(self, delta_mu, delta_var, need_input_delta: bool = True):
         """Backward through time; parameter deltas, and input deltas if asked."""
-        xp, bk = self._bk.xp, self._bk
+        bk = self._bk
         B, T, ni, no = self._batch_size, self.seq_len, self.input_size, self.output_size
         n = ni + no
         dmu_out = delta_mu.reshape(B, T, no)
         dvar_out = delta_var.reshape(B, T, no)
         w = self._mu_w.reshape(4 * no, n)
         w2 = self._q[:4 * no]
-
-        mu_h, var_h, mu_c, var_c = self._state
-        bk.lstm_final_states(no, dmu_out, dvar_out, self._mu_ga, self._jcb_ca, self._mu_h,
-                             self._var_h, self._mu_c, self._var_c, mu_h, var_h, mu_c, var_c)
-
+        bk.lstm_final_states(dmu_out, dvar_out, self._mu_ga, self._jcb_ca, self._mu_h,
+                             self._var_h, self._mu_c, self._var_c, *self._state)
         for buf in (self._dmu_c, self._dvar_c, self._dmu_hrec, self._dvar_hrec):
             buf[...] = 0
-        w_h, w2_h = w[:, ni:], w2[:, ni:]
-        for t in range(T - 1, -1, -1):
-            bk.lstm_step_backward(t, no, dmu_out, dvar_out, self._dmu_hrec, self._dvar_hrec,
-                                  self._dmu_c, self._dvar_c, self._mu_ga,
-                                  self._jcb_ga, self._mu_c, self._mu_ca, self._jcb_ca,
-                                  self._dz_mu, self._dz_var)
-            if t > 0:
-                xp.matmul(self._dz_mu[:, t], w_h, out=self._dmu_hrec)
-                xp.matmul(self._dz_var[:, t], w2_h, out=self._dvar_hrec)
-
-        dz_mu = self._dz_mu.reshape(B * T, 4 * no)
-        dz_var = self._dz_var.reshape(B * T, 4 * no)
-        xp.matmul(dz_mu.T, self._mu_a.reshape(B * T, n), out=self._acc_w_mu)
-        xp.matmul(dz_var.T, self._m2_a.reshape(B * T, n), out=self._acc_w_var)
+        if self._window:
+            bk.lstm_backward_window(w, w2, dmu_out, dvar_out, self._dmu_hrec, self._dvar_hrec,
+                                    self._dmu_c, self._dvar_c, self._mu_ga, self._jcb_ga,
+                                    self._mu_c, self._mu_ca, self._jcb_ca, self._dz_mu,
+                                    self._dz_var, self._mu_a, self._m2_a, self._acc_w_mu,
+                                    self._acc_w_var, self._acc_b_mu, self._acc_b_var,
+                                    need_input_delta, self._dmu_in, self._dvar_in)
+        else:
+            self._backward_steps(w, w2, dmu_out, dvar_out, need_input_delta)
         bk.weight_delta_scale(self._var_w, self._acc_w_mu, self._acc_w_var, self._delta_mu_w,
                               self._delta_var_w)
         if self.bias:
-            xp.sum(dz_mu, axis=0, out=self._acc_b_mu)
-            xp.sum(dz_var, axis=0, out=self._acc_b_var)
             bk.weight_delta_scale(self._var_b, self._acc_b_mu, self._acc_b_var,
                                   self._delta_mu_b, self._delta_var_b)
         self._pending_deltas = True
         if not need_input_delta:
             return None, None
-        xp.matmul(dz_mu, w[:, :ni], out=self._dmu_in.reshape(B * T, ni))
-        xp.matmul(dz_var, w2[:, :ni], out=self._dvar_in.reshape(B * T, ni))
         return self._dmu_in.reshape(B, T * ni), self._dvar_in.reshape(B, T * ni)
+
+    def _backward_steps(self, w, w2, dmu_out, dvar_out, need_input_delta) -> None:
+        """The backward pass with BLAS: two h-part products per step, then the
+        parameter and input sums over all steps at once."""
+        xp, bk = self._bk.xp, self._bk
+        B, T, ni, no = self._batch_size, self.seq_len, self.input_size, self.output_size
+        n = ni + no
+        w_h, w2_h = w[:, ni:], w2[:, ni:]
+        for t in range(T - 1, -1, -1):
+            bk.lstm_step_backward(t, no, dmu_out, dvar_out, self._dmu_hrec, self._dvar_hrec,
+                                  self._dmu_c, self._dvar_c, self._mu_ga, self._jcb_ga,
+                                  self._mu_c, self._mu_ca, self._jcb_ca, self._dz_mu,
+                                  self._dz_var)
+            if t > 0:
+                xp.matmul(self._dz_mu[:, t], w_h, out=self._dmu_hrec)
+                xp.matmul(self._dz_var[:, t], w2_h, out=self._dvar_hrec)
+        dz_mu = self._dz_mu.reshape(B * T, 4 * no)
+        dz_var = self._dz_var.reshape(B * T, 4 * no)
+        xp.matmul(dz_mu.T, self._mu_a.reshape(B * T, n), out=self._acc_w_mu)
+        xp.matmul(dz_var.T, self._m2_a.reshape(B * T, n), out=self._acc_w_var)
+        xp.sum(dz_mu, axis=0, out=self._acc_b_mu)
+        xp.sum(dz_var, axis=0, out=self._acc_b_var)
+        if need_input_delta:
+            xp.matmul(dz_mu, w[:, :ni], out=self._dmu_in.reshape(B * T, ni))
+            xp.matmul(dz_var, w2[:, :ni], out=self._dvar_in.reshape(B * T, ni))
