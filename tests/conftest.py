@@ -7,6 +7,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 import tagi_lstm  # noqa: E402
+from tagi_lstm.layers import linear as linear_module  # noqa: E402
 from tagi_lstm.layers import lstm as lstm_module  # noqa: E402
 
 
@@ -34,9 +35,16 @@ def _seed():
     tagi_lstm.manual_seed(1234)
 
 
-@pytest.fixture(params=["window", "steps"])
-def lstm_path(request, monkeypatch):
-    """Run the test on both LSTM code paths: whole-window kernels and per-step BLAS."""
-    monkeypatch.setattr(lstm_module, "WINDOW_MAX_WORK", 10 ** 12 if request.param == "window"
-                        else -1)
+def use_code_path(monkeypatch, path):
+    """Make every layer built afterwards take its ``"loops"`` path (whole-window
+    LSTM kernels, one-kernel Linear sums) or its ``"blas"`` path."""
+    limit = 10 ** 12 if path == "loops" else -1
+    monkeypatch.setattr(lstm_module, "WINDOW_MAX_WORK", limit)
+    monkeypatch.setattr(linear_module, "SMALL_MAX_WORK", limit)
+
+
+@pytest.fixture(params=["loops", "blas"])
+def code_path(request, monkeypatch):
+    """Run the test on both code paths of the layers."""
+    use_code_path(monkeypatch, request.param)
     return request.param

@@ -15,7 +15,7 @@ from tagi_lstm.nn import LSTM, Linear, OutputUpdater, ReLU, Sequential, Tanh
     lambda: [LSTM(3, 5, 6), LSTM(5, 4, 6), Linear(24, 2)],
     lambda: [LSTM(2, 4, 7, bias=False), Tanh(), LSTM(4, 3, 7), ReLU(), Linear(21, 3)],
 ], ids=["1 LSTM", "2 LSTM + Linear", "LSTM-Tanh-LSTM-ReLU-Linear, no bias"])
-def test_zero_variance_forward_equals_deterministic_lstm(layers, lstm_path):
+def test_zero_variance_forward_equals_deterministic_lstm(layers, code_path):
     net = Sequential(*layers()).double()
     set_variances(net, 0.0)
     rng = np.random.default_rng(0)
@@ -28,7 +28,7 @@ def test_zero_variance_forward_equals_deterministic_lstm(layers, lstm_path):
     assert np.all(var == 0.0)
 
 
-def test_zero_variance_forward_with_given_initial_states(lstm_path):
+def test_zero_variance_forward_with_given_initial_states(code_path):
     net = Sequential(LSTM(2, 3, 5), LSTM(3, 3, 5)).double()
     set_variances(net, 0.0)
     rng = np.random.default_rng(1)
@@ -46,7 +46,7 @@ def _objective(net, params, x, delta):
     return np.sum(delta * network_forward(net.layers, params, x))
 
 
-def test_parameter_deltas_equal_chain_rule_through_time(lstm_path):
+def test_parameter_deltas_equal_chain_rule_through_time(code_path):
     """Δm_θ / s_θ = d(Σ δ_m · output)/dθ at the means, for every parameter (§5.2)."""
     net = Sequential(LSTM(2, 4, 6), LSTM(4, 3, 6), Linear(18, 2)).double()
     rng = np.random.default_rng(2)
@@ -78,7 +78,7 @@ def test_parameter_deltas_equal_chain_rule_through_time(lstm_path):
             assert rel <= 1e-5, f"layer {i} {'wb'[which]}: relative error {rel:.2e}"
 
 
-def test_input_deltas_equal_chain_rule(lstm_path):
+def test_input_deltas_equal_chain_rule(code_path):
     net = Sequential(LSTM(2, 3, 5), Linear(15, 1)).double()
     net.input_state_update = True
     rng = np.random.default_rng(3)
@@ -101,7 +101,7 @@ def test_input_deltas_equal_chain_rule(lstm_path):
 
 
 # ------------------------------------------------------------------- 3. moments
-def test_lstm_moments_are_the_documented_equations(lstm_path):
+def test_lstm_moments_are_the_documented_equations(code_path):
     """The stacked, split-sum implementation equals §2.4 transcribed gate by gate."""
     net = Sequential(LSTM(3, 4, 7)).double()
     layer = net.layers[0]

@@ -1,17 +1,18 @@
-"""The whole-window kernels and the per-step BLAS path compute the same thing."""
+"""The loop kernels for small layers and the BLAS path compute the same thing."""
 
 import numpy as np
 import pytest
+from conftest import use_code_path
 
 import tagi_lstm
-from tagi_lstm.layers import lstm as lstm_module
-from tagi_lstm.nn import LSTM, Linear, Sequential
+from tagi_lstm.nn import LSTM, Linear, ReLU, Sequential
 
 
-def _train(monkeypatch, limit, dtype, steps=5):
-    monkeypatch.setattr(lstm_module, "WINDOW_MAX_WORK", limit)
+def _train(monkeypatch, path, dtype, steps=5):
+    use_code_path(monkeypatch, path)
     tagi_lstm.manual_seed(11)
-    net = Sequential(LSTM(3, 6, 7, stateful=True), LSTM(6, 5, 7), Linear(35, 2)).to_dtype(dtype)
+    net = Sequential(LSTM(3, 6, 7, stateful=True), LSTM(6, 5, 7), Linear(35, 4), ReLU(),
+                     Linear(4, 2)).to_dtype(dtype)
     net.input_state_update = True
     rng = np.random.default_rng(11)
     outputs = []
@@ -25,9 +26,9 @@ def _train(monkeypatch, limit, dtype, steps=5):
 
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-11), (np.float32, 2e-4)])
-def test_window_and_step_paths_agree_over_training(monkeypatch, dtype, rtol):
-    window = _train(monkeypatch, 10 ** 12, dtype)
-    steps = _train(monkeypatch, -1, dtype)
-    for a, b in zip(window, steps):
+def test_loop_and_blas_paths_agree_over_training(monkeypatch, dtype, rtol):
+    loops = _train(monkeypatch, "loops", dtype)
+    blas = _train(monkeypatch, "blas", dtype)
+    for a, b in zip(loops, blas):
         scale = np.max(np.abs(b)) + 1e-30
         assert np.max(np.abs(a - b)) / scale <= rtol

@@ -17,7 +17,7 @@ def _pair(seq_len, stateful, layers=2):
     return Sequential(*stack).double()
 
 
-def test_stateful_windows_recur_like_one_long_window(lstm_path):
+def test_stateful_windows_recur_like_one_long_window(code_path):
     """Two stateful calls of 4 steps equal one call of 8 steps, means and variances."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3, 8, 2))
@@ -52,7 +52,7 @@ def test_reset_returns_to_initial_states():
     np.testing.assert_array_equal(fresh[1], again[1])
 
 
-def test_get_set_round_trip_reproduces_the_carry(lstm_path):
+def test_get_set_round_trip_reproduces_the_carry(code_path):
     net = _pair(4, stateful=True)
     rng = np.random.default_rng(3)
     x1, x2 = rng.normal(size=(2, 2, 4, 2))
@@ -95,7 +95,7 @@ def test_random_initial_states_are_drawn_every_call():
     np.testing.assert_array_equal(net2(x)[0], a[0])
 
 
-def test_last_states_get_their_posterior_after_backward(lstm_path):
+def test_last_states_get_their_posterior_after_backward(code_path):
     """With the LSTM as output layer the last state's update is the Kalman update."""
     net = Sequential(LSTM(2, 3, 4)).double()
     rng = np.random.default_rng(6)
@@ -116,7 +116,7 @@ def test_last_states_get_their_posterior_after_backward(lstm_path):
     assert np.all(post[3] <= prior[3])
 
 
-def test_stateful_training_carries_the_posterior(lstm_path):
+def test_stateful_training_carries_the_posterior(code_path):
     net = _pair(4, stateful=True)
     rng = np.random.default_rng(7)
     x1, x2 = rng.normal(size=(2, 2, 4, 2))

@@ -164,7 +164,12 @@ def observation_deltas(mu, var, y, var_obs, dmu, dvar) -> int:
 
 
 @njit(**_JIT)
-def _capped_update(mu, var, dmu, dvar, cap_factor, var_floor):
+def capped_update(mu, var, dmu, dvar, cap_factor, var_floor):
+    """Apply parameter deltas, each capped at ``sqrt(var) / cap_factor``.
+
+    A variance that would fall to zero or below is set to ``var_floor``.
+    Returns ``(n_capped, n_floored)``.
+    """
     n_capped = 0
     n_floored = 0
     for k in range(mu.shape[0]):
@@ -192,28 +197,15 @@ def _capped_update(mu, var, dmu, dvar, cap_factor, var_floor):
     return n_capped, n_floored
 
 
-def capped_update(mu, var, dmu, dvar, cap_factor, var_floor):
-    """Apply parameter deltas, each capped at ``sqrt(var) / cap_factor``.
-
-    A variance that would fall to zero or below is set to ``var_floor``.
-    Returns ``(n_capped, n_floored)``.
-    """
-    n_capped, n_floored = _capped_update(mu, var, dmu, dvar, cap_factor, var_floor)
-    return int(n_capped), int(n_floored)
-
 
 @njit(**_JIT)
-def _weight_delta_scale(var, acc_mu, acc_var, dmu, dvar):
+def weight_delta_scale(var, acc_mu, acc_var, dmu, dvar):
+    """Parameter deltas from the batch sums: ``dmu = s acc_mu``, ``dvar = s**2 acc_var``
+    (flat arrays; ``acc_*`` may be longer than ``var``)."""
     for k in range(var.shape[0]):
         s = var[k]
         dmu[k] = s * acc_mu[k]
         dvar[k] = s * s * acc_var[k]
-
-
-def weight_delta_scale(var, acc_mu, acc_var, dmu, dvar):
-    """Parameter deltas from the batch sums: ``dmu = s acc_mu``, ``dvar = s**2 acc_var``."""
-    _weight_delta_scale(var.reshape(-1), acc_mu.reshape(-1), acc_var.reshape(-1),
-                        dmu.reshape(-1), dvar.reshape(-1))
 
 
 # --------------------------------------------------------------------------
@@ -440,21 +432,28 @@ def lstm_final_states(dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c
 
 
 # --------------------------------------------------------------------------
-# Whole-window LSTM passes for small layers
+# Small layers: the matrix products as loops
 # --------------------------------------------------------------------------
 # For small layers one BLAS call costs more in overhead (~3 us) than its
-# arithmetic; these kernels run a whole window in one call, doing the matrix
-# products as loops (reassociation allowed so that the dot products vectorise).
-@njit(inline="always", fastmath={"reassoc", "contract"}, **_JIT)
-def _dot(a, b, k0, k1):
-    acc = 0.0
-    for k in range(k0, k1):
-        acc += a[k] * b[k]
-    return acc
+# arithmetic. These kernels do the products as row updates (out[:] += a_k *
+# row_k of a transposed matrix): the inner loop runs over contiguous outputs
+# and vectorises without reassociating any sum.
+@njit(**_JIT)
+def lstm_window_weights(w, s_w, q, wt, s_wt, qt):
+    """``q`` as :func:`lstm_gate_products` fills it, and ``wt``, ``s_wt``, ``qt``:
+    the transposes of ``w``, ``s_w``, ``q`` that the window kernels read."""
+    no = w.shape[0] // 4
+    _lstm_gate_products(w, no, w.shape[1], q)
+    for k in range(w.shape[1]):
+        for r in range(4 * no):
+            wt[k, r] = w[r, k]
+            s_wt[k, r] = s_w[r, k]
+        for r in range(8 * no):
+            qt[k, r] = q[r, k]
 
 
 @njit(**_JIT)
-def lstm_forward_window(zero_start, w, s_w, q, mu_b, var_b, zx_mu, zx_var, zx_cov, r_mu,
+def lstm_forward_window(zero_start, wt, s_wt, qt, mu_b, var_b, zx_mu, zx_var, zx_cov, r_mu,
                         r_var, r_cov, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca,
                         mu_h, var_h, mu_a, var_a, ms_a, m2_a):
     """All steps of a window in one call (same results as the per-step path).
@@ -468,12 +467,19 @@ def lstm_forward_window(zero_start, w, s_w, q, mu_b, var_b, zx_mu, zx_var, zx_co
     for t in range(T):
         k1 = ni if (t == 0 and zero_start) else n
         for b in range(B):
+            zm, zv, zc = zx_mu[b, t], zx_var[b, t], zx_cov[b, t]
             am, asq, av = mu_a[b, t], ms_a[b, t], var_a[b, t]
-            for r in range(4 * no):
-                zx_mu[b, t, r] = _dot(am, w[r], 0, k1)
-                zx_var[b, t, r] = _dot(asq, s_w[r], 0, k1)
-            for r in range(8 * no):
-                zx_cov[b, t, r] = _dot(av, q[r], 0, k1)
+            zm[:] = 0.0
+            zv[:] = 0.0
+            zc[:] = 0.0
+            for k in range(k1):
+                a, a2, v = am[k], asq[k], av[k]
+                wk, sk, qk = wt[k], s_wt[k], qt[k]
+                for r in range(4 * no):
+                    zm[r] += a * wk[r]
+                    zv[r] += a2 * sk[r]
+                for r in range(8 * no):
+                    zc[r] += v * qk[r]
         lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b, var_b,
                           mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h,
                           mu_a, var_a, ms_a, m2_a)
@@ -499,39 +505,89 @@ def lstm_backward_window(w, w2, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c, d
                            jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var)
         if t > 0:
             for b in range(B):
-                for j in range(no):
-                    dm = 0.0
-                    dv = 0.0
-                    for r in range(R):
-                        dm += dz_mu[b, t, r] * w[r, ni + j]
-                        dv += dz_var[b, t, r] * w2[r, ni + j]
-                    dmu_hrec[b, j] = dm
-                    dvar_hrec[b, j] = dv
-    for r in range(R):
-        for k in range(n):
-            acc_w_mu[r, k] = 0.0
-            acc_w_var[r, k] = 0.0
-        acc_b_mu[r] = 0.0
-        acc_b_var[r] = 0.0
+                dmh, dvh = dmu_hrec[b], dvar_hrec[b]
+                dmh[:] = 0.0
+                dvh[:] = 0.0
+                for r in range(R):
+                    dm, dv = dz_mu[b, t, r], dz_var[b, t, r]
+                    wr, w2r = w[r], w2[r]
+                    for j in range(no):
+                        dmh[j] += dm * wr[ni + j]
+                        dvh[j] += dv * w2r[ni + j]
+    acc_w_mu[:] = 0.0
+    acc_w_var[:] = 0.0
+    acc_b_mu[:] = 0.0
+    acc_b_var[:] = 0.0
     for b in range(B):
         for t in range(T):
             am, a2 = mu_a[b, t], m2_a[b, t]
             for r in range(R):
-                dm = dz_mu[b, t, r]
-                dv = dz_var[b, t, r]
+                dm, dv = dz_mu[b, t, r], dz_var[b, t, r]
                 acc_b_mu[r] += dm
                 acc_b_var[r] += dv
+                awm, awv = acc_w_mu[r], acc_w_var[r]
                 for k in range(n):
-                    acc_w_mu[r, k] += dm * am[k]
-                    acc_w_var[r, k] += dv * a2[k]
-    if need_input:
-        for b in range(B):
-            for t in range(T):
-                for k in range(ni):
-                    dm = 0.0
-                    dv = 0.0
-                    for r in range(R):
-                        dm += dz_mu[b, t, r] * w[r, k]
-                        dv += dz_var[b, t, r] * w2[r, k]
-                    dmu_in[b, t, k] = dm
-                    dvar_in[b, t, k] = dv
+                    awm[k] += dm * am[k]
+                    awv[k] += dv * a2[k]
+            if need_input:
+                dxm, dxv = dmu_in[b, t], dvar_in[b, t]
+                dxm[:] = 0.0
+                dxv[:] = 0.0
+                for r in range(R):
+                    dm, dv = dz_mu[b, t, r], dz_var[b, t, r]
+                    wr, w2r = w[r], w2[r]
+                    for k in range(ni):
+                        dxm[k] += dm * wr[k]
+                        dxv[k] += dv * w2r[k]
+
+
+@njit(**_JIT)
+def linear_forward_small(mu_a, var_a, w, s_w, mu_b, var_b, mu_z, var_z):
+    """``z = W a + b`` moments (DESIGN §2.1) with the sums as loops; ``var_a``
+    zeros for exact inputs, ``mu_b``/``var_b`` zeros without bias."""
+    B, K = mu_a.shape
+    J = w.shape[0]
+    for b in range(B):
+        zm, zv = mu_z[b], var_z[b]
+        zm[:] = mu_b
+        zv[:] = var_b
+        for k in range(K):
+            a, v = mu_a[b, k], var_a[b, k]
+            a2v = a * a + v
+            for j in range(J):
+                wjk = w[j, k]
+                zm[j] += a * wjk
+                zv[j] += a2v * s_w[j, k] + v * wjk * wjk
+
+
+@njit(**_JIT)
+def linear_backward_small(mu_a, w, dmu, dvar, acc_w_mu, acc_w_var, acc_b_mu, acc_b_var,
+                          need_input, dmu_in, dvar_in):
+    """Parameter sums (``dz a``, ``dz a**2``, ``dz`` over the batch) and, if
+    ``need_input``, the input deltas ``W^T dmu`` and ``(W**2)^T dvar``."""
+    B, K = mu_a.shape
+    J = w.shape[0]
+    acc_w_mu[:] = 0.0
+    acc_w_var[:] = 0.0
+    acc_b_mu[:] = 0.0
+    acc_b_var[:] = 0.0
+    for b in range(B):
+        am = mu_a[b]
+        for j in range(J):
+            dm, dv = dmu[b, j], dvar[b, j]
+            acc_b_mu[j] += dm
+            acc_b_var[j] += dv
+            awm, awv = acc_w_mu[j], acc_w_var[j]
+            for k in range(K):
+                awm[k] += dm * am[k]
+                awv[k] += dv * am[k] * am[k]
+        if need_input:
+            dxm, dxv = dmu_in[b], dvar_in[b]
+            dxm[:] = 0.0
+            dxv[:] = 0.0
+            for j in range(J):
+                dm, dv = dmu[b, j], dvar[b, j]
+                wj = w[j]
+                for k in range(K):
+                    dxm[k] += dm * wj[k]
+                    dxv[k] += dv * wj[k] * wj[k]

@@ -106,9 +106,8 @@ class BaseLayer:
         self._dtype = np.dtype(np.float32)
         self._batch_size = 0
         self._pending_deltas = False
-        for attr in ("_mu_w", "_var_w", "_mu_b", "_var_b", "_delta_mu_w", "_delta_var_w",
-                     "_delta_mu_b", "_delta_var_b"):
-            setattr(self, attr, self._bk.xp.zeros(0, self._dtype))
+        empty = self._bk.xp.zeros(0, self._dtype)
+        self._set_params(empty, empty, 0)
 
     # ------------------------------------------------------------------ info
     def get_layer_info(self) -> str:
@@ -153,23 +152,28 @@ class BaseLayer:
         """Draw the parameters afresh (DESIGN §2.7): means ``N(0, scale**2)``,
         variances ``(gain * scale)**2``; ``scale`` set by ``init_method``."""
         (n_w, fan_in, fan_out), n_b = self._param_shapes()
+        n_b = n_b if self.bias else 0
         scale = init_scale(self.init_method, fan_in, fan_out, self.where)
         rng = get_rng()
-        xp = self._bk.xp
-        self._mu_w = xp.asarray(rng.normal(0.0, scale, n_w), dtype=self._dtype)
-        self._var_w = xp.full(n_w, (self.gain_weight * scale) ** 2, dtype=self._dtype)
-        n_b = n_b if self.bias else 0
-        self._mu_b = xp.asarray(rng.normal(0.0, scale, n_b), dtype=self._dtype)
-        self._var_b = xp.full(n_b, (self.gain_bias * scale) ** 2, dtype=self._dtype)
-        self._alloc_param_deltas()
+        mu = np.concatenate([rng.normal(0.0, scale, n_w), rng.normal(0.0, scale, n_b)])
+        var = np.concatenate([np.full(n_w, (self.gain_weight * scale) ** 2),
+                              np.full(n_b, (self.gain_bias * scale) ** 2)])
+        self._set_params(self._bk.asarray(mu, dtype=self._dtype),
+                         self._bk.asarray(var, dtype=self._dtype), n_w)
 
-    def _alloc_param_deltas(self):
+    def _set_params(self, mu_theta, var_theta, n_w: int) -> None:
+        """Hold all parameters in one vector (weights then biases) so one kernel
+        call updates them; ``mu_w``, ``mu_b`` ... are views into it. Deltas are
+        reset, and buffers derived from the parameters are rebuilt lazily."""
         xp = self._bk.xp
-        self._delta_mu_w = xp.zeros_like(self._mu_w)
-        self._delta_var_w = xp.zeros_like(self._var_w)
-        self._delta_mu_b = xp.zeros_like(self._mu_b)
-        self._delta_var_b = xp.zeros_like(self._var_b)
+        self._mu_theta, self._var_theta = mu_theta, var_theta
+        self._dmu_theta, self._dvar_theta = xp.zeros_like(mu_theta), xp.zeros_like(var_theta)
+        self._mu_w, self._mu_b = mu_theta[:n_w], mu_theta[n_w:]
+        self._var_w, self._var_b = var_theta[:n_w], var_theta[n_w:]
+        self._delta_mu_w, self._delta_mu_b = self._dmu_theta[:n_w], self._dmu_theta[n_w:]
+        self._delta_var_w, self._delta_var_b = self._dvar_theta[:n_w], self._dvar_theta[n_w:]
         self._pending_deltas = False
+        self._batch_size = 0
 
     def _assign_param(self, name: str, value) -> None:
         current = getattr(self, "_" + name)
@@ -190,33 +194,28 @@ class BaseLayer:
     # ---------------------------------------------------------------- update
     def step(self) -> None:
         """Apply the parameter deltas of the last ``backward()`` (capped update)."""
-        if self.num_weights == 0 and self.num_biases == 0:
+        if not self._mu_theta.size:
             return
         if not self._pending_deltas:
             raise RuntimeError(f"{self.where}: step() needs a backward() first (each "
                                f"backward() is applied once)")
-        k = cap_factor(self._batch_size)
-        for mu, var, dmu, dvar in ((self._mu_w, self._var_w, self._delta_mu_w,
-                                    self._delta_var_w),
-                                   (self._mu_b, self._var_b, self._delta_mu_b,
-                                    self._delta_var_b)):
-            if mu.size:
-                n_cap, n_floor = self._bk.capped_update(mu, var, dmu, dvar, k, VAR_FLOOR)
-                self.num_capped += n_cap
-                self.num_floored += n_floor
+        n_cap, n_floor = self._bk.capped_update(self._mu_theta, self._var_theta,
+                                                self._dmu_theta, self._dvar_theta,
+                                                cap_factor(self._batch_size), VAR_FLOOR)
+        self.num_capped += n_cap
+        self.num_floored += n_floor
         self._pending_deltas = False
 
     # ------------------------------------------------------- device, dtype
     def _set_backend(self, backend, dtype) -> None:
         """Move parameters to ``backend`` in ``dtype``; buffers are rebuilt lazily."""
         to_np = self._bk.to_numpy
-        for attr in ("_mu_w", "_var_w", "_mu_b", "_var_b", "_delta_mu_w", "_delta_var_w",
-                     "_delta_mu_b", "_delta_var_b"):
-            setattr(self, attr, backend.asarray(np.asarray(to_np(getattr(self, attr)),
-                                                           dtype=dtype)))
+        mu, var = (backend.asarray(np.asarray(to_np(p), dtype=dtype))
+                   for p in (self._mu_theta, self._var_theta))
+        n_w = self._mu_w.size
         self._bk = backend
         self._dtype = np.dtype(dtype)
-        self._batch_size = 0
+        self._set_params(mu, var, n_w)
         self._move_states(backend, dtype, to_np)
 
     def _move_states(self, backend, dtype, to_np) -> None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 from .._validation import check_positive_int
 from .base import BaseLayer
 
+#: Layers with ``batch * input_size * output_size`` up to this do their sums
+#: in one kernel call each way; larger ones call BLAS (benchmarks/README.md).
+SMALL_MAX_WORK = 16384
+
 
 class Linear(BaseLayer):
     r"""Fully connected layer with Gaussian weights, ``z = W a + b``.
@@ -65,59 +69,70 @@ class Linear(BaseLayer):
     def _alloc(self, batch_size: int) -> None:
         xp, dt = self._bk.xp, self._dtype
         n_in, n_out = self.input_size, self.output_size
-        self._mu_z = xp.empty((batch_size, n_out), dt)
-        self._var_z = xp.empty((batch_size, n_out), dt)
-        self._tmp_z = xp.empty((batch_size, n_out), dt)
-        self._ms_a = xp.empty((batch_size, n_in), dt)
-        self._m2_a = xp.empty((batch_size, n_in), dt)
-        self._dmu_in = xp.empty((batch_size, n_in), dt)
-        self._dvar_in = xp.empty((batch_size, n_in), dt)
-        self._mw2 = xp.empty((n_out, n_in), dt)
-        self._acc_w_mu = xp.empty((n_out, n_in), dt)
-        self._acc_w_var = xp.empty((n_out, n_in), dt)
-        self._acc_b_mu = xp.empty(n_out, dt)
-        self._acc_b_var = xp.empty(n_out, dt)
+        e = lambda *shape: xp.empty(shape, dt)  # noqa: E731
+        self._mu_z, self._var_z, self._tmp_z = (e(batch_size, n_out) for _ in range(3))
+        self._ms_a, self._m2_a = e(batch_size, n_in), e(batch_size, n_in)
+        self._zero_a = xp.zeros((batch_size, n_in), dt)
+        self._dmu_in, self._dvar_in = e(batch_size, n_in), e(batch_size, n_in)
+        self._mw2 = e(n_out, n_in)
+        # batch sums for the parameter deltas, laid out as the parameter vector
+        n_w = n_out * n_in
+        self._acc_mu, self._acc_var = e(n_w + n_out), e(n_w + n_out)
+        self._acc_w_mu = self._acc_mu[:n_w].reshape(n_out, n_in)
+        self._acc_w_var = self._acc_var[:n_w].reshape(n_out, n_in)
+        self._acc_b_mu, self._acc_b_var = self._acc_mu[n_w:], self._acc_var[n_w:]
+        self._w = self._mu_w.reshape(n_out, n_in)
+        self._s_w = self._var_w.reshape(n_out, n_in)
+        zeros_b = xp.zeros(n_out, dt)
+        self._mu_b_or_0 = self._mu_b if self.bias else zeros_b
+        self._var_b_or_0 = self._var_b if self.bias else zeros_b
+        self._small = self._bk.name == "cpu" and batch_size * n_in * n_out <= SMALL_MAX_WORK
         self._batch_size = batch_size
 
     def forward(self, mu, var):
         """Moments of ``z`` for inputs ``(mu, var)``; ``var=None`` means exact inputs."""
         if mu.shape[0] != self._batch_size:
             self._alloc(mu.shape[0])
-        xp, bk = self._bk.xp, self._bk
-        w = self._mu_w.reshape(self.output_size, self.input_size)
-        s_w = self._var_w.reshape(self.output_size, self.input_size)
+        self._mu_in = mu
+        if self._small:
+            self._bk.linear_forward_small(mu, self._zero_a if var is None else var, self._w,
+                                          self._s_w, self._mu_b_or_0, self._var_b_or_0,
+                                          self._mu_z, self._var_z)
+            return self._mu_z, self._var_z
+        xp, bk, w = self._bk.xp, self._bk, self._w
         xp.square(w, out=self._mw2)
         xp.matmul(mu, w.T, out=self._mu_z)
         if var is None:
             xp.square(mu, out=self._m2_a)
-            xp.matmul(self._m2_a, s_w.T, out=self._var_z)
+            xp.matmul(self._m2_a, self._s_w.T, out=self._var_z)
         else:
             bk.square_moments(mu, var, self._ms_a, self._m2_a)
-            xp.matmul(self._ms_a, s_w.T, out=self._var_z)
+            xp.matmul(self._ms_a, self._s_w.T, out=self._var_z)
             xp.matmul(var, self._mw2.T, out=self._tmp_z)
             self._var_z += self._tmp_z
         if self.bias:
             self._mu_z += self._mu_b
             self._var_z += self._var_b
-        self._mu_in = mu
         return self._mu_z, self._var_z
 
     def backward(self, delta_mu, delta_var, need_input_delta: bool = True):
         """Parameter deltas from the output deltas; input deltas if asked."""
         xp, bk = self._bk.xp, self._bk
-        xp.matmul(delta_mu.T, self._mu_in, out=self._acc_w_mu)
-        xp.matmul(delta_var.T, self._m2_a, out=self._acc_w_var)
-        bk.weight_delta_scale(self._var_w, self._acc_w_mu, self._acc_w_var, self._delta_mu_w,
-                              self._delta_var_w)
-        if self.bias:
+        if self._small:
+            bk.linear_backward_small(self._mu_in, self._w, delta_mu, delta_var, self._acc_w_mu,
+                                     self._acc_w_var, self._acc_b_mu, self._acc_b_var,
+                                     need_input_delta, self._dmu_in, self._dvar_in)
+        else:
+            xp.matmul(delta_mu.T, self._mu_in, out=self._acc_w_mu)
+            xp.matmul(delta_var.T, self._m2_a, out=self._acc_w_var)
             xp.sum(delta_mu, axis=0, out=self._acc_b_mu)
             xp.sum(delta_var, axis=0, out=self._acc_b_var)
-            bk.weight_delta_scale(self._var_b, self._acc_b_mu, self._acc_b_var,
-                                  self._delta_mu_b, self._delta_var_b)
+            if need_input_delta:
+                xp.matmul(delta_mu, self._w, out=self._dmu_in)
+                xp.matmul(delta_var, self._mw2, out=self._dvar_in)
+        bk.weight_delta_scale(self._var_theta, self._acc_mu, self._acc_var, self._dmu_theta,
+                              self._dvar_theta)
         self._pending_deltas = True
         if not need_input_delta:
             return None, None
-        w = self._mu_w.reshape(self.output_size, self.input_size)
-        xp.matmul(delta_mu, w, out=self._dmu_in)
-        xp.matmul(delta_var, self._mw2, out=self._dvar_in)
         return self._dmu_in, self._dvar_in

@@ -149,11 +149,22 @@ class LSTM(BaseLayer):
         self._dmu_hrec, self._dvar_hrec = e(B, no), e(B, no)
         self._dmu_c, self._dvar_c = e(B, no), e(B, no)
         self._dmu_in, self._dvar_in = e(B, T, ni), e(B, T, ni)
-        self._acc_w_mu, self._acc_w_var = e(4 * no, n), e(4 * no, n)
-        self._acc_b_mu, self._acc_b_var = e(4 * no), e(4 * no)
+        # batch (and time) sums for the parameter deltas, laid out as the
+        # parameter vector (weights then biases) so one kernel scales them all
+        n_w = 4 * no * n
+        self._acc_mu, self._acc_var = e(n_w + 4 * no), e(n_w + 4 * no)
+        self._acc_w_mu = self._acc_mu[:n_w].reshape(4 * no, n)
+        self._acc_w_var = self._acc_var[:n_w].reshape(4 * no, n)
+        self._acc_b_mu, self._acc_b_var = self._acc_mu[n_w:], self._acc_var[n_w:]
+        # parameter views
+        self._w = self._mu_w.reshape(4 * no, n)
+        self._s_w = self._var_w.reshape(4 * no, n)
+        self._mu_b_or_0 = self._mu_b if self.bias else self._no_bias
+        self._var_b_or_0 = self._var_b if self.bias else self._no_bias
         # the window kernels exist for the CPU; a GPU wants many threads per launch
         self._window = self._bk.name == "cpu" and B * n * no <= WINDOW_MAX_WORK
         if self._window:
+            self._wt, self._s_wt, self._qt = e(n, 4 * no), e(n, 4 * no), e(n, 8 * no)
             for buf in (self._r_mu, self._r_var, self._r_cov):
                 buf[...] = 0
         self._batch_size = B
@@ -242,34 +253,31 @@ class LSTM(BaseLayer):
             self._alloc(B)
         bk = self._bk
         T, ni, no = self.seq_len, self.input_size, self.output_size
-        n = ni + no
-        w = self._mu_w.reshape(4 * no, n)
-        s_w = self._var_w.reshape(4 * no, n)
-        bk.lstm_gate_products(w, self._q)
         x_mu = mu.reshape(B, T, ni)
         bk.lstm_load_input(x_mu, x_mu if var is None else var.reshape(B, T, ni), var is not None,
                            self._mu_a, self._var_a, self._ms_a, self._m2_a, self._mu_c,
                            self._var_c)
         zero_start = self._initial_state(B)
-        mu_b = self._mu_b if self.bias else self._no_bias
-        var_b = self._var_b if self.bias else self._no_bias
         if self._window:
-            bk.lstm_forward_window(zero_start, w, s_w, self._q, mu_b, var_b, self._zx_mu,
-                                   self._zx_var, self._zx_cov, self._r_mu, self._r_var,
-                                   self._r_cov, self._mu_c, self._var_c, self._mu_ga,
-                                   self._var_ga, self._jcb_ga, self._mu_ca, self._var_ca,
-                                   self._jcb_ca, self._mu_h, self._var_h, self._mu_a,
-                                   self._var_a, self._ms_a, self._m2_a)
+            bk.lstm_window_weights(self._w, self._s_w, self._q, self._wt, self._s_wt, self._qt)
+            bk.lstm_forward_window(zero_start, self._wt, self._s_wt, self._qt, self._mu_b_or_0,
+                                   self._var_b_or_0, self._zx_mu, self._zx_var, self._zx_cov,
+                                   self._r_mu, self._r_var, self._r_cov, self._mu_c,
+                                   self._var_c, self._mu_ga, self._var_ga, self._jcb_ga,
+                                   self._mu_ca, self._var_ca, self._jcb_ca, self._mu_h,
+                                   self._var_h, self._mu_a, self._var_a, self._ms_a, self._m2_a)
             self._zx_cov_zero = False
         else:
-            self._forward_steps(w, s_w, mu_b, var_b, var is not None, zero_start)
+            bk.lstm_gate_products(self._w, self._q)
+            self._forward_steps(var is not None, zero_start)
         self._save_final_state()
         return self._mu_h.reshape(B, T * no), self._var_h.reshape(B, T * no)
 
-    def _forward_steps(self, w, s_w, mu_b, var_b, has_var, zero_start) -> None:
+    def _forward_steps(self, has_var, zero_start) -> None:
         """The forward pass as one BLAS product per sum: x parts for all steps at
         once, then three h-part products and the step kernel per step."""
-        xp, bk, q = self._bk.xp, self._bk, self._q
+        xp, bk, q, w, s_w = self._bk.xp, self._bk, self._q, self._w, self._s_w
+        mu_b, var_b = self._mu_b_or_0, self._var_b_or_0
         B, T, ni, no = self._batch_size, self.seq_len, self.input_size, self.output_size
         n = ni + no
 
@@ -306,38 +314,34 @@ class LSTM(BaseLayer):
         """Backward through time; parameter deltas, and input deltas if asked."""
         bk = self._bk
         B, T, ni, no = self._batch_size, self.seq_len, self.input_size, self.output_size
-        n = ni + no
         dmu_out = delta_mu.reshape(B, T, no)
         dvar_out = delta_var.reshape(B, T, no)
-        w = self._mu_w.reshape(4 * no, n)
         w2 = self._q[:4 * no]
         bk.lstm_final_states(dmu_out, dvar_out, self._mu_ga, self._jcb_ca, self._mu_h,
                              self._var_h, self._mu_c, self._var_c, *self._state)
         for buf in (self._dmu_c, self._dvar_c, self._dmu_hrec, self._dvar_hrec):
             buf[...] = 0
         if self._window:
-            bk.lstm_backward_window(w, w2, dmu_out, dvar_out, self._dmu_hrec, self._dvar_hrec,
-                                    self._dmu_c, self._dvar_c, self._mu_ga, self._jcb_ga,
-                                    self._mu_c, self._mu_ca, self._jcb_ca, self._dz_mu,
-                                    self._dz_var, self._mu_a, self._m2_a, self._acc_w_mu,
-                                    self._acc_w_var, self._acc_b_mu, self._acc_b_var,
-                                    need_input_delta, self._dmu_in, self._dvar_in)
+            bk.lstm_backward_window(self._w, w2, dmu_out, dvar_out, self._dmu_hrec,
+                                    self._dvar_hrec, self._dmu_c, self._dvar_c, self._mu_ga,
+                                    self._jcb_ga, self._mu_c, self._mu_ca, self._jcb_ca,
+                                    self._dz_mu, self._dz_var, self._mu_a, self._m2_a,
+                                    self._acc_w_mu, self._acc_w_var, self._acc_b_mu,
+                                    self._acc_b_var, need_input_delta, self._dmu_in,
+                                    self._dvar_in)
         else:
-            self._backward_steps(w, w2, dmu_out, dvar_out, need_input_delta)
-        bk.weight_delta_scale(self._var_w, self._acc_w_mu, self._acc_w_var, self._delta_mu_w,
-                              self._delta_var_w)
-        if self.bias:
-            bk.weight_delta_scale(self._var_b, self._acc_b_mu, self._acc_b_var,
-                                  self._delta_mu_b, self._delta_var_b)
+            self._backward_steps(w2, dmu_out, dvar_out, need_input_delta)
+        bk.weight_delta_scale(self._var_theta, self._acc_mu, self._acc_var, self._dmu_theta,
+                              self._dvar_theta)
         self._pending_deltas = True
         if not need_input_delta:
             return None, None
         return self._dmu_in.reshape(B, T * ni), self._dvar_in.reshape(B, T * ni)
 
-    def _backward_steps(self, w, w2, dmu_out, dvar_out, need_input_delta) -> None:
+    def _backward_steps(self, w2, dmu_out, dvar_out, need_input_delta) -> None:
         """The backward pass with BLAS: two h-part products per step, then the
         parameter and input sums over all steps at once."""
-        xp, bk = self._bk.xp, self._bk
+        xp, bk, w = self._bk.xp, self._bk, self._w
         B, T, ni, no = self._batch_size, self.seq_len, self.input_size, self.output_size
         n = ni + no
         w_h, w2_h = w[:, ni:], w2[:, ni:]
