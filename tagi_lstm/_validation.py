@@ -43,7 +43,10 @@ def check_array(x, *, name: str, where: str, shape=None, size=None, finite: bool
         TypeError: ``x`` is not numeric.
         ValueError: wrong shape or size, non-finite or negative values.
     """
-    if backend is not None and is_device_array(x):
+    if is_device_array(x):
+        if backend is None or backend.name == "cpu":
+            raise TypeError(f"{where}: {name} is a CuPy (GPU) array but this runs on the CPU; "
+                            f"pass a NumPy array or move the network with to_device('cuda')")
         arr = x
     else:
         try:
@@ -61,27 +64,33 @@ def check_array(x, *, name: str, where: str, shape=None, size=None, finite: bool
     if size is not None and arr.size != size:
         raise ValueError(f"{where}: {name} must have {size} values; got {arr.size} "
                          f"(shape {_shape_text(arr.shape)})")
-    if arr.size and (finite or nonnegative or positive):
-        bk = backend if backend is not None and is_device_array(arr) else None
-        if finite and arr.dtype.kind == "f":
-            _check_finite(arr, name, where, allow_nan, bk)
+    if arr.size and arr.dtype.kind == "f" and (finite or nonnegative or positive):
+        bk = backend if backend is not None and is_device_array(arr) else _cpu()
+        if finite and not bk.all_finite(arr):
+            _raise_non_finite(arr, name, where, allow_nan, bk.xp)
         if nonnegative or positive:
-            low = _min(arr, bk)
+            low = float(bk.min_value(arr))
             if low < 0 or (positive and low == 0):
                 kind = "positive" if positive else "non-negative"
                 raise ValueError(f"{where}: {name} must be {kind} (it holds variances); found "
                                  f"a minimum of {low:g}")
+    elif (nonnegative or positive) and arr.size:
+        low = arr.min()
+        if low < 0 or (positive and low == 0):
+            kind = "positive" if positive else "non-negative"
+            raise ValueError(f"{where}: {name} must be {kind} (it holds variances); found a "
+                             f"minimum of {low}")
     return arr
 
 
-def _check_finite(arr, name, where, allow_nan, bk):
+def _cpu():
     from .backend import cpu
 
-    flat = arr.reshape(-1)
-    ok = bk.all_finite(flat) if bk is not None else cpu.all_finite(np.ascontiguousarray(flat))
-    if ok:
-        return
-    xp = bk.xp if bk is not None else np
+    return cpu
+
+
+def _raise_non_finite(arr, name, where, allow_nan, xp):
+    """Raise for NaN or infinite values (NaN passes when ``allow_nan``)."""
     n_nan = int(xp.isnan(arr).sum())
     n_inf = int(xp.isinf(arr).sum())
     if allow_nan and n_inf == 0:
@@ -92,16 +101,6 @@ def _check_finite(arr, name, where, allow_nan, bk):
     if n_inf:
         what.append(f"{n_inf} infinite")
     raise ValueError(f"{where}: {name} must be finite; found {' and '.join(what)} value(s)")
-
-
-def _min(arr, bk):
-    from .backend import cpu
-
-    if bk is not None:
-        return bk.min_value(arr)
-    if arr.dtype.kind != "f":
-        return float(arr.min())
-    return cpu.min_value(np.ascontiguousarray(arr))
 
 
 def check_positive_int(value, *, name: str, where: str) -> int:

@@ -221,19 +221,21 @@ class Sequential:
         if self._in_mu is None or self._in_mu.shape != (batch, w):
             self._in_mu = xp.empty((batch, w), self._dtype)
             self._in_var = xp.empty((batch, w), self._dtype)
-        self._in_mu[...] = self._on_device(mu).reshape(batch, w)
+        on_device = is_device_array(mu)
+        self._in_mu[...] = self._to_device(mu, on_device).reshape(batch, w)
         var = None
         if var_x is not None:
             v = check_array(var_x, name="var_x", where=where, shape=mu.shape, nonnegative=True,
                             backend=self._bk)
-            self._in_var[...] = self._on_device(v).reshape(batch, w)
+            self._in_var[...] = self._to_device(v, is_device_array(v)).reshape(batch, w)
             var = self._in_var
-        return self._in_mu, var, mu.ndim == 1, is_device_array(mu_x)
+        return self._in_mu, var, mu.ndim == 1, on_device
 
-    def _on_device(self, arr):
-        if self._bk.name == "cpu" or is_device_array(arr):
+    def _to_device(self, arr, on_device: bool):
+        """``arr`` on this network's device, in its dtype (NumPy input to a GPU net)."""
+        if on_device or self._bk.name == "cpu":
             return arr
-        return self._bk.asarray(arr)
+        return self._bk.asarray(arr, dtype=self._dtype)
 
     def forward(self, mu_x, var_x=None):
         """Propagate input means (and variances) through every layer.
@@ -278,7 +280,7 @@ class Sequential:
         for name, value, target in (("delta_mu", delta_mu, d.delta_mu),
                                     ("delta_var", delta_var, d.delta_var)):
             arr = check_array(value, name=name, where=where, size=out.size, backend=self._bk)
-            target[...] = self._on_device(arr).reshape(out.shape)
+            target[...] = self._to_device(arr, is_device_array(arr)).reshape(out.shape)
         d.fresh = True
 
     def backward(self) -> None:

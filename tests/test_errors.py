@@ -171,6 +171,18 @@ def test_other_boundaries():
         Sequential(Linear(1, 1)).to_dtype(np.float16)
 
 
+def test_gpu_array_on_a_cpu_network(net):
+    class FakeCupyArray:  # looks like CuPy to the check, without needing CuPy
+        pass
+
+    FakeCupyArray.__module__ = "cupy._core.core"
+    with pytest.raises(TypeError, match=r"mu_x is a CuPy \(GPU\) array but this runs on the "
+                                        r"CPU"):
+        net(FakeCupyArray())
+    with pytest.raises(ValueError, match=r"device must be one of \('cpu', 'cuda'\)"):
+        net.to_device("cuda:1")
+
+
 def test_no_numba_traceback_leaks(net):
     """Errors are raised before any kernel runs, so no Numba frames appear."""
     try:

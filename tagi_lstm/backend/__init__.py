@@ -19,8 +19,9 @@ def get_backend(device: str) -> ModuleType:
     Raises ``ValueError`` for an unknown device and ``RuntimeError`` naming
     what is missing when CUDA is asked for but CuPy or a GPU is absent.
     """
-    if not isinstance(device, str) or device.split(":")[0] not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}; got {device!r}")
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES} (the current GPU is used; choose "
+                         f"it with cupy.cuda.Device(n).use()); got {device!r}")
     if device == "cpu":
         from . import cpu
 

@@ -48,30 +48,22 @@ def synchronize():
 # Validation helpers (no temporaries, unlike ``np.isfinite(x).all()``)
 # --------------------------------------------------------------------------
 @njit(**_JIT)
-def _all_finite(x):
-    for v in x:
+def all_finite(x):
+    """True when no element of ``x`` (any shape or layout) is NaN or infinite."""
+    for v in x.flat:
         if not math.isfinite(v):
             return False
     return True
 
 
 @njit(**_JIT)
-def _min_value(x):
+def min_value(x):
+    """Smallest element of ``x`` (any shape or layout; NaN elements are ignored)."""
     m = np.inf
-    for v in x:
+    for v in x.flat:
         if v < m:
             m = v
     return m
-
-
-def all_finite(x) -> bool:
-    """True when no element of ``x`` is NaN or infinite."""
-    return bool(_all_finite(x.reshape(-1)))
-
-
-def min_value(x) -> float:
-    """Smallest element of ``x`` (NaN elements are ignored)."""
-    return float(_min_value(x.reshape(-1)))
 
 
 # --------------------------------------------------------------------------
