@@ -175,13 +175,15 @@ class Sequential:
         self._phase = "new"
 
     def set_threads(self, num_threads: int) -> None:
-        """Threads for BLAS and the CPU kernels."""
-        n = check_positive_int(num_threads, name="num_threads", where="Sequential.set_threads")
-        import numba
-        from threadpoolctl import threadpool_limits
+        """CPU threads for training and prediction (process-wide, as in pytagi).
 
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-        threadpool_limits(limits=n)
+        Large layers split each batch across the threads; BLAS is then kept to
+        one thread per worker. Until this is called, BLAS uses its own default.
+        """
+        n = check_positive_int(num_threads, name="num_threads", where="Sequential.set_threads")
+        from .backend import _workers
+
+        _workers.set_count(n)
 
     # ----------------------------------------------------------------- forward
     def __call__(self, mu_x, var_x=None):

@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from ._vmath import vsigmoid, vtanh
+from ._workers import split as split_rows  # noqa: F401 - part of the backend interface
 
 name = "cpu"
 xp = np

@@ -126,6 +126,11 @@ def to_numpy(x):
     return np.array(x)
 
 
+def split_rows(fn, total: int) -> None:
+    """Work on all rows at once: the GPU parallelises inside each kernel."""
+    fn(0, total)
+
+
 def synchronize():
     """Wait until the GPU has finished the work queued so far."""
     xp.cuda.Device().synchronize()

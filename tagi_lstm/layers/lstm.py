@@ -274,40 +274,49 @@ class LSTM(BaseLayer):
         return self._mu_h.reshape(B, T * no), self._var_h.reshape(B, T * no)
 
     def _forward_steps(self, has_var, zero_start) -> None:
-        """The forward pass as one BLAS product per sum: x parts for all steps at
-        once, then three h-part products and the step kernel per step."""
+        """The forward pass with BLAS, rows of the batch split across the CPU workers."""
+        if not has_var and not self._zx_cov_zero:
+            self._zx_cov[...] = 0
+        self._zx_cov_zero = not has_var
+        self._bk.split_rows(lambda b0, b1: self._forward_rows(b0, b1, has_var, zero_start),
+                            self._batch_size)
+
+    def _forward_rows(self, b0, b1, has_var, zero_start) -> None:
+        """Rows ``b0:b1`` of the forward pass: the x-part sums of every step in one
+        product each, then per step three h-part products and the step kernel."""
         xp, bk, q, w, s_w = self._bk.xp, self._bk, self._q, self._w, self._s_w
-        mu_b, var_b = self._mu_b_or_0, self._var_b_or_0
-        B, T, ni, no = self._batch_size, self.seq_len, self.input_size, self.output_size
-        n = ni + no
+        T, ni, no = self.seq_len, self.input_size, self.output_size
+        n, rows = ni + no, b1 - b0
+        mu_a, var_a, ms_a, m2_a = (buf[b0:b1] for buf in (self._mu_a, self._var_a, self._ms_a,
+                                                          self._m2_a))
+        zx_mu, zx_var, zx_cov = (buf[b0:b1] for buf in (self._zx_mu, self._zx_var,
+                                                        self._zx_cov))
+        r_mu, r_var, r_cov = (buf[b0:b1] for buf in (self._r_mu, self._r_var, self._r_cov))
+        states = tuple(buf[b0:b1] for buf in (self._mu_c, self._var_c, self._mu_ga,
+                                              self._var_ga, self._jcb_ga, self._mu_ca,
+                                              self._var_ca, self._jcb_ca, self._mu_h,
+                                              self._var_h))
 
         def x_part(buf):  # rows (b, t) of a_t's first ni columns
-            return buf.reshape(B * T, n)[:, :ni]
+            return buf.reshape(rows * T, n)[:, :ni]
 
-        xp.matmul(x_part(self._mu_a), w[:, :ni].T, out=self._zx_mu.reshape(B * T, 4 * no))
-        xp.matmul(x_part(self._ms_a), s_w[:, :ni].T, out=self._zx_var.reshape(B * T, 4 * no))
+        xp.matmul(x_part(mu_a), w[:, :ni].T, out=zx_mu.reshape(rows * T, 4 * no))
+        xp.matmul(x_part(ms_a), s_w[:, :ni].T, out=zx_var.reshape(rows * T, 4 * no))
         if has_var:
-            xp.matmul(x_part(self._var_a), q[:, :ni].T, out=self._zx_cov.reshape(B * T, 8 * no))
-            self._zx_cov_zero = False
-        elif not self._zx_cov_zero:
-            self._zx_cov[...] = 0
-            self._zx_cov_zero = True
+            xp.matmul(x_part(var_a), q[:, :ni].T, out=zx_cov.reshape(rows * T, 8 * no))
         w_h, s_w_h, q_h = w[:, ni:].T, s_w[:, ni:].T, q[:, ni:].T
-        r_mu, r_var, r_cov = self._r_mu, self._r_var, self._r_cov
         for t in range(T):
             if t == 0 and zero_start:
                 r_mu[...] = 0
                 r_var[...] = 0
                 r_cov[...] = 0
             else:
-                xp.matmul(self._mu_a[:, t, ni:], w_h, out=r_mu)
-                xp.matmul(self._ms_a[:, t, ni:], s_w_h, out=r_var)
-                xp.matmul(self._var_a[:, t, ni:], q_h, out=r_cov)
-            bk.lstm_step_forward(t, ni, no, self._zx_mu, self._zx_var, self._zx_cov, r_mu, r_var,
-                                 r_cov, mu_b, var_b, self._mu_c, self._var_c, self._mu_ga,
-                                 self._var_ga, self._jcb_ga, self._mu_ca, self._var_ca,
-                                 self._jcb_ca, self._mu_h, self._var_h, self._mu_a,
-                                 self._var_a, self._ms_a, self._m2_a)
+                xp.matmul(mu_a[:, t, ni:], w_h, out=r_mu)
+                xp.matmul(ms_a[:, t, ni:], s_w_h, out=r_var)
+                xp.matmul(var_a[:, t, ni:], q_h, out=r_cov)
+            bk.lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov,
+                                 self._mu_b_or_0, self._var_b_or_0, *states, mu_a, var_a, ms_a,
+                                 m2_a)
 
     # --------------------------------------------------------------- backward
     def backward(self, delta_mu, delta_var, need_input_delta: bool = True):
@@ -339,26 +348,46 @@ class LSTM(BaseLayer):
         return self._dmu_in.reshape(B, T * ni), self._dvar_in.reshape(B, T * ni)
 
     def _backward_steps(self, w2, dmu_out, dvar_out, need_input_delta) -> None:
-        """The backward pass with BLAS: two h-part products per step, then the
-        parameter and input sums over all steps at once."""
+        """The backward pass with BLAS: the recurrence and input deltas with batch
+        rows split across the CPU workers, then the parameter sums split by gate rows."""
+        bk = self._bk
+        bk.split_rows(lambda b0, b1: self._backward_rows(b0, b1, w2, dmu_out, dvar_out,
+                                                         need_input_delta), self._batch_size)
+        bk.split_rows(self._parameter_sums, 4 * self.output_size)
+
+    def _backward_rows(self, b0, b1, w2, dmu_out, dvar_out, need_input_delta) -> None:
+        """Rows ``b0:b1``: backward through time (two h-part products per step),
+        then the deltas on ``x`` for every step in one product each."""
         xp, bk, w = self._bk.xp, self._bk, self._w
-        B, T, ni, no = self._batch_size, self.seq_len, self.input_size, self.output_size
-        n = ni + no
+        T, ni, no = self.seq_len, self.input_size, self.output_size
+        rows = b1 - b0
+        dmu_o, dvar_o = dmu_out[b0:b1], dvar_out[b0:b1]
+        dmu_hrec, dvar_hrec, dmu_c, dvar_c = (buf[b0:b1] for buf in (
+            self._dmu_hrec, self._dvar_hrec, self._dmu_c, self._dvar_c))
+        mu_ga, jcb_ga, mu_c, mu_ca, jcb_ca = (buf[b0:b1] for buf in (
+            self._mu_ga, self._jcb_ga, self._mu_c, self._mu_ca, self._jcb_ca))
+        dz_mu, dz_var = self._dz_mu[b0:b1], self._dz_var[b0:b1]
         w_h, w2_h = w[:, ni:], w2[:, ni:]
         for t in range(T - 1, -1, -1):
-            bk.lstm_step_backward(t, no, dmu_out, dvar_out, self._dmu_hrec, self._dvar_hrec,
-                                  self._dmu_c, self._dvar_c, self._mu_ga, self._jcb_ga,
-                                  self._mu_c, self._mu_ca, self._jcb_ca, self._dz_mu,
-                                  self._dz_var)
+            bk.lstm_step_backward(t, no, dmu_o, dvar_o, dmu_hrec, dvar_hrec, dmu_c, dvar_c,
+                                  mu_ga, jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var)
             if t > 0:
-                xp.matmul(self._dz_mu[:, t], w_h, out=self._dmu_hrec)
-                xp.matmul(self._dz_var[:, t], w2_h, out=self._dvar_hrec)
-        dz_mu = self._dz_mu.reshape(B * T, 4 * no)
-        dz_var = self._dz_var.reshape(B * T, 4 * no)
-        xp.matmul(dz_mu.T, self._mu_a.reshape(B * T, n), out=self._acc_w_mu)
-        xp.matmul(dz_var.T, self._m2_a.reshape(B * T, n), out=self._acc_w_var)
-        xp.sum(dz_mu, axis=0, out=self._acc_b_mu)
-        xp.sum(dz_var, axis=0, out=self._acc_b_var)
+                xp.matmul(dz_mu[:, t], w_h, out=dmu_hrec)
+                xp.matmul(dz_var[:, t], w2_h, out=dvar_hrec)
         if need_input_delta:
-            xp.matmul(dz_mu, w[:, :ni], out=self._dmu_in.reshape(B * T, ni))
-            xp.matmul(dz_var, w2[:, :ni], out=self._dvar_in.reshape(B * T, ni))
+            xp.matmul(dz_mu.reshape(rows * T, 4 * no), w[:, :ni],
+                      out=self._dmu_in[b0:b1].reshape(rows * T, ni))
+            xp.matmul(dz_var.reshape(rows * T, 4 * no), w2[:, :ni],
+                      out=self._dvar_in[b0:b1].reshape(rows * T, ni))
+
+    def _parameter_sums(self, r0, r1) -> None:
+        """Gate rows ``r0:r1`` of the batch-and-time sums for the parameter deltas."""
+        xp = self._bk.xp
+        B, T, n, no = self._batch_size, self.seq_len, self.input_size + self.output_size, \
+            self.output_size
+        dz_mu = self._dz_mu.reshape(B * T, 4 * no)[:, r0:r1]
+        dz_var = self._dz_var.reshape(B * T, 4 * no)[:, r0:r1]
+        xp.matmul(dz_mu.T, self._mu_a.reshape(B * T, n), out=self._acc_w_mu[r0:r1])
+        xp.matmul(dz_var.T, self._m2_a.reshape(B * T, n), out=self._acc_w_var[r0:r1])
+        xp.sum(dz_mu, axis=0, out=self._acc_b_mu[r0:r1])
+        xp.sum(dz_var, axis=0, out=self._acc_b_var[r0:r1])
