@@ -20,6 +20,7 @@ import math
 import numpy as np
 from numba import njit
 
+from ._blas import gemm
 from ._vmath import vsigmoid, vtanh
 from ._workers import split as split_rows  # noqa: F401 - part of the backend interface
 
@@ -310,30 +311,38 @@ def lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b
             gm[k] = zm[k] + rm[k] + mu_b[k]
         for k in range(4 * no):
             gv[k] = zv[k] + zc[k] + rv[k] + rc[k] + var_b[k]
-        for k in range(2 * no):
-            a = vsigmoid(gm[k])
-            gm[k] = a
-            gj[k] = a * (1.0 - a)
-        for k in range(2 * no, 3 * no):
-            a = vtanh(gm[k])
-            gm[k] = a
-            gj[k] = 1.0 - a * a
-        for k in range(3 * no, 4 * no):
-            a = vsigmoid(gm[k])
-            gm[k] = a
-            gj[k] = a * (1.0 - a)
+        m_f, m_i, m_g, m_o = _blocks(gm, no)
+        j_f, j_i, j_g, j_o = _blocks(gj, no)
+        for k in range(no):
+            a = vsigmoid(m_f[k])
+            m_f[k] = a
+            j_f[k] = a * (1.0 - a)
+        for k in range(no):
+            a = vsigmoid(m_i[k])
+            m_i[k] = a
+            j_i[k] = a * (1.0 - a)
+        for k in range(no):
+            a = vtanh(m_g[k])
+            m_g[k] = a
+            j_g[k] = 1.0 - a * a
+        for k in range(no):
+            a = vsigmoid(m_o[k])
+            m_o[k] = a
+            j_o[k] = a * (1.0 - a)
         for k in range(4 * no):
             gv[k] = gj[k] * gj[k] * gv[k]
+        s_f, s_i, s_g, s_o = _blocks(gv, no)
+        # Covariance sums over every shared input of a_t: S_ig, S_fo, S_io, S_go.
+        zs_ig, zs_fo, zs_io, zs_go = _blocks(zc[4 * no:], no)
+        rs_ig, rs_fo, rs_io, rs_go = _blocks(rc[4 * no:], no)
         # Cell state c_t = f c_{t-1} + i g, with C_ig = J_i J_g S_ig.
         mcp, vcp, mcn, vcn = mu_c[b, t], var_c[b, t], mu_c[b, t + 1], var_c[b, t + 1]
         for j in range(no):
-            m_f, m_i, m_g = gm[j], gm[no + j], gm[2 * no + j]
-            s_f, s_i, s_g = gv[j], gv[no + j], gv[2 * no + j]
-            c_ig = gj[no + j] * gj[2 * no + j] * (zc[4 * no + j] + rc[4 * no + j])
-            m_cp, s_cp = mcp[j], vcp[j]
-            mcn[j] = m_f * m_cp + m_i * m_g + c_ig
-            vcn[j] = (s_cp * m_f * m_f + s_cp * s_f + s_f * m_cp * m_cp + s_g * m_i * m_i
-                      + s_i * s_g + s_i * m_g * m_g + c_ig * c_ig + 2.0 * c_ig * m_i * m_g)
+            c_ig = j_i[j] * j_g[j] * (zs_ig[j] + rs_ig[j])
+            mcn[j] = m_f[j] * mcp[j] + m_i[j] * m_g[j] + c_ig
+            vcn[j] = (vcp[j] * m_f[j] * m_f[j] + vcp[j] * s_f[j] + s_f[j] * mcp[j] * mcp[j]
+                      + s_g[j] * m_i[j] * m_i[j] + s_i[j] * s_g[j] + s_i[j] * m_g[j] * m_g[j]
+                      + c_ig * c_ig + 2.0 * c_ig * m_i[j] * m_g[j])
         # tanh(c_t).
         mca, vca, jca = mu_ca[b, t], var_ca[b, t], jcb_ca[b, t]
         for j in range(no):
@@ -345,23 +354,31 @@ def lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b
         # Hidden state h_t = o tanh(c_t), with C_o,tanh(c) through S_fo, S_io, S_go.
         mh, vh = mu_h[b, t], var_h[b, t]
         for j in range(no):
-            m_i, m_g, m_o, s_o = gm[no + j], gm[2 * no + j], gm[3 * no + j], gv[3 * no + j]
-            c_otc = jca[j] * gj[3 * no + j] * (
-                gj[j] * mcp[j] * (zc[5 * no + j] + rc[5 * no + j])
-                + gj[no + j] * m_g * (zc[6 * no + j] + rc[6 * no + j])
-                + gj[2 * no + j] * m_i * (zc[7 * no + j] + rc[7 * no + j]))
-            m_tc, s_tc = mca[j], vca[j]
-            mh[j] = m_o * m_tc + c_otc
-            vh[j] = (s_tc * m_o * m_o + s_tc * s_o + s_o * m_tc * m_tc + c_otc * c_otc
-                     + 2.0 * c_otc * m_o * m_tc)
+            c_otc = jca[j] * j_o[j] * (j_f[j] * mcp[j] * (zs_fo[j] + rs_fo[j])
+                                       + j_i[j] * m_g[j] * (zs_io[j] + rs_io[j])
+                                       + j_g[j] * m_i[j] * (zs_go[j] + rs_go[j]))
+            mh[j] = m_o[j] * mca[j] + c_otc
+            vh[j] = (vca[j] * m_o[j] * m_o[j] + vca[j] * s_o[j] + s_o[j] * mca[j] * mca[j]
+                     + c_otc * c_otc + 2.0 * c_otc * m_o[j] * mca[j])
         if t + 1 < T:
-            am, av, a2, asq = mu_a[b, t + 1], var_a[b, t + 1], m2_a[b, t + 1], ms_a[b, t + 1]
+            am, av, a2, asq = (mu_a[b, t + 1, ni:], var_a[b, t + 1, ni:], m2_a[b, t + 1, ni:],
+                               ms_a[b, t + 1, ni:])
             for j in range(no):
-                m, s = mh[j], vh[j]
-                am[ni + j] = m
-                av[ni + j] = s
-                a2[ni + j] = m * m
-                asq[ni + j] = m * m + s
+                m, v = mh[j], vh[j]
+                am[j] = m
+                av[j] = v
+                a2[j] = m * m
+                asq[j] = m * m + v
+
+
+@njit(inline="always", **_JIT)
+def _blocks(x, no):
+    """The four gate blocks f, i, g, o of a stacked vector, as views.
+
+    Indexing each block from zero (rather than ``x[no + j]``) lets LLVM drop
+    Numba's negative-index wrap-around and vectorise the loops.
+    """
+    return x[:no], x[no:2 * no], x[2 * no:3 * no], x[3 * no:4 * no]
 
 
 @njit(**_JIT)
@@ -376,30 +393,33 @@ def lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c, dva
     """
     B = dmu_out.shape[0]
     for b in range(B):
+        dmo, dvo, dmr, dvr, dmc_b, dvc_b = (dmu_out[b, t], dvar_out[b, t], dmu_hrec[b],
+                                            dvar_hrec[b], dmu_c[b], dvar_c[b])
+        m_f, m_i, m_g, m_o = _blocks(mu_ga[b, t], no)
+        j_f, j_i, j_g, j_o = _blocks(jcb_ga[b, t], no)
+        dzm_f, dzm_i, dzm_g, dzm_o = _blocks(dz_mu[b, t], no)
+        dzv_f, dzv_i, dzv_g, dzv_o = _blocks(dz_var[b, t], no)
+        mcp, mca, jca = mu_c[b, t], mu_ca[b, t], jcb_ca[b, t]
         for j in range(no):
-            dmh = dmu_out[b, t, j] + dmu_hrec[b, j]
-            dvh = dvar_out[b, t, j] + dvar_hrec[b, j]
-            m_f = mu_ga[b, t, j]
-            m_i = mu_ga[b, t, no + j]
-            m_g = mu_ga[b, t, 2 * no + j]
-            m_o = mu_ga[b, t, 3 * no + j]
-            k_hc = m_o * jcb_ca[b, t, j]
-            dmc = k_hc * dmh + dmu_c[b, j]
-            dvc = k_hc * k_hc * dvh + dvar_c[b, j]
-            a_f = jcb_ga[b, t, j] * mu_c[b, t, j]
-            a_i = jcb_ga[b, t, no + j] * m_g
-            a_g = jcb_ga[b, t, 2 * no + j] * m_i
-            a_o = jcb_ga[b, t, 3 * no + j] * mu_ca[b, t, j]
-            dz_mu[b, t, j] = a_f * dmc
-            dz_mu[b, t, no + j] = a_i * dmc
-            dz_mu[b, t, 2 * no + j] = a_g * dmc
-            dz_mu[b, t, 3 * no + j] = a_o * dmh
-            dz_var[b, t, j] = a_f * a_f * dvc
-            dz_var[b, t, no + j] = a_i * a_i * dvc
-            dz_var[b, t, 2 * no + j] = a_g * a_g * dvc
-            dz_var[b, t, 3 * no + j] = a_o * a_o * dvh
-            dmu_c[b, j] = m_f * dmc
-            dvar_c[b, j] = m_f * m_f * dvc
+            dmh = dmo[j] + dmr[j]
+            dvh = dvo[j] + dvr[j]
+            k_hc = m_o[j] * jca[j]
+            dmc = k_hc * dmh + dmc_b[j]
+            dvc = k_hc * k_hc * dvh + dvc_b[j]
+            a_f = j_f[j] * mcp[j]
+            a_i = j_i[j] * m_g[j]
+            a_g = j_g[j] * m_i[j]
+            a_o = j_o[j] * mca[j]
+            dzm_f[j] = a_f * dmc
+            dzm_i[j] = a_i * dmc
+            dzm_g[j] = a_g * dmc
+            dzm_o[j] = a_o * dmh
+            dzv_f[j] = a_f * a_f * dvc
+            dzv_i[j] = a_i * a_i * dvc
+            dzv_g[j] = a_g * a_g * dvc
+            dzv_o[j] = a_o * a_o * dvh
+            dmc_b[j] = m_f[j] * dmc
+            dvc_b[j] = m_f[j] * m_f[j] * dvc
 
 
 @njit(**_JIT)
@@ -584,3 +604,67 @@ def linear_backward_small(mu_a, w, dmu, dvar, acc_w_mu, acc_w_var, acc_b_mu, acc
                 for k in range(K):
                     dxm[k] += dm * wj[k]
                     dxv[k] += dv * wj[k] * wj[k]
+
+
+# --------------------------------------------------------------------------
+# Large layers: the whole window in one call, products by BLAS
+# --------------------------------------------------------------------------
+@njit(**_JIT)
+def lstm_forward_steps(zero_start, has_var, w, s_w, q, mu_b, var_b, zx_mu, zx_var, zx_cov, r_mu,
+                       r_var, r_cov, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca,
+                       mu_h, var_h, mu_a, var_a, ms_a, m2_a, scalars):
+    """Forward pass of a window for a block of batch rows (C-contiguous arrays).
+
+    The x-part sums of every step are one product each; per step, the
+    h-part sums (three products, skipped at step 0 when ``zero_start``) and
+    :func:`lstm_step_forward`. ``zx_cov`` must hold zeros when not
+    ``has_var``. ``scalars`` is ``[1, 0]`` in the arrays' dtype.
+    """
+    B, T, n = mu_a.shape
+    no = mu_h.shape[2]
+    ni = n - no
+    rows = B * T
+    gemm(mu_a.reshape(rows, n)[:, :ni], w[:, :ni].T, zx_mu.reshape(rows, 4 * no), scalars)
+    gemm(ms_a.reshape(rows, n)[:, :ni], s_w[:, :ni].T, zx_var.reshape(rows, 4 * no), scalars)
+    if has_var:
+        gemm(var_a.reshape(rows, n)[:, :ni], q[:, :ni].T, zx_cov.reshape(rows, 8 * no),
+             scalars)
+    w_h, s_w_h, q_h = w[:, ni:].T, s_w[:, ni:].T, q[:, ni:].T
+    for t in range(T):
+        if t == 0 and zero_start:
+            r_mu[:] = 0.0
+            r_var[:] = 0.0
+            r_cov[:] = 0.0
+        else:
+            gemm(mu_a[:, t, ni:], w_h, r_mu, scalars)
+            gemm(ms_a[:, t, ni:], s_w_h, r_var, scalars)
+            gemm(var_a[:, t, ni:], q_h, r_cov, scalars)
+        lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b, var_b,
+                          mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h,
+                          mu_a, var_a, ms_a, m2_a)
+
+
+@njit(**_JIT)
+def lstm_backward_steps(need_input, w, w2, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c,
+                        dvar_c, mu_ga, jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var, dmu_in,
+                        dvar_in, scalars):
+    """Backward through time of a window for a block of batch rows.
+
+    Per step, :func:`lstm_step_backward` and the two h-part products that
+    carry the gate deltas to ``h_{t-1}``; then, if ``need_input``, the
+    deltas on ``x`` for every step in one product each. ``dmu_hrec``,
+    ``dvar_hrec``, ``dmu_c``, ``dvar_c`` must be zeros on entry.
+    """
+    B, T, R = dz_mu.shape
+    no = R // 4
+    ni = w.shape[1] - no
+    w_h, w2_h = w[:, ni:], w2[:, ni:]
+    for t in range(T - 1, -1, -1):
+        lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c, dvar_c, mu_ga,
+                           jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var)
+        if t > 0:
+            gemm(dz_mu[:, t], w_h, dmu_hrec, scalars)
+            gemm(dz_var[:, t], w2_h, dvar_hrec, scalars)
+    if need_input:
+        gemm(dz_mu.reshape(B * T, R), w[:, :ni], dmu_in.reshape(B * T, ni), scalars)
+        gemm(dz_var.reshape(B * T, R), w2[:, :ni], dvar_in.reshape(B * T, ni), scalars)

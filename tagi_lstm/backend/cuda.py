@@ -290,3 +290,54 @@ def lstm_final_states(dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c
     _launch("lstm_final_states", mu_h.dtype, B * no, _i32(no), _i32(B), _i32(L), dmu_out,
             dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c, mu_h_post, var_h_post,
             mu_c_post, var_c_post)
+
+
+def lstm_forward_steps(zero_start, has_var, w, s_w, q, mu_b, var_b, zx_mu, zx_var, zx_cov, r_mu,
+                       r_var, r_cov, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca,
+                       mu_h, var_h, mu_a, var_a, ms_a, m2_a, scalars):
+    """Forward pass of a window (see the CPU kernel of the same name): cuBLAS
+    products and one step kernel per step."""
+    B, T, n = mu_a.shape
+    no = mu_h.shape[2]
+    ni = n - no
+    rows = B * T
+
+    def x_part(buf):
+        return buf.reshape(rows, n)[:, :ni]
+
+    xp.matmul(x_part(mu_a), w[:, :ni].T, out=zx_mu.reshape(rows, 4 * no))
+    xp.matmul(x_part(ms_a), s_w[:, :ni].T, out=zx_var.reshape(rows, 4 * no))
+    if has_var:
+        xp.matmul(x_part(var_a), q[:, :ni].T, out=zx_cov.reshape(rows, 8 * no))
+    w_h, s_w_h, q_h = w[:, ni:].T, s_w[:, ni:].T, q[:, ni:].T
+    for t in range(T):
+        if t == 0 and zero_start:
+            r_mu.fill(0)
+            r_var.fill(0)
+            r_cov.fill(0)
+        else:
+            xp.matmul(mu_a[:, t, ni:], w_h, out=r_mu)
+            xp.matmul(ms_a[:, t, ni:], s_w_h, out=r_var)
+            xp.matmul(var_a[:, t, ni:], q_h, out=r_cov)
+        lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b, var_b,
+                          mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h,
+                          mu_a, var_a, ms_a, m2_a)
+
+
+def lstm_backward_steps(need_input, w, w2, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c,
+                        dvar_c, mu_ga, jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var, dmu_in,
+                        dvar_in, scalars):
+    """Backward through time of a window (see the CPU kernel of the same name)."""
+    B, T, R = dz_mu.shape
+    no = R // 4
+    ni = w.shape[1] - no
+    w_h, w2_h = w[:, ni:], w2[:, ni:]
+    for t in range(T - 1, -1, -1):
+        lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c, dvar_c, mu_ga,
+                           jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var)
+        if t > 0:
+            xp.matmul(dz_mu[:, t], w_h, out=dmu_hrec)
+            xp.matmul(dz_var[:, t], w2_h, out=dvar_hrec)
+    if need_input:
+        xp.matmul(dz_mu.reshape(B * T, R), w[:, :ni], out=dmu_in.reshape(B * T, ni))
+        xp.matmul(dz_var.reshape(B * T, R), w2[:, :ni], out=dvar_in.reshape(B * T, ni))

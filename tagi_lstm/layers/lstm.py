@@ -137,6 +137,8 @@ class LSTM(BaseLayer):
         self._r_mu, self._r_var, self._r_cov = e(B, 4 * no), e(B, 4 * no), e(B, 8 * no)
         # the kernels take every term; absent ones (no bias) are zeros
         self._no_bias = xp.zeros(4 * no, dt)
+        self._scalars = xp.asarray([1.0, 0.0], dtype=dt)  # alpha, beta of the BLAS calls
+        self._row_views = {}
         # gates, cell states (index t holds c_{t-1}), tanh(c), hidden states
         self._mu_ga, self._var_ga, self._jcb_ga = (e(B, T, 4 * no) for _ in range(3))
         self._mu_c, self._var_c = e(B, T + 1, no), e(B, T + 1, no)
@@ -281,42 +283,29 @@ class LSTM(BaseLayer):
         self._bk.split_rows(lambda b0, b1: self._forward_rows(b0, b1, has_var, zero_start),
                             self._batch_size)
 
+    def _rows(self, b0, b1):
+        """Views of the buffers for batch rows ``b0:b1``, made once per block:
+        ``(forward arguments, backward arguments)`` of the window kernels."""
+        views = self._row_views.get((b0, b1))
+        if views is None:
+            r = slice(b0, b1)
+            forward = tuple(buf[r] for buf in (
+                self._zx_mu, self._zx_var, self._zx_cov, self._r_mu, self._r_var, self._r_cov,
+                self._mu_c, self._var_c, self._mu_ga, self._var_ga, self._jcb_ga, self._mu_ca,
+                self._var_ca, self._jcb_ca, self._mu_h, self._var_h, self._mu_a, self._var_a,
+                self._ms_a, self._m2_a))
+            backward = tuple(buf[r] for buf in (
+                self._dmu_hrec, self._dvar_hrec, self._dmu_c, self._dvar_c, self._mu_ga,
+                self._jcb_ga, self._mu_c, self._mu_ca, self._jcb_ca, self._dz_mu, self._dz_var,
+                self._dmu_in, self._dvar_in))
+            views = self._row_views[(b0, b1)] = (forward, backward)
+        return views
+
     def _forward_rows(self, b0, b1, has_var, zero_start) -> None:
-        """Rows ``b0:b1`` of the forward pass: the x-part sums of every step in one
-        product each, then per step three h-part products and the step kernel."""
-        xp, bk, q, w, s_w = self._bk.xp, self._bk, self._q, self._w, self._s_w
-        T, ni, no = self.seq_len, self.input_size, self.output_size
-        n, rows = ni + no, b1 - b0
-        mu_a, var_a, ms_a, m2_a = (buf[b0:b1] for buf in (self._mu_a, self._var_a, self._ms_a,
-                                                          self._m2_a))
-        zx_mu, zx_var, zx_cov = (buf[b0:b1] for buf in (self._zx_mu, self._zx_var,
-                                                        self._zx_cov))
-        r_mu, r_var, r_cov = (buf[b0:b1] for buf in (self._r_mu, self._r_var, self._r_cov))
-        states = tuple(buf[b0:b1] for buf in (self._mu_c, self._var_c, self._mu_ga,
-                                              self._var_ga, self._jcb_ga, self._mu_ca,
-                                              self._var_ca, self._jcb_ca, self._mu_h,
-                                              self._var_h))
-
-        def x_part(buf):  # rows (b, t) of a_t's first ni columns
-            return buf.reshape(rows * T, n)[:, :ni]
-
-        xp.matmul(x_part(mu_a), w[:, :ni].T, out=zx_mu.reshape(rows * T, 4 * no))
-        xp.matmul(x_part(ms_a), s_w[:, :ni].T, out=zx_var.reshape(rows * T, 4 * no))
-        if has_var:
-            xp.matmul(x_part(var_a), q[:, :ni].T, out=zx_cov.reshape(rows * T, 8 * no))
-        w_h, s_w_h, q_h = w[:, ni:].T, s_w[:, ni:].T, q[:, ni:].T
-        for t in range(T):
-            if t == 0 and zero_start:
-                r_mu[...] = 0
-                r_var[...] = 0
-                r_cov[...] = 0
-            else:
-                xp.matmul(mu_a[:, t, ni:], w_h, out=r_mu)
-                xp.matmul(ms_a[:, t, ni:], s_w_h, out=r_var)
-                xp.matmul(var_a[:, t, ni:], q_h, out=r_cov)
-            bk.lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov,
-                                 self._mu_b_or_0, self._var_b_or_0, *states, mu_a, var_a, ms_a,
-                                 m2_a)
+        """Rows ``b0:b1`` of the forward pass (one backend call for the window)."""
+        self._bk.lstm_forward_steps(zero_start, has_var, self._w, self._s_w, self._q,
+                                    self._mu_b_or_0, self._var_b_or_0, *self._rows(b0, b1)[0],
+                                    self._scalars)
 
     # --------------------------------------------------------------- backward
     def backward(self, delta_mu, delta_var, need_input_delta: bool = True):
@@ -356,29 +345,9 @@ class LSTM(BaseLayer):
         bk.split_rows(self._parameter_sums, 4 * self.output_size)
 
     def _backward_rows(self, b0, b1, w2, dmu_out, dvar_out, need_input_delta) -> None:
-        """Rows ``b0:b1``: backward through time (two h-part products per step),
-        then the deltas on ``x`` for every step in one product each."""
-        xp, bk, w = self._bk.xp, self._bk, self._w
-        T, ni, no = self.seq_len, self.input_size, self.output_size
-        rows = b1 - b0
-        dmu_o, dvar_o = dmu_out[b0:b1], dvar_out[b0:b1]
-        dmu_hrec, dvar_hrec, dmu_c, dvar_c = (buf[b0:b1] for buf in (
-            self._dmu_hrec, self._dvar_hrec, self._dmu_c, self._dvar_c))
-        mu_ga, jcb_ga, mu_c, mu_ca, jcb_ca = (buf[b0:b1] for buf in (
-            self._mu_ga, self._jcb_ga, self._mu_c, self._mu_ca, self._jcb_ca))
-        dz_mu, dz_var = self._dz_mu[b0:b1], self._dz_var[b0:b1]
-        w_h, w2_h = w[:, ni:], w2[:, ni:]
-        for t in range(T - 1, -1, -1):
-            bk.lstm_step_backward(t, no, dmu_o, dvar_o, dmu_hrec, dvar_hrec, dmu_c, dvar_c,
-                                  mu_ga, jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var)
-            if t > 0:
-                xp.matmul(dz_mu[:, t], w_h, out=dmu_hrec)
-                xp.matmul(dz_var[:, t], w2_h, out=dvar_hrec)
-        if need_input_delta:
-            xp.matmul(dz_mu.reshape(rows * T, 4 * no), w[:, :ni],
-                      out=self._dmu_in[b0:b1].reshape(rows * T, ni))
-            xp.matmul(dz_var.reshape(rows * T, 4 * no), w2[:, :ni],
-                      out=self._dvar_in[b0:b1].reshape(rows * T, ni))
+        """Rows ``b0:b1`` of the backward pass through time and of the input deltas."""
+        self._bk.lstm_backward_steps(need_input_delta, self._w, w2, dmu_out[b0:b1],
+                                     dvar_out[b0:b1], *self._rows(b0, b1)[1], self._scalars)
 
     def _parameter_sums(self, r0, r1) -> None:
         """Gate rows ``r0:r1`` of the batch-and-time sums for the parameter deltas."""
