@@ -29,7 +29,7 @@ xp = np
 
 # error_model="numpy": no zero-division checks, whose branches stop LLVM from
 # vectorising the loops.
-_JIT = dict(cache=True, nogil=True, error_model="numpy")
+_JIT = dict(cache=True, nogil=True, error_model="numpy", _nrt=False)
 
 
 def asarray(x, dtype=None):
@@ -562,8 +562,9 @@ def linear_forward_small(mu_a, var_a, w, s_w, mu_b, var_b, mu_z, var_z):
     J = w.shape[0]
     for b in range(B):
         zm, zv = mu_z[b], var_z[b]
-        zm[:] = mu_b
-        zv[:] = var_b
+        for j in range(J):
+            zm[j] = mu_b[j]
+            zv[j] = var_b[j]
         for k in range(K):
             a, v = mu_a[b, k], var_a[b, k]
             a2v = a * a + v
