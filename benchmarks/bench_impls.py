@@ -10,9 +10,8 @@ benchmark needs neither of them: a missing or broken peer raises
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
-import os
+from pathlib import Path
 
 import numpy as np
 
@@ -28,36 +27,18 @@ def _no_sync() -> None:
     """CPU work is finished when the call returns: nothing to wait for."""
 
 
-def _preload_nccl() -> None:
-    """Load ``libnccl.so.2`` from the ``nvidia-nccl-cu12`` wheel, if installed.
-
-    pytagi's extension links against ``libnccl.so.2`` but its wheel does not
-    ship it, and the copy that ``nvidia-nccl-cu12`` installs is not on the
-    loader's search path. Loading it first with ``RTLD_GLOBAL`` lets the
-    extension resolve it without the user setting ``LD_LIBRARY_PATH``.
-    """
-    try:
-        spec = importlib.util.find_spec("nvidia.nccl")
-    except ImportError:   # no ``nvidia`` namespace at all
-        return
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = os.path.join(folder, "lib", "libnccl.so.2")
-        if os.path.exists(path):
-            ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
-            return
-
-
 def import_pytagi():
     """``pytagi`` and its ``nn`` module, or :class:`Unavailable` with the reason."""
-    if importlib.util.find_spec("pytagi") is None:
-        raise Unavailable("pytagi unavailable: not installed (pip install pytagi)")
+    # Loaded as a file, not through the package: pytagi's worker process must not
+    # import tagi_lstm (its memory is measured).
+    path = Path(__file__).resolve().parents[1] / "tagi_lstm" / "_peers.py"
+    spec = importlib.util.spec_from_file_location("_tagi_lstm_peers", path)
+    peers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peers)
     try:
-        _preload_nccl()
-        import pytagi
-        import pytagi.nn
-    except Exception as exc:  # noqa: BLE001 - a missing system library shows up as any error
-        raise Unavailable(f"pytagi unavailable: {type(exc).__name__}: {exc}") from exc
-    return pytagi
+        return peers.import_pytagi()
+    except ImportError as exc:
+        raise Unavailable(f"pytagi unavailable: {exc}") from exc
 
 
 def _tagi_network(nn, w):

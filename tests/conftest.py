@@ -21,13 +21,13 @@ def set_variances(net, value, rng=None):
 
 
 def import_pytagi():
-    """pytagi if it imports here, else skip the calling test with the reason."""
+    """pytagi if it loads here, else skip the calling test with the reason."""
+    from tagi_lstm._peers import import_pytagi as _import
+
     try:
-        import pytagi
-        import pytagi.nn  # noqa: F401
-    except Exception as exc:  # noqa: BLE001 - missing package or its system libraries
-        pytest.skip(f"pytagi is not usable here ({type(exc).__name__}: {exc})")
-    return pytagi
+        return _import()
+    except ImportError as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(autouse=True)

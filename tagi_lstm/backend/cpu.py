@@ -466,14 +466,18 @@ def lstm_window_weights(w, s_w, q, wt, s_wt, qt):
 
 
 @njit(**_JIT)
-def lstm_forward_window(zero_start, wt, s_wt, qt, mu_b, var_b, zx_mu, zx_var, zx_cov, r_mu,
-                        r_var, r_cov, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca,
-                        mu_h, var_h, mu_a, var_a, ms_a, m2_a):
-    """All steps of a window in one call (same results as the per-step path).
+def lstm_forward_window(zero_start, w, s_w, q, wt, s_wt, qt, mu_b, var_b, zx_mu, zx_var, zx_cov,
+                        r_mu, r_var, r_cov, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca,
+                        jcb_ca, mu_h, var_h, mu_a, var_a, ms_a, m2_a, st_mu_h, st_var_h, st_mu_c,
+                        st_var_c):
+    """All steps of a window in one call (same results as the per-step path),
+    from the weights to the final states in ``st_*``.
 
     Each step's gate sums run over the whole ``a_t`` (into ``zx_*[:, t]``;
     ``r_*`` must be zeros); ``zero_start`` skips ``h_0 = 0`` at step 0.
+    ``wt``, ``s_wt``, ``qt`` are work space for the transposed weights.
     """
+    lstm_window_weights(w, s_w, q, wt, s_wt, qt)
     B, T, n = mu_a.shape
     no = mu_h.shape[2]
     ni = n - no
@@ -496,41 +500,46 @@ def lstm_forward_window(zero_start, wt, s_wt, qt, mu_b, var_b, zx_mu, zx_var, zx
         lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b, var_b,
                           mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h,
                           mu_a, var_a, ms_a, m2_a)
+    lstm_save_state(mu_h, var_h, mu_c, var_c, st_mu_h, st_var_h, st_mu_c, st_var_c)
 
 
-@njit(**_JIT)
-def lstm_backward_window(w, w2, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c, dvar_c, mu_ga,
-                         jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var, mu_a, m2_a, acc_w_mu,
-                         acc_w_var, acc_b_mu, acc_b_var, need_input, dmu_in, dvar_in):
-    """Backward through time of a whole window, parameter sums, input deltas.
+# Reassociating the sums lets LLVM vectorise the short dot products below.
+@njit(fastmath={"reassoc", "contract"}, **_JIT)
+def lstm_backward_window(need_input, dmu_out, dvar_out, wt, qt, var_theta, mu_ga, jcb_ga, mu_c,
+                         var_c, mu_ca, jcb_ca, mu_h, var_h, mu_a, m2_a, dmu_hrec, dvar_hrec,
+                         dmu_c, dvar_c, dz_mu, dz_var, acc_mu, acc_var, dmu_theta, dvar_theta,
+                         dmu_in, dvar_in, st_mu_h, st_var_h, st_mu_c, st_var_c):
+    """The whole backward pass of a small layer in one call.
 
-    ``dmu_hrec``, ``dvar_hrec``, ``dmu_c``, ``dvar_c`` must be zeros on entry.
-    Fills ``acc_w_*`` (sums of ``dz`` times ``a`` or ``a**2`` over batch and
-    time), ``acc_b_*`` (sums of ``dz``) and, if ``need_input``, the deltas on
-    ``x`` in ``dmu_in``/``dvar_in``.
+    Posterior of the final states (into ``st_*``), backward through time,
+    the parameter deltas (``dmu_theta``, ``dvar_theta``, from the batch and
+    time sums in ``acc_*``, laid out as the parameter vector) and, if
+    ``need_input``, the deltas on ``x`` in ``dmu_in``/``dvar_in``. ``wt``
+    and ``qt`` are the transposed weights and gate products the forward
+    window left; ``dmu_hrec`` ... ``dvar_c`` are work space.
     """
     B, T, n = mu_a.shape
     no = dmu_c.shape[1]
     ni = n - no
     R = 4 * no
+    lstm_final_states(dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c, st_mu_h,
+                      st_var_h, st_mu_c, st_var_c)
+    dmu_hrec[:] = 0.0
+    dvar_hrec[:] = 0.0
+    dmu_c[:] = 0.0
+    dvar_c[:] = 0.0
     for t in range(T - 1, -1, -1):
         lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c, dvar_c, mu_ga,
                            jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var)
         if t > 0:
             for b in range(B):
-                dmh, dvh = dmu_hrec[b], dvar_hrec[b]
-                dmh[:] = 0.0
-                dvh[:] = 0.0
-                for r in range(R):
-                    dm, dv = dz_mu[b, t, r], dz_var[b, t, r]
-                    wr, w2r = w[r], w2[r]
-                    for j in range(no):
-                        dmh[j] += dm * wr[ni + j]
-                        dvh[j] += dv * w2r[ni + j]
-    acc_w_mu[:] = 0.0
-    acc_w_var[:] = 0.0
-    acc_b_mu[:] = 0.0
-    acc_b_var[:] = 0.0
+                _transposed_products(dz_mu[b, t], dz_var[b, t], wt, qt, ni, no, dmu_hrec[b],
+                                     dvar_hrec[b])
+    n_w = R * n
+    acc_w_mu, acc_w_var = acc_mu[:n_w].reshape(R, n), acc_var[:n_w].reshape(R, n)
+    acc_b_mu, acc_b_var = acc_mu[n_w:], acc_var[n_w:]
+    acc_mu[:] = 0.0
+    acc_var[:] = 0.0
     for b in range(B):
         for t in range(T):
             am, a2 = mu_a[b, t], m2_a[b, t]
@@ -543,15 +552,26 @@ def lstm_backward_window(w, w2, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c, d
                     awm[k] += dm * am[k]
                     awv[k] += dv * a2[k]
             if need_input:
-                dxm, dxv = dmu_in[b, t], dvar_in[b, t]
-                dxm[:] = 0.0
-                dxv[:] = 0.0
-                for r in range(R):
-                    dm, dv = dz_mu[b, t, r], dz_var[b, t, r]
-                    wr, w2r = w[r], w2[r]
-                    for k in range(ni):
-                        dxm[k] += dm * wr[k]
-                        dxv[k] += dv * w2r[k]
+                _transposed_products(dz_mu[b, t], dz_var[b, t], wt, qt, 0, ni, dmu_in[b, t],
+                                     dvar_in[b, t])
+    weight_delta_scale(var_theta, acc_mu, acc_var, dmu_theta, dvar_theta)
+
+
+@njit(inline="always", **_JIT)
+def _transposed_products(dm, dv, wt, qt, k0, nk, out_mu, out_var):
+    """``out_mu[k] = sum_r dm[r] W[r, k0 + k]``, ``out_var[k] = sum_r dv[r] W[r, k0 + k]**2``
+    for ``k < nk``, reading the transposes (rows of ``wt``, ``qt``)."""
+    R = dm.shape[0]
+    for k in range(nk):
+        wk, w2k = wt[k0 + k], qt[k0 + k]
+        s_mu = dm[0] * wk[0]
+        s_var = dv[0] * w2k[0]
+        for r in range(1, R):
+            s_mu += dm[r] * wk[r]
+        for r in range(1, R):
+            s_var += dv[r] * w2k[r]
+        out_mu[k] = s_mu
+        out_var[k] = s_var
 
 
 @njit(**_JIT)

@@ -169,6 +169,18 @@ class LSTM(BaseLayer):
             self._wt, self._s_wt, self._qt = e(n, 4 * no), e(n, 4 * no), e(n, 8 * no)
             for buf in (self._r_mu, self._r_var, self._r_cov):
                 buf[...] = 0
+            self._window_args = (
+                self._wt, self._s_wt, self._qt, self._mu_b_or_0, self._var_b_or_0, self._zx_mu,
+                self._zx_var, self._zx_cov, self._r_mu, self._r_var, self._r_cov, self._mu_c,
+                self._var_c, self._mu_ga, self._var_ga, self._jcb_ga, self._mu_ca, self._var_ca,
+                self._jcb_ca, self._mu_h, self._var_h, self._mu_a, self._var_a, self._ms_a,
+                self._m2_a)
+            self._window_back_args = (
+                self._wt, self._qt, self._var_theta, self._mu_ga, self._jcb_ga,
+                self._mu_c, self._var_c, self._mu_ca, self._jcb_ca, self._mu_h, self._var_h,
+                self._mu_a, self._m2_a, self._dmu_hrec, self._dvar_hrec, self._dmu_c,
+                self._dvar_c, self._dz_mu, self._dz_var, self._acc_mu, self._acc_var,
+                self._dmu_theta, self._dvar_theta, self._dmu_in, self._dvar_in)
         self._batch_size = B
 
     # ----------------------------------------------------------------- states
@@ -196,13 +208,14 @@ class LSTM(BaseLayer):
                                  self._m2_a, self._mu_c, self._var_c)
         return False
 
-    def _save_final_state(self) -> None:
-        """Keep the last step's ``(h, c)`` as the layer's current states."""
-        B, no = self._batch_size, self.output_size
-        if self._state is None or self._state[0].shape[0] != B:
+    def _final_state_buffers(self):
+        """The buffers that receive the last step's ``(h, c)``: the layer's
+        current states from then on."""
+        if self._state is None or self._state[0].shape[0] != self._batch_size:
             xp = self._bk.xp
-            self._state = tuple(xp.empty((B, no), self._dtype) for _ in range(4))
-        self._bk.lstm_save_state(self._mu_h, self._var_h, self._mu_c, self._var_c, *self._state)
+            self._state = tuple(xp.empty((self._batch_size, self.output_size), self._dtype)
+                                for _ in range(4))
+        return self._state
 
     def reset_states(self) -> None:
         """Forget carried or set states; the next call starts from ``init_state``."""
@@ -261,18 +274,14 @@ class LSTM(BaseLayer):
                            self._var_c)
         zero_start = self._initial_state(B)
         if self._window:
-            bk.lstm_window_weights(self._w, self._s_w, self._q, self._wt, self._s_wt, self._qt)
-            bk.lstm_forward_window(zero_start, self._wt, self._s_wt, self._qt, self._mu_b_or_0,
-                                   self._var_b_or_0, self._zx_mu, self._zx_var, self._zx_cov,
-                                   self._r_mu, self._r_var, self._r_cov, self._mu_c,
-                                   self._var_c, self._mu_ga, self._var_ga, self._jcb_ga,
-                                   self._mu_ca, self._var_ca, self._jcb_ca, self._mu_h,
-                                   self._var_h, self._mu_a, self._var_a, self._ms_a, self._m2_a)
+            bk.lstm_forward_window(zero_start, self._w, self._s_w, self._q, *self._window_args,
+                                   *self._final_state_buffers())
             self._zx_cov_zero = False
         else:
             bk.lstm_gate_products(self._w, self._q)
             self._forward_steps(var is not None, zero_start)
-        self._save_final_state()
+            bk.lstm_save_state(self._mu_h, self._var_h, self._mu_c, self._var_c,
+                               *self._final_state_buffers())
         return self._mu_h.reshape(B, T * no), self._var_h.reshape(B, T * no)
 
     def _forward_steps(self, has_var, zero_start) -> None:
@@ -314,23 +323,17 @@ class LSTM(BaseLayer):
         B, T, ni, no = self._batch_size, self.seq_len, self.input_size, self.output_size
         dmu_out = delta_mu.reshape(B, T, no)
         dvar_out = delta_var.reshape(B, T, no)
-        w2 = self._q[:4 * no]
-        bk.lstm_final_states(dmu_out, dvar_out, self._mu_ga, self._jcb_ca, self._mu_h,
-                             self._var_h, self._mu_c, self._var_c, *self._state)
-        for buf in (self._dmu_c, self._dvar_c, self._dmu_hrec, self._dvar_hrec):
-            buf[...] = 0
         if self._window:
-            bk.lstm_backward_window(self._w, w2, dmu_out, dvar_out, self._dmu_hrec,
-                                    self._dvar_hrec, self._dmu_c, self._dvar_c, self._mu_ga,
-                                    self._jcb_ga, self._mu_c, self._mu_ca, self._jcb_ca,
-                                    self._dz_mu, self._dz_var, self._mu_a, self._m2_a,
-                                    self._acc_w_mu, self._acc_w_var, self._acc_b_mu,
-                                    self._acc_b_var, need_input_delta, self._dmu_in,
-                                    self._dvar_in)
+            bk.lstm_backward_window(need_input_delta, dmu_out, dvar_out,
+                                    *self._window_back_args, *self._state)
         else:
-            self._backward_steps(w2, dmu_out, dvar_out, need_input_delta)
-        bk.weight_delta_scale(self._var_theta, self._acc_mu, self._acc_var, self._dmu_theta,
-                              self._dvar_theta)
+            bk.lstm_final_states(dmu_out, dvar_out, self._mu_ga, self._jcb_ca, self._mu_h,
+                                 self._var_h, self._mu_c, self._var_c, *self._state)
+            for buf in (self._dmu_c, self._dvar_c, self._dmu_hrec, self._dvar_hrec):
+                buf[...] = 0
+            self._backward_steps(self._q[:4 * no], dmu_out, dvar_out, need_input_delta)
+            bk.weight_delta_scale(self._var_theta, self._acc_mu, self._acc_var, self._dmu_theta,
+                                  self._dvar_theta)
         self._pending_deltas = True
         if not need_input_delta:
             return None, None
