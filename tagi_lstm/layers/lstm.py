@@ -12,7 +12,8 @@ _INIT_STATES = ("zeros", "random")
 
 #: Layers with ``batch * (input_size + output_size) * output_size`` up to this
 #: run each window in one kernel call with in-kernel matrix products; larger
-#: ones call BLAS once per step. Measured crossover (benchmarks/README.md).
+#: ones call BLAS once per step. Measured crossover: benchmarks/README.md,
+#: "Code-path thresholds" (benchmarks/crossover.py).
 WINDOW_MAX_WORK = 4096
 
 
