@@ -11,8 +11,8 @@ from .base import BaseLayer
 _INIT_STATES = ("zeros", "random")
 
 #: Layers with ``batch * (input_size + output_size) * output_size`` up to this
-#: run each window in one kernel call with in-kernel matrix products; larger
-#: ones call BLAS once per step. Measured crossover: benchmarks/README.md,
+#: do their matrix products as loops; larger ones call BLAS (both inside one
+#: kernel call per window and block of batch rows). Measured crossover: benchmarks/README.md,
 #: "Code-path thresholds" (benchmarks/crossover.py).
 WINDOW_MAX_WORK = 4096
 
