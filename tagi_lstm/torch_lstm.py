@@ -149,7 +149,7 @@ class TorchLSTM:
         if arr.shape[1] == 0 or arr.shape[0] == 0:
             raise ValueError(f"{where}: {name} holds no steps or no rows; got shape "
                              f"{tuple(np.shape(x))}")
-        return self.net._bk.xp.ascontiguousarray(arr)
+        return np.ascontiguousarray(arr) if isinstance(arr, np.ndarray) else arr
 
     def _set_seq_len(self, steps: int) -> None:
         """Let every layer (and direction) take windows of ``steps`` steps."""
