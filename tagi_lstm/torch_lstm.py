@@ -99,7 +99,7 @@ class TorchLSTM:
                 f"batch_first={self.batch_first}, bidirectional={self.bidirectional}{proj})")
 
     # ---------------------------------------------------------------- forward
-    def __call__(self, input, hx=None, *, var_input=None, lengths=None):  # noqa: A002 - torch's name
+    def __call__(self, input, hx=None, *, var_input=None, lengths=None):  # noqa: A002
         return self.forward(input, hx, var_input=var_input, lengths=lengths)
 
     def forward(self, input, hx=None, *, var_input=None, lengths=None):  # noqa: A002

@@ -101,8 +101,8 @@ class SequenceSteps:
             return
         rows, steps = self._last_steps()
         one = (lambda a: a[rows, steps][:, None])  # noqa: E731 - (batch, 1, width) gathers
-        pair = self._bk.xp.stack([steps, steps + 1], axis=1)
+        # c_{t-1} and c_t of each row's last valid step t, as a window of one step
+        cells = (rows[:, None], self._bk.xp.stack([steps, steps + 1], axis=1))
         self._bk.lstm_final_states(one(dmu_h), one(dvar_h), one(self._mu_ga),
-                                   one(self._jcb_ca), one(mu_h), one(var_h),
-                                   self._mu_c[rows[:, None], pair], self._var_c[rows[:, None], pair],
-                                   *post_h, mu_c, var_c)
+                                   one(self._jcb_ca), one(mu_h), one(var_h), self._mu_c[cells],
+                                   self._var_c[cells], *post_h, mu_c, var_c)
