@@ -19,9 +19,11 @@ from .layers import LSTM, Linear, ReLU, Sigmoid, Tanh
 from .output_updater import OutputUpdater
 from .random import manual_seed
 from .sequential import Sequential
+from .torch_lstm import TorchLSTM
 from .utils import Normalizer, exponential_scheduler
 
 __version__ = "0.1.0"
 
 __all__ = ["LSTM", "Linear", "Normalizer", "OutputUpdater", "ReLU", "Sequential", "Sigmoid",
-           "Tanh", "exponential_scheduler", "manual_seed", "metric", "nn", "__version__"]
+           "Tanh", "TorchLSTM", "exponential_scheduler", "manual_seed", "metric", "nn",
+           "__version__"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._lengths import check_lengths, is_packed_sequence, unpack_sequence
 from ._validation import check_array, check_positive_int, is_device_array
 from .backend import get_backend
 from .layers.base import BaseLayer
@@ -40,6 +41,9 @@ class Sequential:
           The 2-D and 3-D layouts return ``(batch, outputs)``.
         - ``in_width`` is ``seq_len * input_size`` for a first LSTM layer and
           ``input_size`` for a first Linear layer.
+        - Windows of different lengths: right-padded to ``seq_len`` with
+          ``lengths`` (``(batch,)``) or ``mask`` (``(batch, seq_len)``) given
+          to :meth:`forward`, or a ``torch`` ``PackedSequence`` as the input.
 
     Attributes:
         layers: the layers, in order.
@@ -78,6 +82,7 @@ class Sequential:
         self._updater = None
         self._in_mu = self._in_var = None
         self._phase = "new"
+        self._has_lengths = False
 
     # -------------------------------------------------------------- structure
     def _check_compatible(self) -> None:
@@ -186,8 +191,8 @@ class Sequential:
         _workers.set_count(n)
 
     # ----------------------------------------------------------------- forward
-    def __call__(self, mu_x, var_x=None):
-        return self.forward(mu_x, var_x)
+    def __call__(self, mu_x, var_x=None, *, lengths=None, mask=None):
+        return self.forward(mu_x, var_x, lengths=lengths, mask=mask)
 
     def _load_input(self, mu_x, var_x):
         """Validate the input, copy it into the input buffers; return views and the layout."""
@@ -239,19 +244,32 @@ class Sequential:
             return arr
         return self._bk.asarray(arr, dtype=self._dtype)
 
-    def forward(self, mu_x, var_x=None):
+    def forward(self, mu_x, var_x=None, *, lengths=None, mask=None):
         """Propagate input means (and variances) through every layer.
 
         Args:
-            mu_x: input means (see the class docstring for layouts).
-            var_x: input variances, same shape as ``mu_x``; ``None`` for
+            mu_x: input means (see the class docstring for layouts), or a
+                ``torch.nn.utils.rnn.PackedSequence`` of windows of different
+                lengths.
+            var_x: input variances, same shape as ``mu_x`` (a
+                ``PackedSequence`` with a packed ``mu_x``); ``None`` for
                 exactly known inputs.
+            lengths: valid steps of each row, ``(batch,)`` integers in
+                ``1..seq_len``, the rest right padding; ``None`` for full
+                windows. Padded steps change no state and no parameter and
+                output mean 0, variance 0.
+            mask: instead of ``lengths``, ``(batch, seq_len)`` booleans that
+                are True on each row's valid steps (a prefix).
 
         Returns:
             ``(mu, var)`` of the output: flat for a flat input, else
             ``(batch, outputs)``; NumPy arrays unless CuPy arrays came in.
         """
+        if is_packed_sequence(mu_x):
+            mu_x, var_x, lengths = self._unpack(mu_x, var_x, lengths, mask)
         mu, var, flat, keep_device = self._load_input(mu_x, var_x)
+        if lengths is not None or mask is not None or self._has_lengths:
+            self._set_lengths(lengths, mask, mu.shape[0])
         for layer in self._layers:
             mu, var = layer.forward(mu, var)
         self.output_z_buffer._set(mu, var)
@@ -262,6 +280,42 @@ class Sequential:
         if keep_device:
             return mu.copy().reshape(shape), var.copy().reshape(shape)
         return self._bk.to_numpy(mu).reshape(shape), self._bk.to_numpy(var).reshape(shape)
+
+    def _first_lstm(self, where: str) -> LSTM:
+        first = self._layers[0]
+        if not isinstance(first, LSTM):
+            raise ValueError(f"{where}: windows of different lengths need an LSTM first "
+                             f"layer; the first layer is {first.where}")
+        return first
+
+    def _unpack(self, packed, var_x, lengths, mask):
+        """Padded means and variances and the lengths of a ``PackedSequence`` input."""
+        where = "Sequential.forward"
+        if lengths is not None or mask is not None:
+            raise ValueError(f"{where}: a PackedSequence carries its lengths; give no "
+                             f"lengths or mask with it")
+        seq_len = self._first_lstm(where).seq_len
+        mu, lengths = unpack_sequence(packed, seq_len, where)
+        if var_x is not None:
+            if not is_packed_sequence(var_x):
+                raise TypeError(f"{where}: with a PackedSequence mu_x, var_x must be a "
+                                f"PackedSequence too; got {type(var_x).__name__}")
+            var_x, _ = unpack_sequence(var_x, seq_len, where)
+        return mu, var_x, lengths
+
+    def _set_lengths(self, lengths, mask, batch: int) -> None:
+        """Give the LSTM layers the valid steps of each row (``None``: full windows)
+        up to the first that outputs its last step only."""
+        where = "Sequential.forward"
+        if lengths is not None or mask is not None:
+            lengths = check_lengths(lengths, mask, batch, self._first_lstm(where).seq_len,
+                                    where)
+        sequences = True
+        for layer in self._layers:
+            if isinstance(layer, LSTM):
+                layer.set_lengths(lengths if sequences else None)
+                sequences = sequences and layer.return_sequences
+        self._has_lengths = lengths is not None
 
     def get_outputs(self):
         """``(mu, var)`` of the last forward, as NumPy arrays ``(batch, outputs)``."""

@@ -505,25 +505,21 @@ def lstm_forward_window(zero_start, w, s_w, q, wt, s_wt, qt, mu_b, var_b, zx_mu,
 
 # Reassociating the sums lets LLVM vectorise the short dot products below.
 @njit(fastmath={"reassoc", "contract"}, **_JIT)
-def lstm_backward_window(need_input, dmu_out, dvar_out, wt, qt, var_theta, mu_ga, jcb_ga, mu_c,
-                         var_c, mu_ca, jcb_ca, mu_h, var_h, mu_a, m2_a, dmu_hrec, dvar_hrec,
-                         dmu_c, dvar_c, dz_mu, dz_var, acc_mu, acc_var, dmu_theta, dvar_theta,
-                         dmu_in, dvar_in, st_mu_h, st_var_h, st_mu_c, st_var_c):
-    """The whole backward pass of a small layer in one call.
+def lstm_backward_window(need_input, dmu_out, dvar_out, wt, qt, mu_ga, jcb_ga, mu_c, mu_ca,
+                         jcb_ca, mu_a, m2_a, dmu_hrec, dvar_hrec, dmu_c, dvar_c, dz_mu, dz_var,
+                         acc_mu, acc_var, dmu_in, dvar_in):
+    """Backward through time of a small layer's window, parameter sums, input deltas.
 
-    Posterior of the final states (into ``st_*``), backward through time,
-    the parameter deltas (``dmu_theta``, ``dvar_theta``, from the batch and
-    time sums in ``acc_*``, laid out as the parameter vector) and, if
-    ``need_input``, the deltas on ``x`` in ``dmu_in``/``dvar_in``. ``wt``
-    and ``qt`` are the transposed weights and gate products the forward
-    window left; ``dmu_hrec`` ... ``dvar_c`` are work space.
+    Fills ``acc_mu``/``acc_var`` (laid out as the parameter vector: sums of
+    ``dz`` times ``a`` or ``a**2`` over batch and time, then sums of ``dz``)
+    and, if ``need_input``, the deltas on ``x`` in ``dmu_in``/``dvar_in``.
+    ``wt`` and ``qt`` are the transposed weights and gate products the
+    forward window left; ``dmu_hrec`` ... ``dvar_c`` are work space.
     """
     B, T, n = mu_a.shape
     no = dmu_c.shape[1]
     ni = n - no
     R = 4 * no
-    lstm_final_states(dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c, st_mu_h,
-                      st_var_h, st_mu_c, st_var_c)
     dmu_hrec[:] = 0.0
     dvar_hrec[:] = 0.0
     dmu_c[:] = 0.0
@@ -554,7 +550,6 @@ def lstm_backward_window(need_input, dmu_out, dvar_out, wt, qt, var_theta, mu_ga
             if need_input:
                 _transposed_products(dz_mu[b, t], dz_var[b, t], wt, qt, 0, ni, dmu_in[b, t],
                                      dvar_in[b, t])
-    weight_delta_scale(var_theta, acc_mu, acc_var, dmu_theta, dvar_theta)
 
 
 @njit(inline="always", **_JIT)

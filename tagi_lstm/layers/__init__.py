@@ -2,7 +2,10 @@
 
 from .activation import ReLU, Sigmoid, Tanh
 from .base import VAR_FLOOR, BaseLayer, cap_factor
+from .bidirectional import BidirectionalLSTM
 from .linear import Linear
 from .lstm import LSTM
+from .projection import ProjectedLSTM
 
-__all__ = ["BaseLayer", "LSTM", "Linear", "ReLU", "Sigmoid", "Tanh", "VAR_FLOOR", "cap_factor"]
+__all__ = ["BaseLayer", "BidirectionalLSTM", "LSTM", "Linear", "ProjectedLSTM", "ReLU", "Sigmoid",
+           "Tanh", "VAR_FLOOR", "cap_factor"]

@@ -6,6 +6,7 @@ import numpy as np
 
 from .._validation import check_array, check_positive_int
 from ..random import get_rng
+from ._sequence import SequenceSteps
 from .base import BaseLayer
 
 _INIT_STATES = ("zeros", "random")
@@ -17,7 +18,18 @@ _INIT_STATES = ("zeros", "random")
 WINDOW_MAX_WORK = 4096
 
 
-class LSTM(BaseLayer):
+def check_proj_size(proj_size, hidden_size: int) -> int:
+    """``proj_size`` as an int in ``0..hidden_size - 1``, else a clear error."""
+    if isinstance(proj_size, bool) or not isinstance(proj_size, int):
+        raise TypeError(f"LSTM: proj_size must be a non-negative integer; got "
+                        f"{type(proj_size).__name__} {proj_size!r}")
+    if proj_size < 0 or proj_size >= hidden_size:
+        raise ValueError(f"LSTM: proj_size must be 0 (no projection) or between 1 and "
+                         f"output_size - 1 = {hidden_size - 1}; got {proj_size}")
+    return int(proj_size)
+
+
+class LSTM(SequenceSteps, BaseLayer):
     r"""Long short-term memory layer with Gaussian weights and states (TAGI).
 
     At each step ``t`` of a window of ``seq_len`` steps the four gates read
@@ -75,6 +87,20 @@ class LSTM(BaseLayer):
         init_state: initial ``(h_0, c_0)`` when none is carried or set:
             ``"zeros"`` (means and variances zero) or ``"random"`` (means drawn
             from ``N(0, 1)`` at every call, variances zero).
+        proj_size: if positive, the recurrence and the output use the
+            projected state ``r_t = W_hr h_t`` of this size, as in
+            ``torch.nn.LSTM`` (builds a
+            :class:`~tagi_lstm.layers.projection.ProjectedLSTM`).
+        bidirectional: add a reverse-direction twin; each step outputs the
+            forward then the reverse state (builds a
+            :class:`~tagi_lstm.layers.bidirectional.BidirectionalLSTM`).
+        return_sequences: output every step (default) or, if False, each
+            row's last valid step only (for a fully connected head on the
+            last hidden state).
+
+    Windows of different lengths (right-padded to ``seq_len``) are given to
+    :meth:`~tagi_lstm.Sequential.forward` as ``lengths``; padded steps change
+    no state and no parameter and output mean 0, variance 0.
 
     Shape:
         - Input: ``(batch, seq_len * input_size)`` or
@@ -82,7 +108,7 @@ class LSTM(BaseLayer):
           ``[x_0 features, x_1 features, ...]``.
         - Output: ``(batch, seq_len * output_size)``, the hidden state of
           every step, time-major, so ``Linear(output_size * seq_len, k)`` can
-          follow.
+          follow; ``(batch, output_size)`` with ``return_sequences=False``.
         - States (``get_lstm_states`` / ``set_lstm_states`` of
           :class:`~tagi_lstm.Sequential`): ``(batch, output_size)`` each.
 
@@ -92,12 +118,29 @@ class LSTM(BaseLayer):
         mu_b, var_b: flat; ``reshape(4, output_size)``.
     """
 
+    def __new__(cls, *args, proj_size: int = 0, bidirectional: bool = False, **kwargs):
+        # The options that change the layer's structure are subclasses.
+        if cls is LSTM and bidirectional:
+            from .bidirectional import BidirectionalLSTM
+
+            cls = BidirectionalLSTM
+        elif cls is LSTM and not isinstance(proj_size, bool) and isinstance(proj_size, int) \
+                and proj_size > 0:
+            from .projection import ProjectedLSTM
+
+            cls = ProjectedLSTM
+        return super().__new__(cls)
+
     def __init__(self, input_size: int, output_size: int, seq_len: int, bias: bool = True,
                  gain_weight: float = 1.0, gain_bias: float = 1.0, init_method: str = "He",
-                 *, stateful: bool = False, init_state: str = "zeros"):
+                 *, stateful: bool = False, init_state: str = "zeros", proj_size: int = 0,
+                 bidirectional: bool = False, return_sequences: bool = True):
         self.input_size = check_positive_int(input_size, name="input_size", where="LSTM")
         self.output_size = check_positive_int(output_size, name="output_size", where="LSTM")
         self.seq_len = check_positive_int(seq_len, name="seq_len", where="LSTM")
+        self.proj_size = check_proj_size(proj_size, output_size)
+        self.bidirectional = bool(bidirectional)
+        self.return_sequences = bool(return_sequences)
         super().__init__(bias, gain_weight, gain_bias, init_method)
         if init_state not in _INIT_STATES:
             raise ValueError(f"{self.where}: init_state must be one of {_INIT_STATES}; got "
@@ -116,8 +159,17 @@ class LSTM(BaseLayer):
         return self.seq_len * self.input_size
 
     @property
+    def step_width(self) -> int:
+        """Output features per step."""
+        return self.output_size
+
+    @property
     def out_width(self) -> int:
-        return self.seq_len * self.output_size
+        return self.step_width * (self.seq_len if self.return_sequences else 1)
+
+    def _state_widths(self):
+        """Widths of the ``h`` and ``c`` states."""
+        return self.output_size, self.output_size
 
     def _param_shapes(self):
         n, no = self.input_size + self.output_size, self.output_size
@@ -177,18 +229,27 @@ class LSTM(BaseLayer):
                 self._jcb_ca, self._mu_h, self._var_h, self._mu_a, self._var_a, self._ms_a,
                 self._m2_a)
             self._window_back_args = (
-                self._wt, self._qt, self._var_theta, self._mu_ga, self._jcb_ga,
-                self._mu_c, self._var_c, self._mu_ca, self._jcb_ca, self._mu_h, self._var_h,
-                self._mu_a, self._m2_a, self._dmu_hrec, self._dvar_hrec, self._dmu_c,
-                self._dvar_c, self._dz_mu, self._dz_var, self._acc_mu, self._acc_var,
-                self._dmu_theta, self._dvar_theta, self._dmu_in, self._dvar_in)
+                self._wt, self._qt, self._mu_ga, self._jcb_ga, self._mu_c, self._mu_ca,
+                self._jcb_ca, self._mu_a, self._m2_a, self._dmu_hrec, self._dvar_hrec,
+                self._dmu_c, self._dvar_c, self._dz_mu, self._dz_var, self._acc_mu,
+                self._acc_var, self._dmu_in, self._dvar_in)
         self._batch_size = B
 
     # ----------------------------------------------------------------- states
     def _initial_state(self, batch_size: int) -> bool:
         """Load given or carried ``h_0, c_0`` over the zeros that
         ``lstm_load_input`` wrote; True when they stay exactly zero."""
-        no = self.output_size
+        start = self._start_state(batch_size)
+        if start is None:
+            return True
+        self._bk.lstm_load_state(*start, self._mu_a, self._var_a, self._ms_a, self._m2_a,
+                                 self._mu_c, self._var_c)
+        return False
+
+    def _start_state(self, batch_size: int):
+        """``(mu_h, var_h, mu_c, var_c)`` to start from, carried, set or drawn;
+        ``None`` for zeros."""
+        no_h, no_c = self._state_widths()
         carry = self._state is not None and (self.stateful or self._use_state_next)
         self._use_state_next = False
         if carry:
@@ -200,22 +261,30 @@ class LSTM(BaseLayer):
                     f"with one state per row")
         elif self.init_state == "random":
             xp = self._bk.xp
-            mu_h = xp.asarray(get_rng().standard_normal((batch_size, no)), dtype=self._dtype)
-            mu_c = xp.asarray(get_rng().standard_normal((batch_size, no)), dtype=self._dtype)
-            var_h = var_c = xp.zeros((batch_size, no), self._dtype)
+            mu_h = xp.asarray(get_rng().standard_normal((batch_size, no_h)), dtype=self._dtype)
+            mu_c = xp.asarray(get_rng().standard_normal((batch_size, no_c)), dtype=self._dtype)
+            var_h, var_c = xp.zeros_like(mu_h), xp.zeros_like(mu_c)
         else:
-            return True
-        self._bk.lstm_load_state(mu_h, var_h, mu_c, var_c, self._mu_a, self._var_a, self._ms_a,
-                                 self._m2_a, self._mu_c, self._var_c)
-        return False
+            return None
+        return mu_h, var_h, mu_c, var_c
 
-    def _final_state_buffers(self):
-        """The buffers that receive the last step's ``(h, c)``: the layer's
-        current states from then on."""
-        if self._state is None or self._state[0].shape[0] != self._batch_size:
+    def _save_final_state(self) -> None:
+        """Keep the last (valid) step's ``(h, c)`` as the layer's current states."""
+        self._state_buffers()
+        if self._lengths is None:
+            self._bk.lstm_save_state(self._mu_h, self._var_h, self._mu_c, self._var_c,
+                                     *self._state)
+        else:
+            self._gather_final_state(self._mu_h, self._var_h, self._mu_c, self._var_c,
+                                     self._state)
+
+    def _state_buffers(self):
+        """``self._state``, made to hold buffers for this batch size."""
+        B = self._batch_size
+        if self._state is None or self._state[0].shape[0] != B:
             xp = self._bk.xp
-            self._state = tuple(xp.empty((self._batch_size, self.output_size), self._dtype)
-                                for _ in range(4))
+            no_h, no_c = self._state_widths()
+            self._state = tuple(xp.empty((B, w), self._dtype) for w in (no_h, no_h, no_c, no_c))
         return self._state
 
     def reset_states(self) -> None:
@@ -225,9 +294,9 @@ class LSTM(BaseLayer):
 
     def get_states(self):
         """``(mu_h, var_h, mu_c, var_c)`` of the last step, NumPy ``(batch, output_size)``."""
-        no = self.output_size
+        no_h, no_c = self._state_widths()
         if self._state is None:
-            return tuple(np.zeros((0, no), self._dtype) for _ in range(4))
+            return tuple(np.zeros((0, w), self._dtype) for w in (no_h, no_h, no_c, no_c))
         return tuple(self._bk.to_numpy(s) for s in self._state)
 
     def set_states(self, mu_h, var_h, mu_c, var_c) -> None:
@@ -236,10 +305,11 @@ class LSTM(BaseLayer):
         Each is ``(batch, output_size)`` or flat with ``batch * output_size``
         values. With ``stateful=False`` they apply to the next call only.
         """
-        no = self.output_size
+        no_h, no_c = self._state_widths()
         arrays = []
         for name, value in (("mu_h", mu_h), ("var_h", var_h), ("mu_c", mu_c),
                             ("var_c", var_c)):
+            no = no_h if name.endswith("h") else no_c
             arr = check_array(value, name=name, where=self.where,
                               nonnegative=name.startswith("var"), backend=self._bk)
             if arr.ndim == 1 and arr.size % no == 0 and arr.size:
@@ -263,12 +333,14 @@ class LSTM(BaseLayer):
 
     # ---------------------------------------------------------------- forward
     def forward(self, mu, var):
-        """Moments of the hidden states of every step, ``(batch, seq_len * output_size)``."""
+        """Moments of the hidden states of every step, ``(batch, seq_len * output_size)``
+        (or of the last valid step, ``(batch, output_size)``)."""
         B = mu.shape[0]
         if B != self._batch_size:
             self._alloc(B)
+        self._check_lengths(B)
         bk = self._bk
-        T, ni, no = self.seq_len, self.input_size, self.output_size
+        T, ni = self.seq_len, self.input_size
         x_mu = mu.reshape(B, T, ni)
         bk.lstm_load_input(x_mu, x_mu if var is None else var.reshape(B, T, ni), var is not None,
                            self._mu_a, self._var_a, self._ms_a, self._m2_a, self._mu_c,
@@ -276,14 +348,15 @@ class LSTM(BaseLayer):
         zero_start = self._initial_state(B)
         if self._window:
             bk.lstm_forward_window(zero_start, self._w, self._s_w, self._q, *self._window_args,
-                                   *self._final_state_buffers())
+                                   *self._state_buffers())
             self._zx_cov_zero = False
+            if self._lengths is not None:  # the kernel kept step T's states, not each row's last
+                self._save_final_state()
         else:
             bk.lstm_gate_products(self._w, self._q)
             self._forward_steps(var is not None, zero_start)
-            bk.lstm_save_state(self._mu_h, self._var_h, self._mu_c, self._var_c,
-                               *self._final_state_buffers())
-        return self._mu_h.reshape(B, T * no), self._var_h.reshape(B, T * no)
+            self._save_final_state()
+        return self._finish_forward(self._mu_h, self._var_h)
 
     def _forward_steps(self, has_var, zero_start) -> None:
         """The forward pass with BLAS, rows of the batch split across the CPU workers."""
@@ -322,23 +395,36 @@ class LSTM(BaseLayer):
         """Backward through time; parameter deltas, and input deltas if asked."""
         bk = self._bk
         B, T, ni, no = self._batch_size, self.seq_len, self.input_size, self.output_size
-        dmu_out = delta_mu.reshape(B, T, no)
-        dvar_out = delta_var.reshape(B, T, no)
+        dmu_out, dvar_out = self._start_backward(delta_mu, delta_var)
+        self._final_state_posterior(dmu_out, dvar_out, self._mu_h, self._var_h, self._state[:2])
         if self._window:
             bk.lstm_backward_window(need_input_delta, dmu_out, dvar_out,
-                                    *self._window_back_args, *self._state)
+                                    *self._window_back_args)
         else:
-            bk.lstm_final_states(dmu_out, dvar_out, self._mu_ga, self._jcb_ca, self._mu_h,
-                                 self._var_h, self._mu_c, self._var_c, *self._state)
             for buf in (self._dmu_c, self._dvar_c, self._dmu_hrec, self._dvar_hrec):
                 buf[...] = 0
             self._backward_steps(self._q[:4 * no], dmu_out, dvar_out, need_input_delta)
-            bk.weight_delta_scale(self._var_theta, self._acc_mu, self._acc_var, self._dmu_theta,
-                                  self._dvar_theta)
+        self._scale_param_deltas()
         self._pending_deltas = True
         if not need_input_delta:
             return None, None
         return self._dmu_in.reshape(B, T * ni), self._dvar_in.reshape(B, T * ni)
+
+    def _scale_param_deltas(self) -> None:
+        """Parameter deltas from the sums ``_acc_*`` laid out as the parameters
+        (DESIGN §2.6). One direction of a bidirectional layer holds its weights
+        and biases as views into the parent's vector (``_var_theta`` is None):
+        it scales them apart."""
+        bk = self._bk
+        if self._var_theta is not None:
+            bk.weight_delta_scale(self._var_theta, self._acc_mu, self._acc_var,
+                                  self._dmu_theta, self._dvar_theta)
+            return
+        n_w = self._var_w.size
+        bk.weight_delta_scale(self._var_w, self._acc_mu, self._acc_var, self._delta_mu_w,
+                              self._delta_var_w)
+        bk.weight_delta_scale(self._var_b, self._acc_mu[n_w:], self._acc_var[n_w:],
+                              self._delta_mu_b, self._delta_var_b)
 
     def _backward_steps(self, w2, dmu_out, dvar_out, need_input_delta) -> None:
         """The backward pass with BLAS: the recurrence and input deltas with batch
