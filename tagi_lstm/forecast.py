@@ -205,8 +205,6 @@ class Forecaster:
                         allow_nan=True)
         if y.ndim != 1:
             raise ValueError(f"{where}: y must be a 1-D series; got shape {y.shape}")
-        if np.isnan(y).all():
-            raise ValueError(f"{where}: y holds no observed (non-NaN) value")
         n = y.size
         if covariates is not None:
             covariates = check_array(np.asarray(covariates, dtype=np.float64),
