@@ -148,8 +148,7 @@ def run_forecast(args) -> None:
         for i in range(len(result)):
             writer.writerow([str(cols["index"][i])] + [f"{cols[k][i]:.6g}" for k in names[1:]])
     if not args.quiet:
-        last = model.history_[-1] if model.history_ else {}
-        ll = last.get("val_log_likelihood")
+        ll = model.history_[model.best_epoch_].get("val_log_likelihood")
         print(f"trained {len(model.history_)} epochs (kept epoch {model.best_epoch_})"
               + (f", validation log-likelihood {ll:.3f}" if ll is not None else "")
               + f"; {args.horizon} forecasts written to {args.output}")
@@ -161,7 +160,7 @@ def run_forecast(args) -> None:
         n_hist = min(len(y), max(4 * args.horizon, 2 * args.lookback))
         index = dates if dates is not None else np.arange(len(y))
         ax = plot_forecast(result, history=y[-n_hist:], history_index=index[-n_hist:],
-                           boundary=index[-1], title=f"{args.target}: {args.horizon}-step "
+                           boundary=index[-1], boundary_label="end of data", title=f"{args.target}: {args.horizon}-step "
                                                      f"forecast")
         ax.figure.tight_layout()
         ax.figure.savefig(args.plot, dpi=110)

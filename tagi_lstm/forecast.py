@@ -40,6 +40,7 @@ from . import metric
 from ._validation import check_array, check_positive_int, check_real
 from .data import CALENDAR_PERIODS, batches, fill_missing, rolling_windows, time_features
 from .layers import LSTM, EvenExp, Linear
+from .output_updater import OutputUpdater
 from .random import manual_seed
 from .sequential import Sequential
 from .utils import Normalizer, exponential_scheduler
@@ -193,7 +194,7 @@ class Forecaster:
         self.net = Sequential(*layers).to_dtype(self.dtype)
         if self.device != "cpu":
             self.net.to_device(self.device)
-        self._updater = None
+        self._updater = OutputUpdater(self.net.device)
         self._num_covariates = num_covariates
 
     def _check_series(self, y, covariates, dates, where):
@@ -352,8 +353,8 @@ class Forecaster:
                                  f"pass future_covariates of shape ({horizon}, {n_user})")
             future_covariates = check_array(np.asarray(future_covariates, dtype=np.float64),
                                             name="future_covariates", where=where)
-            future_covariates = future_covariates.reshape(horizon, -1) \
-                if future_covariates.size == horizon * n_user else future_covariates
+            if future_covariates.ndim == 1:
+                future_covariates = future_covariates[:, None]
             if future_covariates.shape != (horizon, n_user):
                 raise ValueError(f"{where}: future_covariates must have shape ({horizon}, "
                                  f"{n_user}); got {future_covariates.shape}")
@@ -398,13 +399,9 @@ class Forecaster:
         return Forecast(mean, std, index, noise_std)
 
     # --------------------------------------------------------------- learning
-    def _learn(self, x, t, var_x=None) -> None:
+    def _learn(self, x, t) -> None:
         """One TAGI update of the network on windows ``x`` with standardised targets ``t``."""
-        from .output_updater import OutputUpdater
-
-        if self._updater is None:
-            self._updater = OutputUpdater(self.net.device)
-        self.net(x.astype(self.dtype), None if var_x is None else var_x.astype(self.dtype))
+        self.net(x.astype(self.dtype))
         out, deltas = self.net.output_z_buffer, self.net.input_delta_z_buffer
         if self.noise == "heteroscedastic":
             self._updater.update_heteros(out, t.astype(self.dtype), deltas)

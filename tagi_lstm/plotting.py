@@ -18,8 +18,8 @@ def _pyplot():
 
 
 def plot_forecast(forecast, *, history=None, history_index=None, truth=None,
-                  boundary=None, levels=(0.5, 0.9), label="forecast", color="C3", ax=None,
-                  title=None):
+                  boundary=None, boundary_label="train / test", levels=(0.5, 0.9),
+                  label="forecast", color="C3", ax=None, title=None):
     """Draw a forecast's mean and its central interval bands.
 
     Args:
@@ -29,6 +29,7 @@ def plot_forecast(forecast, *, history=None, history_index=None, truth=None,
         truth: ``(len(forecast),)`` the observed values of the forecast
             steps, drawn in black.
         boundary: x value of the train/test boundary (a dotted line).
+        boundary_label: legend text of that line.
         levels: interval levels drawn as bands.
         label, color: legend text and colour of the mean.
         ax: matplotlib axes to draw in (default: a new figure).
@@ -51,7 +52,7 @@ def plot_forecast(forecast, *, history=None, history_index=None, truth=None,
                         label=f"{100 * level:g}% interval")
     ax.plot(x, forecast.mean, color=color, lw=1.2, label=f"{label} mean")
     if boundary is not None:
-        ax.axvline(boundary, color="0.3", ls=":", lw=1, label="train / test")
+        ax.axvline(boundary, color="0.3", ls=":", lw=1, label=boundary_label)
     if title:
         ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)

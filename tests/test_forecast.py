@@ -164,3 +164,12 @@ def test_co2_acceptance():
     res = co2_forecast.run(progress=False)
     checks = co2_forecast.acceptance(res)
     assert all(checks.values()), checks
+
+
+def test_pandas_series_brings_its_dates():
+    pd = pytest.importorskip("pandas")
+    index = pd.date_range("2024-01-01", periods=240, freq="h")
+    model = Forecaster(8, 8, seed=0, calendar=("hour",))
+    model.fit(pd.Series(_series(), index=index), epochs=1, progress=False)
+    frame = model.forecast(3).to_pandas()
+    assert list(frame.index) == list(pd.date_range("2024-01-11", periods=3, freq="h"))
