@@ -160,8 +160,8 @@ def run_forecast(args) -> None:
         n_hist = min(len(y), max(4 * args.horizon, 2 * args.lookback))
         index = dates if dates is not None else np.arange(len(y))
         ax = plot_forecast(result, history=y[-n_hist:], history_index=index[-n_hist:],
-                           boundary=index[-1], boundary_label="end of data", title=f"{args.target}: {args.horizon}-step "
-                                                     f"forecast")
+                           boundary=index[-1], boundary_label="end of data",
+                           title=f"{args.target}: {args.horizon}-step forecast")
         ax.figure.tight_layout()
         ax.figure.savefig(args.plot, dpi=110)
         plt.close(ax.figure)
