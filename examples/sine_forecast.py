@@ -8,7 +8,8 @@ mean and std. The training function is written once against the pytagi
 interface and runs on ``tagi_lstm`` or, with ``--compare-pytagi``, on pytagi
 itself: only the module differs.
 
-    python examples/sine_forecast.py [--epochs 50] [--seed 0] [--plot sine.png]
+    python examples/sine_forecast.py [--epochs 50] [--seed 0] [--plot sine.png] \\
+        [--compare-pytagi] [--metrics sine_metrics.md]
 """
 
 from __future__ import annotations
@@ -138,6 +139,21 @@ def _plot(results: dict, path: str) -> None:
     print(f"plot written to {path}")
 
 
+def metrics_table(results: dict) -> str:
+    """Test metrics of each library, side by side, as Markdown."""
+    rows = [("test MSE", "mse", "{:.4f}"), ("test RMSE", "rmse", "{:.4f}"),
+            ("log-likelihood", "log_likelihood", "{:.3f}"), ("CRPS", "crps", "{:.4f}"),
+            ("90% coverage", "coverage90", "{:.3f}"),
+            ("training (s)", "train_seconds", "{:.2f}")]
+    names = list(results)
+    lines = ["| metric | " + " | ".join(names) + " |",
+             "| --- | " + " | ".join("---" for _ in names) + " |"]
+    for label, key, fmt in rows:
+        lines.append(f"| {label} | " + " | ".join(fmt.format(results[n][key]) for n in names)
+                     + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=50)
@@ -147,6 +163,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--compare-pytagi", action="store_true",
                         help="also run pytagi on the same data and seed, if installed")
     parser.add_argument("--plot", metavar="PNG", help="write a plot of the forecasts here")
+    parser.add_argument("--metrics", metavar="MD", default="sine_metrics.md",
+                        help="write the metrics table here (default: %(default)s)")
     args = parser.parse_args(argv)
 
     shuffle = not args.no_shuffle
@@ -157,15 +175,11 @@ def main(argv=None) -> dict:
         if pytagi is not None:
             results["pytagi"] = train_and_test(pytagi, args.epochs, seed=args.seed,
                                                shuffle=shuffle, progress=True)
-    rows = [("test MSE", "mse", "{:.4f}"), ("test RMSE", "rmse", "{:.4f}"),
-            ("log-likelihood", "log_likelihood", "{:.3f}"), ("CRPS", "crps", "{:.4f}"),
-            ("90% coverage", "coverage90", "{:.3f}"), ("training (s)", "train_seconds",
-                                                      "{:.2f}")]
-    names = list(results)
-    print("\n| metric | " + " | ".join(names) + " |")
-    print("| --- | " + " | ".join("---" for _ in names) + " |")
-    for label, key, fmt in rows:
-        print(f"| {label} | " + " | ".join(fmt.format(results[n][key]) for n in names) + " |")
+    table = metrics_table(results)
+    print("\n" + table)
+    with open(args.metrics, "w") as fh:
+        fh.write(table + "\n")
+    print(f"metrics written to {args.metrics}")
     if args.plot:
         _plot(results, args.plot)
     return results

@@ -69,3 +69,38 @@ def interval_coverage(prediction, observation, std, level: float = 0.9) -> float
     pred, obs, sd = _prepare("metric.interval_coverage", prediction, observation, std)
     half = ndtri(0.5 + level / 2) * sd
     return float(np.mean(np.abs(obs - pred) <= half))
+
+
+def calibration(prediction, observation, std, levels=None):
+    """Reliability of Gaussian intervals: observed coverage at each nominal level.
+
+    For well-calibrated forecasts the central ``level`` interval holds a
+    ``level`` fraction of the observations, so ``(levels, coverage)`` lies on
+    the diagonal (plot it with :func:`tagi_lstm.plotting.plot_reliability`).
+
+    Args:
+        prediction, observation, std: as for :func:`crps`.
+        levels: nominal levels in (0, 1); default ``0.05, 0.10, ..., 0.95``.
+
+    Returns:
+        ``(levels, coverage)``, two float64 arrays of the same length.
+    """
+    levels = np.round(np.arange(0.05, 1.0, 0.05), 2) if levels is None else \
+        np.asarray(levels, dtype=np.float64).reshape(-1)
+    if levels.size == 0 or levels.min() <= 0 or levels.max() >= 1:
+        raise ValueError(f"metric.calibration: levels must lie in (0, 1); got {levels}")
+    pred, obs, sd = _prepare("metric.calibration", prediction, observation, std)
+    z = np.abs(obs - pred) / sd
+    coverage = np.array([np.mean(z <= ndtri(0.5 + lv / 2)) for lv in levels])
+    return levels, coverage
+
+
+def scores(prediction, observation, std, levels=(0.5, 0.9)) -> dict:
+    """Every score at once: ``rmse``, ``mae``, ``log_likelihood``, ``crps`` and
+    ``coverage_50``, ``coverage_90`` ... for the interval ``levels``."""
+    out = {"rmse": rmse(prediction, observation), "mae": mae(prediction, observation),
+           "log_likelihood": log_likelihood(prediction, observation, std),
+           "crps": crps(prediction, observation, std)}
+    for level in levels:
+        out[f"coverage_{100 * level:g}"] = interval_coverage(prediction, observation, std, level)
+    return out

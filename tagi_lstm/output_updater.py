@@ -72,6 +72,75 @@ class OutputUpdater:
                                                  delta_states.delta_mu, delta_states.delta_var)
         delta_states.fresh = True
 
+    def update_heteros(self, output_states: HiddenStates, mu_obs,
+                       delta_states: DeltaStates) -> None:
+        r"""Deltas for a network that also predicts its observation noise (AGVI).
+
+        The output holds pairs ``(z, w)`` per target (an
+        :class:`~tagi_lstm.nn.EvenExp` layer last): ``z ~ N(m_z, s_z)`` the
+        target's mean and ``w ~ N(m_w, s_w)`` its noise variance, so
+        ``y = z + v`` with ``v ~ N(0, w)``. Writing ``W = v**2`` (whose mean is
+        ``m_w``), the update runs in three closed-form steps:
+
+        1. ``z`` and ``v`` given ``y`` (Gaussian conditioning, prior predictive
+           variance ``s_y = s_z + m_w``)::
+
+               delta_m_z = (y - m_z) / s_y,          delta_s_z = -1 / s_y
+               m_v|y = m_w (y - m_z) / s_y,          s_v|y = m_w - m_w**2 / s_y
+
+        2. Moments of ``W = v**2``: prior ``E[W] = m_w`` and, as ``E[v**4] =
+           3 E[w**2]``, ``Var[W] = 3 s_w + 2 m_w**2``; posterior from the
+           Gaussian ``v | y``: ``E[W|y] = m_v|y**2 + s_v|y`` and
+           ``Var[W|y] = 2 s_v|y**2 + 4 m_v|y**2 s_v|y``.
+        3. ``w`` follows ``W`` linearly (gain ``s_w / Var[W]``), which in
+           delta form is::
+
+               delta_m_w = (E[W|y] - m_w) / Var[W]
+               delta_s_w = (Var[W|y] - Var[W]) / Var[W]**2
+
+        A NaN observation gives zero deltas for both outputs of its pair.
+
+        Args:
+            output_states: ``net.output_z_buffer``, ``(batch, 2 * targets)``.
+            mu_obs: observations, ``batch * targets`` values; NaN marks a
+                missing one.
+            delta_states: ``net.input_delta_z_buffer``; receives the deltas.
+        """
+        where = "OutputUpdater.update_heteros"
+        mu, var = output_states.mu_a, output_states.var_a
+        if mu is None:
+            raise RuntimeError(f"{where}: the network has no output yet; call net(x) first")
+        bk = self._bk
+        if mu.__class__ is not bk.xp.ndarray:
+            raise ValueError(f"{where}: the updater is on {self.device!r} but the network "
+                             f"output is not; build OutputUpdater(net.device)")
+        if mu.ndim != 2 or mu.shape[1] % 2:
+            raise ValueError(f"{where}: the output must hold (mean, noise variance) pairs, an "
+                             f"even number per row; got shape {tuple(mu.shape)}")
+        y = check_array(mu_obs, name="mu_obs", where=where, size=mu.size // 2, allow_nan=True,
+                        backend=bk)
+        xp = bk.xp
+        y = xp.asarray(self._as_device(y), dtype=mu.dtype).reshape(mu.shape[0], -1)
+        m_z, s_z = mu[:, 0::2], var[:, 0::2]
+        m_w, s_w = mu[:, 1::2], var[:, 1::2]
+        missing = xp.isnan(y)
+        err = xp.where(missing, 0.0, y - m_z)
+        s_y = s_z + m_w
+        m_v = m_w * err / s_y
+        s_v = m_w - m_w * m_w / s_y
+        var_w_prior = 3.0 * s_w + 2.0 * m_w * m_w
+        mean_w_post = m_v * m_v + s_v
+        var_w_post = 2.0 * s_v * s_v + 4.0 * m_v * m_v * s_v
+        delta_states._ensure(mu, xp)
+        dmu, dvar = delta_states.delta_mu, delta_states.delta_var
+        dmu[:, 0::2] = err / s_y
+        dvar[:, 0::2] = xp.where(missing, 0.0, -1.0 / s_y)
+        dmu[:, 1::2] = xp.where(missing, 0.0, (mean_w_post - m_w) / var_w_prior)
+        dvar[:, 1::2] = xp.where(missing, 0.0,
+                                 (var_w_post - var_w_prior) / (var_w_prior * var_w_prior))
+        self.num_missing = int(missing.sum())
+        delta_states.fresh = True
+
     def _as_device(self, arr):
         if is_device_array(arr) or self._bk.name == "cpu":
             return arr

@@ -71,3 +71,47 @@ class Tanh(_Activation):
     Input and output: any shape, same shape."""
 
     _kind = cpu.TANH
+
+
+class EvenExp(_Activation):
+    r"""Pairs ``(mean, noise latent)``: the first of each pair unchanged, the
+    second through ``exp`` with exact log-normal moments.
+
+    Used as the last layer of a heteroscedastic network (AGVI, Deka, Nguyen &
+    Goulet 2024): each target has two outputs, ``z_0`` its mean and ``z_1`` a
+    latent whose exponential is the observation-noise variance
+    ``sigma_v^2 = exp(z_1)``, positive by construction. For
+    ``z_1 ~ N(m, s)`` the exponential is log-normal, so its moments are exact:
+
+    .. math::
+
+        m_a = e^{m + s/2}, \qquad s_a = e^{2m + s}\,(e^{s} - 1), \qquad
+        \operatorname{cov}(z_1, a) = s\, m_a .
+
+    The backward pass uses the Jacobian ``J = cov(z_1, a) / s = m_a`` (and
+    ``J = 1`` for the mean outputs), so deltas on ``a`` reach ``z_1`` as
+    ``J delta_m`` and ``J**2 delta_s``.
+
+    Shape:
+        - Input: ``(batch, 2 * targets)``, pairs side by side
+          ``[z_0, z_1, z_0', z_1', ...]``.
+        - Output: same shape; odd columns hold the noise variance.
+    """
+
+    def forward(self, mu, var):
+        if mu.ndim != 2 or mu.shape[1] % 2:
+            raise ValueError(f"{self.where}: expects an even number of outputs per row "
+                             f"(mean, noise latent) pairs; got shape {tuple(mu.shape)}")
+        if mu.shape != self._shape:
+            self._alloc(mu.shape)
+        xp = self._bk.xp
+        var = self._zeros if var is None else var
+        self._mu_a[...] = mu
+        self._var_a[...] = var
+        self._jcb.fill(1.0)
+        m, s = mu[:, 1::2], var[:, 1::2]
+        mu_exp = xp.exp(m + 0.5 * s)
+        self._mu_a[:, 1::2] = mu_exp
+        self._var_a[:, 1::2] = mu_exp * mu_exp * xp.expm1(s)
+        self._jcb[:, 1::2] = mu_exp
+        return self._mu_a, self._var_a

@@ -1,0 +1,184 @@
+"""The ``tagi-lstm`` command: forecast a column of a CSV file with intervals.
+
+    tagi-lstm forecast data.csv --target co2 --lookback 52 --horizon 26 --plot co2.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+
+import numpy as np
+
+from .data import CALENDAR_PERIODS
+from .forecast import NOISE_MODES, Forecaster
+
+_MISSING = {"", "na", "nan", "null", "none", "n/a"}
+
+
+class CLIError(Exception):
+    """A problem with the user's input, reported as one line."""
+
+
+def read_csv(path: str, target: str, time_col: str | None):
+    """``(values, timestamps or None)`` of ``target`` in the CSV at ``path``.
+
+    Empty cells and ``NA``/``NaN``/``null`` are missing values (NaN). The time
+    column is ``time_col`` or, when not given, the first column if every cell
+    of it parses as a date.
+    """
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.reader(fh))
+    except UnicodeDecodeError as exc:
+        raise CLIError(f"{path} is not a text CSV file ({exc.reason})") from exc
+    except csv.Error as exc:
+        raise CLIError(f"{path} is not a valid CSV file: {exc}") from exc
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise CLIError(f"{path} is empty; expected a header row then one row per time step")
+    header = [cell.strip() for cell in rows[0]]
+    body = [row for row in rows[1:] if any(cell.strip() for cell in row)]
+    if not body:
+        raise CLIError(f"{path} has a header but no data rows")
+    if target not in header:
+        raise CLIError(f"column {target!r} not found in {path}; its columns are {header}")
+    for n, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise CLIError(f"{path} line {n}: {len(row)} fields, the header has {len(header)}")
+    col = header.index(target)
+    values = np.empty(len(body))
+    for n, row in enumerate(body):
+        cell = row[col].strip()
+        if cell.lower() in _MISSING:
+            values[n] = np.nan
+            continue
+        try:
+            values[n] = float(cell)
+        except ValueError:
+            raise CLIError(f"{path} line {n + 2}: {target} = {cell!r} is not a number "
+                           f"(leave the cell empty or write NA for a missing value)") from None
+    if time_col is not None:
+        if time_col not in header:
+            raise CLIError(f"time column {time_col!r} not found in {path}; its columns are "
+                           f"{header}")
+        return values, _parse_dates([row[header.index(time_col)] for row in body], time_col)
+    if header[0] != target and body:
+        try:
+            return values, _parse_dates([row[0] for row in body], header[0])
+        except CLIError:
+            pass
+    return values, None
+
+
+def _parse_dates(cells, name):
+    try:
+        dates = np.array([np.datetime64(c.strip()) for c in cells], dtype="datetime64[s]")
+    except ValueError as exc:
+        raise CLIError(f"time column {name!r} holds a value that is not a date ({exc})") from None
+    if len(dates) > 1 and not np.all(np.diff(dates) > np.timedelta64(0, "s")):
+        raise CLIError(f"time column {name!r} must increase strictly from row to row")
+    return dates
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tagi-lstm",
+        description="Bayesian LSTM forecasts with intervals (TAGI).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fc = commands.add_parser(
+        "forecast", help="fit a forecaster to a CSV column and forecast past its end",
+        description="Fit a Bayesian LSTM to one column of a CSV file (the last --validation "
+                    "fraction held out for early stopping), then forecast --horizon steps "
+                    "past the end, recursively, with the uncertainty fed back. Writes a CSV of "
+                    "timestamp, mean, std and 50%/90% interval bounds, and optionally a plot.")
+    fc.add_argument("csv", help="input CSV: a header row, then one row per time step")
+    fc.add_argument("--target", required=True, metavar="COL",
+                    help="column to forecast (empty cells or NA are missing values)")
+    fc.add_argument("--time-col", metavar="COL",
+                    help="column of timestamps (default: the first column if it holds dates; "
+                         "else steps are numbered)")
+    fc.add_argument("--lookback", type=int, default=24, metavar="N",
+                    help="steps each input window reads (default: %(default)s)")
+    fc.add_argument("--horizon", type=int, default=12, metavar="H",
+                    help="steps to forecast past the end of the data (default: %(default)s)")
+    fc.add_argument("--hidden", type=int, default=16, metavar="N",
+                    help="LSTM units per layer (default: %(default)s)")
+    fc.add_argument("--layers", type=int, default=1, metavar="N",
+                    help="stacked LSTM layers (default: %(default)s)")
+    fc.add_argument("--epochs", type=int, default=30, metavar="N",
+                    help="most training epochs (default: %(default)s)")
+    fc.add_argument("--patience", type=int, default=5, metavar="N",
+                    help="epochs without validation improvement before stopping "
+                         "(default: %(default)s)")
+    fc.add_argument("--validation", type=float, default=0.2, metavar="F",
+                    help="fraction of the series, from its end, held out for early stopping "
+                         "(default: %(default)s)")
+    fc.add_argument("--noise", choices=NOISE_MODES, default="heteroscedastic",
+                    help="observation noise: fixed, scheduled (decayed per epoch) or learned "
+                         "per step (default: %(default)s)")
+    fc.add_argument("--difference", action="store_true",
+                    help="model first differences (for a series with a trend)")
+    fc.add_argument("--calendar", default="", metavar="LIST",
+                    help="comma-separated calendar covariates from the timestamps: "
+                         f"{', '.join(CALENDAR_PERIODS)} (default: none)")
+    fc.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    fc.add_argument("--output", default="forecast.csv", metavar="CSV",
+                    help="where to write the forecasts (default: %(default)s)")
+    fc.add_argument("--plot", metavar="PNG", help="also draw the history and the forecast here")
+    fc.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    return parser
+
+
+def run_forecast(args) -> None:
+    y, dates = read_csv(args.csv, args.target, args.time_col)
+    calendar = tuple(c.strip() for c in args.calendar.split(",") if c.strip())
+    if calendar and dates is None:
+        raise CLIError("--calendar needs timestamps: give --time-col")
+    model = Forecaster(args.lookback, args.hidden, args.layers, noise=args.noise,
+                       difference=args.difference, calendar=calendar, seed=args.seed)
+    model.fit(y, dates=dates, validation=args.validation, epochs=args.epochs,
+              patience=args.patience, progress=not args.quiet)
+    result = model.forecast(args.horizon)
+    cols = result.to_dict((0.5, 0.9))
+    names = ["timestamp"] + [k for k in cols if k != "index"]
+    with open(args.output, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(names)
+        for i in range(len(result)):
+            writer.writerow([str(cols["index"][i])] + [f"{cols[k][i]:.6g}" for k in names[1:]])
+    if not args.quiet:
+        ll = model.history_[model.best_epoch_].get("val_log_likelihood")
+        print(f"trained {len(model.history_)} epochs (kept epoch {model.best_epoch_})"
+              + (f", validation log-likelihood {ll:.3f}" if ll is not None else "")
+              + f"; {args.horizon} forecasts written to {args.output}")
+    if args.plot:
+        import matplotlib.pyplot as plt
+
+        from .plotting import plot_forecast
+
+        n_hist = min(len(y), max(4 * args.horizon, 2 * args.lookback))
+        index = dates if dates is not None else np.arange(len(y))
+        ax = plot_forecast(result, history=y[-n_hist:], history_index=index[-n_hist:],
+                           boundary=index[-1], boundary_label="end of data",
+                           title=f"{args.target}: {args.horizon}-step forecast")
+        ax.figure.tight_layout()
+        ax.figure.savefig(args.plot, dpi=110)
+        plt.close(ax.figure)
+        if not args.quiet:
+            print(f"plot written to {args.plot}")
+
+
+def main(argv=None) -> int:
+    """Entry point of ``tagi-lstm``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        run_forecast(args)
+    except (CLIError, ValueError, TypeError, OSError, ImportError) as exc:
+        print(f"tagi-lstm: error: {exc}".splitlines()[0], file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

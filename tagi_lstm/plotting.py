@@ -1,0 +1,91 @@
+"""Plots of Gaussian forecasts (matplotlib, imported only when a plot is drawn)."""
+
+from __future__ import annotations
+
+from . import metric
+
+#: Band shades: wider intervals lighter.
+_BAND_ALPHA = {0.5: 0.35, 0.8: 0.25, 0.9: 0.18, 0.95: 0.12}
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError("plotting needs matplotlib: pip install matplotlib "
+                          "(or tagi_lstm[examples])") from exc
+    return plt
+
+
+def plot_forecast(forecast, *, history=None, history_index=None, truth=None,
+                  boundary=None, boundary_label="train / test", levels=(0.5, 0.9),
+                  label="forecast", color="C3", ax=None, title=None):
+    """Draw a forecast's mean and its central interval bands.
+
+    Args:
+        forecast: a :class:`~tagi_lstm.forecast.Forecast`.
+        history: ``(n,)`` observed values before (or during) the forecast,
+            drawn in grey, with ``history_index`` as their x values.
+        truth: ``(len(forecast),)`` the observed values of the forecast
+            steps, drawn in black.
+        boundary: x value of the train/test boundary (a dotted line).
+        boundary_label: legend text of that line.
+        levels: interval levels drawn as bands.
+        label, color: legend text and colour of the mean.
+        ax: matplotlib axes to draw in (default: a new figure).
+        title: axes title.
+
+    Returns:
+        The matplotlib axes.
+    """
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 4))
+    x = forecast.index
+    if history is not None:
+        ax.plot(history_index, history, color="0.55", lw=0.8, label="observed (history)")
+    if truth is not None:
+        ax.plot(x, truth, "k", lw=0.8, label="observed")
+    for level in sorted(levels, reverse=True):
+        lower, upper = forecast.interval(level)
+        ax.fill_between(x, lower, upper, color=color, alpha=_BAND_ALPHA.get(level, 0.2), lw=0,
+                        label=f"{100 * level:g}% interval")
+    ax.plot(x, forecast.mean, color=color, lw=1.2, label=f"{label} mean")
+    if boundary is not None:
+        ax.axvline(boundary, color="0.3", ls=":", lw=1, label=boundary_label)
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    return ax
+
+
+def plot_reliability(prediction, observation, std, *, levels=None, ax=None, label=None):
+    """Reliability diagram: observed against nominal coverage of central intervals.
+
+    Points on the diagonal are calibrated; below it the intervals are too
+    narrow (over-confident), above it too wide.
+
+    Args:
+        prediction, observation, std: as for :func:`tagi_lstm.metric.calibration`.
+        levels: nominal levels (default ``0.05 ... 0.95``).
+        ax: matplotlib axes (default: a new figure).
+        label: legend text.
+
+    Returns:
+        The matplotlib axes.
+    """
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    nominal, observed = metric.calibration(prediction, observation, std, levels)
+    ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1)
+    ax.plot(nominal, observed, "o-", ms=3, label=label)
+    ax.set_xlabel("nominal coverage")
+    ax.set_ylabel("observed coverage")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    if label:
+        ax.legend(loc="upper left", fontsize=8)
+    return ax
+

@@ -1,0 +1,89 @@
+"""The tagi-lstm command on small CSV files, good and bad."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from tagi_lstm.cli import build_parser, main
+
+
+@pytest.fixture
+def good_csv(tmp_path):
+    path = tmp_path / "data.csv"
+    dates = np.datetime64("2024-01-01") + np.arange(150).astype("timedelta64[D]")
+    values = np.sin(2 * np.pi * np.arange(150) / 7) + 10
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["date", "other", "sales"])
+        for k, (d, v) in enumerate(zip(dates, values)):
+            writer.writerow([str(d), k, "" if k == 40 else f"{v:.4f}"])
+    return path
+
+
+def test_forecast_writes_csv_and_plot(good_csv, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out, png = tmp_path / "out.csv", tmp_path / "out.png"
+    rc = main(["forecast", str(good_csv), "--target", "sales", "--lookback", "7",
+               "--horizon", "5", "--epochs", "2", "--hidden", "4", "--calendar", "dayofweek",
+               "--output", str(out), "--plot", str(png), "--quiet"])
+    assert rc == 0
+    with open(out) as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["timestamp", "mean", "std", "lower_50", "upper_50", "lower_90",
+                       "upper_90"]
+    assert [r[0][:10] for r in rows[1:]] == ["2024-05-30", "2024-05-31", "2024-06-01",
+                                             "2024-06-02", "2024-06-03"]
+    table = np.array([[float(c) for c in r[1:]] for r in rows[1:]])
+    mean, std, lo50, hi50, lo90, hi90 = table.T
+    assert np.all(std > 0) and np.all(lo90 < lo50) and np.all(lo50 < mean)
+    assert np.all(mean < hi50) and np.all(hi50 < hi90)
+    assert png.stat().st_size > 1000
+    assert capsys.readouterr().out == ""
+
+
+def _error_line(capsys, args):
+    rc = main(args)
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and err.startswith("tagi-lstm: error: ")
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("date,sales\n", "no data rows"),
+    ("", "is empty"),
+    ("date,sales\n2024-01-01,1\n2024-01-02,abc\n", "line 3: sales = 'abc' is not a number"),
+    ("date,sales\n2024-01-01,1\n2024-01-02,2,3\n", "line 3: 3 fields, the header has 2"),
+    ("date,price\n2024-01-01,1\n", "column 'sales' not found"),
+])
+def test_bad_csv_gives_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    err = _error_line(capsys, ["forecast", str(path), "--target", "sales", "--quiet"])
+    assert message in err
+
+
+def test_missing_file_binary_file_and_short_series(tmp_path, capsys):
+    assert "No such file" in _error_line(capsys, ["forecast", str(tmp_path / "none.csv"),
+                                                  "--target", "y"])
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(bytes(range(256)) * 4)
+    assert "not a text CSV" in _error_line(capsys, ["forecast", str(binary), "--target", "y"])
+    short = tmp_path / "short.csv"
+    short.write_text("y\n" + "\n".join(str(v) for v in range(10)) + "\n")
+    assert "one window needs" in _error_line(capsys, ["forecast", str(short), "--target", "y",
+                                                      "--lookback", "24", "--quiet"])
+
+
+def test_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["forecast", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    forecast = build_parser()._subparsers._group_actions[0].choices["forecast"]
+    for action in forecast._actions:
+        assert action.help, f"option {action.dest} has no help text"
+        for flag in action.option_strings:
+            assert flag in text
