@@ -301,6 +301,8 @@ def lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b
     few arrays each: LLVM vectorises those (one fused loop over ~25 arrays
     would need too many runtime alias checks and stays scalar).
     """
+    # Constants in the arrays' type: a float literal would promote float32 loops to float64.
+    one, two = mu_b.dtype.type(1.0), mu_b.dtype.type(2.0)
     B, T = mu_h.shape[0], mu_h.shape[1]
     for b in range(B):
         gm, gv, gj = mu_ga[b, t], var_ga[b, t], jcb_ga[b, t]
@@ -316,19 +318,19 @@ def lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b
         for k in range(no):
             a = vsigmoid(m_f[k])
             m_f[k] = a
-            j_f[k] = a * (1.0 - a)
+            j_f[k] = a * (one - a)
         for k in range(no):
             a = vsigmoid(m_i[k])
             m_i[k] = a
-            j_i[k] = a * (1.0 - a)
+            j_i[k] = a * (one - a)
         for k in range(no):
             a = vtanh(m_g[k])
             m_g[k] = a
-            j_g[k] = 1.0 - a * a
+            j_g[k] = one - a * a
         for k in range(no):
             a = vsigmoid(m_o[k])
             m_o[k] = a
-            j_o[k] = a * (1.0 - a)
+            j_o[k] = a * (one - a)
         for k in range(4 * no):
             gv[k] = gj[k] * gj[k] * gv[k]
         s_f, s_i, s_g, s_o = _blocks(gv, no)
@@ -342,12 +344,12 @@ def lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b
             mcn[j] = m_f[j] * mcp[j] + m_i[j] * m_g[j] + c_ig
             vcn[j] = (vcp[j] * m_f[j] * m_f[j] + vcp[j] * s_f[j] + s_f[j] * mcp[j] * mcp[j]
                       + s_g[j] * m_i[j] * m_i[j] + s_i[j] * s_g[j] + s_i[j] * m_g[j] * m_g[j]
-                      + c_ig * c_ig + 2.0 * c_ig * m_i[j] * m_g[j])
+                      + c_ig * c_ig + two * c_ig * m_i[j] * m_g[j])
         # tanh(c_t).
         mca, vca, jca = mu_ca[b, t], var_ca[b, t], jcb_ca[b, t]
         for j in range(no):
             a = vtanh(mcn[j])
-            ja = 1.0 - a * a
+            ja = one - a * a
             mca[j] = a
             jca[j] = ja
             vca[j] = ja * ja * vcn[j]
@@ -359,7 +361,7 @@ def lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b
                                        + j_g[j] * m_i[j] * (zs_go[j] + rs_go[j]))
             mh[j] = m_o[j] * mca[j] + c_otc
             vh[j] = (vca[j] * m_o[j] * m_o[j] + vca[j] * s_o[j] + s_o[j] * mca[j] * mca[j]
-                     + c_otc * c_otc + 2.0 * c_otc * m_o[j] * mca[j])
+                     + c_otc * c_otc + two * c_otc * m_o[j] * mca[j])
         if t + 1 < T:
             am, av, a2, asq = (mu_a[b, t + 1, ni:], var_a[b, t + 1, ni:], m2_a[b, t + 1, ni:],
                                ms_a[b, t + 1, ni:])
@@ -550,6 +552,23 @@ def lstm_backward_window(need_input, dmu_out, dvar_out, wt, qt, mu_ga, jcb_ga, m
             if need_input:
                 _transposed_products(dz_mu[b, t], dz_var[b, t], wt, qt, 0, ni, dmu_in[b, t],
                                      dvar_in[b, t])
+
+
+@njit(**_JIT)
+def lstm_backward_window_full(need_input, dmu_out, dvar_out, wt, qt, mu_ga, jcb_ga, mu_c, mu_ca,
+                              jcb_ca, mu_a, m2_a, dmu_hrec, dvar_hrec, dmu_c, dvar_c, dz_mu,
+                              dz_var, acc_mu, acc_var, dmu_in, dvar_in, mu_h, var_h, var_c,
+                              var_theta, dmu_theta, dvar_theta, st_mu_h, st_var_h, st_mu_c,
+                              st_var_c):
+    """:func:`lstm_backward_window` with the posterior of the final states
+    (:func:`lstm_final_states`, into ``st_*``) before it and the parameter
+    deltas (:func:`weight_delta_scale`) after it: a whole layer in one call."""
+    lstm_final_states(dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c, st_mu_h,
+                      st_var_h, st_mu_c, st_var_c)
+    lstm_backward_window(need_input, dmu_out, dvar_out, wt, qt, mu_ga, jcb_ga, mu_c, mu_ca,
+                         jcb_ca, mu_a, m2_a, dmu_hrec, dvar_hrec, dmu_c, dvar_c, dz_mu, dz_var,
+                         acc_mu, acc_var, dmu_in, dvar_in)
+    weight_delta_scale(var_theta, acc_mu, acc_var, dmu_theta, dvar_theta)
 
 
 @njit(inline="always", **_JIT)

@@ -396,15 +396,23 @@ class LSTM(SequenceSteps, BaseLayer):
         bk = self._bk
         B, T, ni, no = self._batch_size, self.seq_len, self.input_size, self.output_size
         dmu_out, dvar_out = self._start_backward(delta_mu, delta_var)
-        self._final_state_posterior(dmu_out, dvar_out, self._mu_h, self._var_h, self._state[:2])
-        if self._window:
-            bk.lstm_backward_window(need_input_delta, dmu_out, dvar_out,
-                                    *self._window_back_args)
+        if self._window and self._lengths is None and self._var_theta is not None:
+            # the common case, in one kernel call
+            bk.lstm_backward_window_full(need_input_delta, dmu_out, dvar_out,
+                                         *self._window_back_args, self._mu_h, self._var_h,
+                                         self._var_c, self._var_theta, self._dmu_theta,
+                                         self._dvar_theta, *self._state)
         else:
-            for buf in (self._dmu_c, self._dvar_c, self._dmu_hrec, self._dvar_hrec):
-                buf[...] = 0
-            self._backward_steps(self._q[:4 * no], dmu_out, dvar_out, need_input_delta)
-        self._scale_param_deltas()
+            self._final_state_posterior(dmu_out, dvar_out, self._mu_h, self._var_h,
+                                        self._state[:2])
+            if self._window:
+                bk.lstm_backward_window(need_input_delta, dmu_out, dvar_out,
+                                        *self._window_back_args)
+            else:
+                for buf in (self._dmu_c, self._dvar_c, self._dmu_hrec, self._dvar_hrec):
+                    buf[...] = 0
+                self._backward_steps(self._q[:4 * no], dmu_out, dvar_out, need_input_delta)
+            self._scale_param_deltas()
         self._pending_deltas = True
         if not need_input_delta:
             return None, None
