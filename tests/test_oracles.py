@@ -15,7 +15,7 @@ from tagi_lstm.nn import LSTM, Linear, OutputUpdater, ReLU, Sequential, Tanh
     lambda: [LSTM(3, 5, 6), LSTM(5, 4, 6), Linear(24, 2)],
     lambda: [LSTM(2, 4, 7, bias=False), Tanh(), LSTM(4, 3, 7), ReLU(), Linear(21, 3)],
 ], ids=["1 LSTM", "2 LSTM + Linear", "LSTM-Tanh-LSTM-ReLU-Linear, no bias"])
-def test_zero_variance_forward_equals_deterministic_lstm(layers, code_path):
+def test_zero_variance_forward_equals_deterministic_lstm(layers, code_path, record_property):
     net = Sequential(*layers()).double()
     set_variances(net, 0.0)
     rng = np.random.default_rng(0)
@@ -24,11 +24,12 @@ def test_zero_variance_forward_equals_deterministic_lstm(layers, code_path):
     mu, var = net(x)
     expected = network_forward(net.layers, mean_params(net), x.reshape(4, -1))
     assert mu.shape == expected.shape
+    record_property("max_abs_error", float(np.max(np.abs(mu - expected))))
     assert np.max(np.abs(mu - expected)) <= 1e-10
     assert np.all(var == 0.0)
 
 
-def test_zero_variance_forward_with_given_initial_states(code_path):
+def test_zero_variance_forward_with_given_initial_states(code_path, record_property):
     net = Sequential(LSTM(2, 3, 5), LSTM(3, 3, 5)).double()
     set_variances(net, 0.0)
     rng = np.random.default_rng(1)
@@ -38,6 +39,7 @@ def test_zero_variance_forward_with_given_initial_states(code_path):
                          for i, (h, c) in states.items()})
     mu, _ = net(x)
     expected = network_forward(net.layers, mean_params(net), x.reshape(3, -1), states)
+    record_property("max_abs_error", float(np.max(np.abs(mu - expected))))
     assert np.max(np.abs(mu - expected)) <= 1e-10
 
 
@@ -46,7 +48,7 @@ def _objective(net, params, x, delta):
     return np.sum(delta * network_forward(net.layers, params, x))
 
 
-def test_parameter_deltas_equal_chain_rule_through_time(code_path):
+def test_parameter_deltas_equal_chain_rule_through_time(code_path, record_property):
     """Δm_θ / s_θ = d(Σ δ_m · output)/dθ at the means, for every parameter (§5.2)."""
     net = Sequential(LSTM(2, 4, 6), LSTM(4, 3, 6), Linear(18, 2)).double()
     rng = np.random.default_rng(2)
@@ -61,6 +63,7 @@ def test_parameter_deltas_equal_chain_rule_through_time(code_path):
 
     params = mean_params(net)
     h = 1e-6
+    worst = 0.0
     for i, layer in enumerate(net.layers):
         for which, (dmu, var) in enumerate(((layer.delta_mu_w, layer.var_w),
                                             (layer.delta_mu_b, layer.var_b))):
@@ -75,10 +78,12 @@ def test_parameter_deltas_equal_chain_rule_through_time(code_path):
                 theta[k] = old
                 grad[k] = (up - down) / (2 * h)
             rel = np.max(np.abs(dmu / var - grad)) / np.max(np.abs(grad))
+            worst = max(worst, rel)
             assert rel <= 1e-5, f"layer {i} {'wb'[which]}: relative error {rel:.2e}"
+    record_property("max_rel_error", float(worst))
 
 
-def test_input_deltas_equal_chain_rule(code_path):
+def test_input_deltas_equal_chain_rule(code_path, record_property):
     net = Sequential(LSTM(2, 3, 5), Linear(15, 1)).double()
     net.input_state_update = True
     rng = np.random.default_rng(3)
@@ -97,11 +102,12 @@ def test_input_deltas_equal_chain_rule(code_path):
         xm[idx] -= h
         grad[idx] = (_objective(net, params, xp, delta) - _objective(net, params, xm, delta)) / (2 * h)
     rel = np.max(np.abs(net.input_delta[0] - grad)) / np.max(np.abs(grad))
+    record_property("max_rel_error", float(rel))
     assert rel <= 1e-5
 
 
 # ------------------------------------------------------------------- 3. moments
-def test_lstm_moments_are_the_documented_equations(code_path):
+def test_lstm_moments_are_the_documented_equations(code_path, record_property):
     """The stacked, split-sum implementation equals §2.4 transcribed gate by gate."""
     net = Sequential(LSTM(3, 4, 7)).double()
     layer = net.layers[0]
@@ -115,6 +121,8 @@ def test_lstm_moments_are_the_documented_equations(code_path):
     ref_mu, ref_var = tagi_lstm_moments(x_mu, x_var, layer.mu_w.reshape(16, 7),
                                         layer.var_w.reshape(16, 7), layer.mu_b, layer.var_b,
                                         h0, c0)
+    record_property("max_abs_error", float(max(np.max(np.abs(mu - ref_mu.reshape(5, -1))),
+                                               np.max(np.abs(var - ref_var.reshape(5, -1))))))
     assert np.max(np.abs(mu - ref_mu.reshape(5, -1))) <= 1e-12
     assert np.max(np.abs(var - ref_var.reshape(5, -1))) <= 1e-12
 
@@ -157,7 +165,8 @@ def _monte_carlo_lstm(x_mu, x_var, w_mu, w_var, b_mu, b_var, n_samples, rng, chu
     (None, 0.0, 0.5, (0.55, 3.3), None),
     (0.01, 0.01, 0.2, (0.45, 1.35), (0.97, 1.12)),
 ], ids=["He variances", "all variances 0.01"])
-def test_lstm_moments_against_monte_carlo(variance, x_var, max_sd, ratio_range, ratio_range_t0):
+def test_lstm_moments_against_monte_carlo(variance, x_var, max_sd, ratio_range, ratio_range_t0,
+                                          record_property):
     worst_sd, ratios, ratios_t0 = 0.0, [], []
     for seed, seq_len in ((0, 5), (1, 8)):
         tagi_lstm.manual_seed(seed)
@@ -176,13 +185,15 @@ def test_lstm_moments_against_monte_carlo(variance, x_var, max_sd, ratio_range, 
         worst_sd = max(worst_sd, np.max(np.abs(mu - mc_mu) / np.sqrt(mc_var)))
         ratios.extend((var / mc_var).ravel())
         ratios_t0.extend((var[0] / mc_var[0]).ravel())
+    record_property("worst_mean_error_sd", float(worst_sd))
+    record_property("variance_ratio_range", (float(min(ratios)), float(max(ratios))))
     assert worst_sd <= max_sd
     assert ratio_range[0] <= min(ratios) and max(ratios) <= ratio_range[1]
     if ratio_range_t0 is not None:
         assert ratio_range_t0[0] <= min(ratios_t0) and max(ratios_t0) <= ratio_range_t0[1]
 
 
-def test_linear_moments_are_exact():
+def test_linear_moments_are_exact(record_property):
     """A linear layer's moments are exact: Monte Carlo agrees within its own error."""
     net = Sequential(Linear(6, 3)).double()
     layer = net.layers[0]
@@ -198,11 +209,13 @@ def test_linear_moments_are_exact():
     mc_mu, mc_var = z.mean(0), z.var(0)
     se_mu = np.sqrt(mc_var / n)
     se_var = np.sqrt((np.mean((z - mc_mu) ** 4, axis=0) - mc_var ** 2) / n)
+    record_property("worst_error_in_se", float(max(np.max(np.abs(mu[0] - mc_mu) / se_mu),
+                                                   np.max(np.abs(var[0] - mc_var) / se_var))))
     assert np.all(np.abs(mu[0] - mc_mu) <= 4 * se_mu)
     assert np.all(np.abs(var[0] - mc_var) <= 4 * se_var)
 
 
-def test_single_step_agrees_with_pytagi():
+def test_single_step_agrees_with_pytagi(record_property):
     """At seq_len = 1 the §2.4 moments coincide with pytagi's (float32 round-off)."""
     pytagi = import_pytagi()
     net = Sequential(LSTM(2, 3, 1), Linear(3, 2))
@@ -215,5 +228,7 @@ def test_single_step_agrees_with_pytagi():
     x_var = rng.uniform(0, 0.3, size=(4, 2)).astype(np.float32)
     mu, var = net(x.ravel(), x_var.ravel())
     p_mu, p_var = peer(x.ravel(), x_var.ravel())
+    record_property("max_abs_error_mean", float(np.max(np.abs(mu - p_mu))))
+    record_property("max_rel_error_var", float(np.max(np.abs(var - p_var) / p_var)))
     assert np.max(np.abs(mu - p_mu)) <= 1e-6
     assert np.max(np.abs(var - p_var) / p_var) <= 1e-5
