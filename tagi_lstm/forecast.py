@@ -567,9 +567,7 @@ class Forecaster:
             arrays["covariates"] = self._cov
         if self._dates is not None:
             arrays["dates"] = self._dates.astype("datetime64[s]").astype(np.int64)
-        for key, params in self.net.state_dict().items():
-            for name, arr in zip(("mu_w", "var_w", "mu_b", "var_b"), params):
-                arrays[f"{key}/{name}"] = arr
+        arrays.update(self.net._param_arrays())
         with open(filename, "wb") as fh:
             np.savez(fh, **arrays)
 
@@ -583,11 +581,7 @@ class Forecaster:
             state = json.loads(str(data["__forecaster__"]))
             self = cls(**state["config"])
             self._build(state["num_covariates"])
-            params = {}
-            for key, _ in self.net._param_layers():
-                params[key] = tuple(data[f"{key}/{n}"] for n in ("mu_w", "var_w", "mu_b",
-                                                                  "var_b"))
-            self.net.load_state_dict(params)
+            self.net._load_param_arrays(data)
             cov_scale = (data["cov_mean"], data["cov_std"]) if state["num_covariates"] \
                 else (0.0, 1.0)
             self._scale = (tuple(state["scale"]), cov_scale)

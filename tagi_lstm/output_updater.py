@@ -35,6 +35,16 @@ class OutputUpdater:
         self._y = None
         self._v = None
 
+    def _output(self, output_states: HiddenStates, where: str):
+        """``(mu, var)`` of the network output, checked to exist on this updater's device."""
+        mu, var = output_states.mu_a, output_states.var_a
+        if mu is None:
+            raise RuntimeError(f"{where}: the network has no output yet; call net(x) first")
+        if mu.__class__ is not self._bk.xp.ndarray:
+            raise ValueError(f"{where}: the updater is on {self.device!r} but the network "
+                             f"output is not; build OutputUpdater(net.device)")
+        return mu, var
+
     def update(self, output_states: HiddenStates, mu_obs, var_obs,
                delta_states: DeltaStates) -> None:
         """Write the deltas of ``output_states`` given the observations.
@@ -48,13 +58,8 @@ class OutputUpdater:
             delta_states: ``net.input_delta_z_buffer``; receives the deltas.
         """
         where = "OutputUpdater.update"
-        mu, var = output_states.mu_a, output_states.var_a
-        if mu is None:
-            raise RuntimeError(f"{where}: the network has no output yet; call net(x) first")
+        mu, var = self._output(output_states, where)
         bk = self._bk
-        if mu.__class__ is not bk.xp.ndarray:
-            raise ValueError(f"{where}: the updater is on {self.device!r} but the network "
-                             f"output is not; build OutputUpdater(net.device)")
         y = check_array(mu_obs, name="mu_obs", where=where, size=mu.size, allow_nan=True,
                         backend=bk)
         if self._y is None or self._y.shape != mu.shape or self._y.dtype != mu.dtype:
@@ -107,13 +112,8 @@ class OutputUpdater:
             delta_states: ``net.input_delta_z_buffer``; receives the deltas.
         """
         where = "OutputUpdater.update_heteros"
-        mu, var = output_states.mu_a, output_states.var_a
-        if mu is None:
-            raise RuntimeError(f"{where}: the network has no output yet; call net(x) first")
+        mu, var = self._output(output_states, where)
         bk = self._bk
-        if mu.__class__ is not bk.xp.ndarray:
-            raise ValueError(f"{where}: the updater is on {self.device!r} but the network "
-                             f"output is not; build OutputUpdater(net.device)")
         if mu.ndim != 2 or mu.shape[1] % 2:
             raise ValueError(f"{where}: the output must hold (mean, noise variance) pairs, an "
                              f"even number per row; got shape {tuple(mu.shape)}")

@@ -445,7 +445,7 @@ class Sequential:
         for key, layer in layers.items():
             value = state_dict[key]
             if isinstance(value, dict):
-                value = tuple(value[k] for k in ("mu_w", "var_w", "mu_b", "var_b"))
+                value = tuple(value[k] for k in self._PARAM_NAMES)
             layer.load_parameters(*value)
 
     def _architecture(self) -> list:
@@ -453,12 +453,22 @@ class Sequential:
                                            if isinstance(layer, LSTM) else "")
                 for layer in self._layers]
 
+    _PARAM_NAMES = ("mu_w", "var_w", "mu_b", "var_b")
+
+    def _param_arrays(self) -> dict:
+        """The parameters as named arrays ``{"LSTM.0/mu_w": ..., ...}``, for ``.npz`` files."""
+        return {f"{key}/{name}": arr for key, params in self.state_dict().items()
+                for name, arr in zip(self._PARAM_NAMES, params)}
+
+    def _load_param_arrays(self, data) -> None:
+        """Load parameters from named arrays as :meth:`_param_arrays` writes them."""
+        self.load_state_dict({key: tuple(data[f"{key}/{name}"] for name in self._PARAM_NAMES)
+                              for key, _ in self._param_layers()})
+
     def save(self, filename) -> None:
         """Save the parameters (and the architecture, checked on load) to ``.npz``."""
-        arrays = {"__architecture__": np.array(json.dumps(self._architecture()))}
-        for key, params in self.state_dict().items():
-            for name, arr in zip(("mu_w", "var_w", "mu_b", "var_b"), params):
-                arrays[f"{key}/{name}"] = arr
+        arrays = {"__architecture__": np.array(json.dumps(self._architecture())),
+                  **self._param_arrays()}
         with open(filename, "wb") as fh:
             np.savez(fh, **arrays)
 
@@ -472,11 +482,7 @@ class Sequential:
             if arch != self._architecture():
                 raise ValueError(f"Sequential.load: {path} holds {arch}; this network is "
                                  f"{self._architecture()}")
-            state = {}
-            for key, _ in self._param_layers():
-                state[key] = tuple(data[f"{key}/{name}"]
-                                   for name in ("mu_w", "var_w", "mu_b", "var_b"))
-        self.load_state_dict(state)
+            self._load_param_arrays(data)
 
     def get_neg_var_w_counter(self) -> dict:
         """``{layer info: number of variances floored}`` since construction (pytagi's name)."""

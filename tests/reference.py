@@ -146,3 +146,18 @@ def tagi_lstm_moments(x_mu, x_var, w_mu, w_var, b_mu, b_var, h0=None, c0=None):
                + s["o"] * m_tc ** 2 + s_tc * m["o"] ** 2)
         out_m[:, t], out_s[:, t] = m_h, s_h
     return out_m, out_s
+
+
+def central_difference(f, theta, h=1e-6):
+    """Gradient of the scalar ``f()`` with respect to the array ``theta`` by central
+    differences (``theta`` is changed in place and restored)."""
+    grad = np.empty_like(theta)
+    for idx in np.ndindex(theta.shape):
+        old = theta[idx]
+        theta[idx] = old + h
+        up = f()
+        theta[idx] = old - h
+        down = f()
+        theta[idx] = old
+        grad[idx] = (up - down) / (2 * h)
+    return grad

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 from conftest import import_pytagi, set_variances
-from reference import mean_params, network_forward, sigmoid, tagi_lstm_moments
+from reference import (central_difference, mean_params, network_forward, sigmoid,
+                       tagi_lstm_moments)
 
 import tagi_lstm
 from tagi_lstm.nn import LSTM, Linear, OutputUpdater, ReLU, Sequential, Tanh
@@ -62,21 +63,12 @@ def test_parameter_deltas_equal_chain_rule_through_time(code_path, record_proper
     net.backward()
 
     params = mean_params(net)
-    h = 1e-6
     worst = 0.0
     for i, layer in enumerate(net.layers):
         for which, (dmu, var) in enumerate(((layer.delta_mu_w, layer.var_w),
                                             (layer.delta_mu_b, layer.var_b))):
-            theta = params[i][which]
-            grad = np.empty_like(theta)
-            for k in range(theta.size):
-                old = theta[k]
-                theta[k] = old + h
-                up = _objective(net, params, x, delta)
-                theta[k] = old - h
-                down = _objective(net, params, x, delta)
-                theta[k] = old
-                grad[k] = (up - down) / (2 * h)
+            grad = central_difference(lambda: _objective(net, params, x, delta),
+                                      params[i][which])
             rel = np.max(np.abs(dmu / var - grad)) / np.max(np.abs(grad))
             worst = max(worst, rel)
             assert rel <= 1e-5, f"layer {i} {'wb'[which]}: relative error {rel:.2e}"
@@ -94,13 +86,7 @@ def test_input_deltas_equal_chain_rule(code_path, record_property):
     delta = net.input_delta_z_buffer.delta_mu.copy()
     net.backward()
     params = mean_params(net)
-    grad = np.empty_like(x)
-    h = 1e-6
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += h
-        xm[idx] -= h
-        grad[idx] = (_objective(net, params, xp, delta) - _objective(net, params, xm, delta)) / (2 * h)
+    grad = central_difference(lambda: _objective(net, params, x, delta), x)
     rel = np.max(np.abs(net.input_delta[0] - grad)) / np.max(np.abs(grad))
     record_property("max_rel_error", float(rel))
     assert rel <= 1e-5
