@@ -31,7 +31,7 @@ def import_pytagi():
     """``pytagi`` and its ``nn`` module, or :class:`Unavailable` with the reason."""
     # Loaded as a file, not through the package: pytagi's worker process must not
     # import tagi_lstm (its memory is measured).
-    path = Path(__file__).resolve().parents[1] / "tagi_lstm" / "_peers.py"
+    path = Path(__file__).resolve().parents[1] / "tagi_lstm" / "peers.py"
     spec = importlib.util.spec_from_file_location("_tagi_lstm_peers", path)
     peers = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(peers)

@@ -23,6 +23,7 @@ import tagi_lstm
 from tagi_lstm import metric
 from tagi_lstm.data import batches, rolling_windows
 from tagi_lstm.datasets import load_sine
+from tagi_lstm.peers import import_pytagi
 
 
 def train_and_test(lib, epochs: int = 50, batch_size: int = 5, seq_len: int = 5,
@@ -104,12 +105,10 @@ def train_and_test(lib, epochs: int = 50, batch_size: int = 5, seq_len: int = 5,
 
 def _import_pytagi():
     try:
-        import pytagi
-        import pytagi.nn  # noqa: F401
-    except Exception as exc:  # noqa: BLE001 - pytagi fails in several ways when absent
-        print(f"pytagi not available ({type(exc).__name__}: {exc}); skipping it")
+        return import_pytagi()
+    except ImportError as exc:
+        print(f"{exc}; skipping pytagi")
         return None
-    return pytagi
 
 
 def _plot(results: dict, path: str) -> None:

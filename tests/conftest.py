@@ -22,7 +22,7 @@ def set_variances(net, value, rng=None):
 
 def import_pytagi():
     """pytagi if it loads here, else skip the calling test with the reason."""
-    from tagi_lstm._peers import import_pytagi as _import
+    from tagi_lstm.peers import import_pytagi as _import
 
     try:
         return _import()
