@@ -34,13 +34,15 @@ def _max_error(a, b):
 # ---------------------------------------------------------------- forward identity
 @pytest.mark.parametrize("lengths", LENGTHS.values(), ids=LENGTHS.keys())
 @pytest.mark.parametrize("stack", STACKS.values(), ids=STACKS.keys())
-def test_zero_variance_forward_equals_numpy_reference(stack, lengths, code_path):
+def test_zero_variance_forward_equals_numpy_reference(stack, lengths, code_path,
+                                                      record_property):
     net = Sequential(*stack(6)).double()
     set_variances(net, 0.0)
     x = np.random.default_rng(0).normal(size=(4, 6, 3))
     mu, var = net(x, lengths=lengths)
     expected = network(net.layers, mean_params(net), x.reshape(4, -1), lengths)
     assert mu.shape == expected.shape
+    record_property("max_abs_error", _max_error(mu, expected))
     assert _max_error(mu, expected) <= 1e-10
     assert np.all(var == 0.0)
 
@@ -111,10 +113,11 @@ GRADIENT_STACKS = {
 @pytest.mark.parametrize("lengths", [None, np.array([4, 2, 1])],
                          ids=["full windows", "variable lengths"])
 @pytest.mark.parametrize("stack", GRADIENT_STACKS.values(), ids=GRADIENT_STACKS.keys())
-def test_parameter_and_input_deltas_equal_chain_rule(stack, lengths, code_path):
+def test_parameter_and_input_deltas_equal_chain_rule(stack, lengths, code_path,
+                                                     record_property):
     net = Sequential(*stack()).double()
     x = np.random.default_rng(3).normal(size=(3, 8))
-    _finite_difference_check(net, x, lengths)
+    record_property("max_rel_error", _finite_difference_check(net, x, lengths))
 
 
 # ----------------------------------------------------------- variable lengths
@@ -128,7 +131,7 @@ ALONE_STACKS = {
 
 
 @pytest.mark.parametrize("stack", ALONE_STACKS.values(), ids=ALONE_STACKS.keys())
-def test_variable_lengths_equal_each_row_alone(stack, code_path):
+def test_variable_lengths_equal_each_row_alone(stack, code_path, record_property):
     """Forward moments, input deltas, final states and parameter deltas of a
     padded batch equal those of each row run alone (He variances, exact maths)."""
     T, lengths = 6, np.array([6, 2, 4])
@@ -164,6 +167,8 @@ def test_variable_lengths_equal_each_row_alone(stack, code_path):
             for a, b in zip(states, batch_states):
                 rows = b[:, row:row + 1] if b.ndim == 3 else b[row:row + 1]
                 assert _max_error(a, rows) <= 1e-14
+    record_property("max_abs_error_parameter_deltas",
+                    max(_max_error(got, want) for got, want in zip(batch_deltas, alone_deltas)))
     for got, want in zip(batch_deltas, alone_deltas):
         assert _max_error(got, want) <= 1e-14 * max(1.0, np.max(np.abs(want)))
 
@@ -221,7 +226,7 @@ def _hidden_states(net, rng, batch):
 
 
 @pytest.mark.parametrize("kwargs", TORCH_CASES.values(), ids=TORCH_CASES.keys())
-def test_torch_style_call_equals_torch_lstm(kwargs, code_path):
+def test_torch_style_call_equals_torch_lstm(kwargs, code_path, record_property):
     net = TorchLSTM(3, 5, **kwargs).double()
     set_variances(net.net, 0.0)
     torch, peer = _torch_peer(net, **kwargs)
@@ -233,6 +238,8 @@ def test_torch_style_call_equals_torch_lstm(kwargs, code_path):
         y, (h_n, c_n) = peer(torch.from_numpy(x), (torch.from_numpy(h0), torch.from_numpy(c0)))
     assert mu.shape == tuple(y.shape) and h_mu.shape == tuple(h_n.shape)
     assert c_mu.shape == tuple(c_n.shape)
+    record_property("max_abs_error", max(_max_error(ours, theirs.numpy())
+                                         for ours, theirs in ((mu, y), (h_mu, h_n), (c_mu, c_n))))
     for ours, theirs in ((mu, y), (h_mu, h_n), (c_mu, c_n)):
         assert _max_error(ours, theirs.numpy()) <= 1e-10
     assert np.all(var == 0) and np.all(h_var == 0) and np.all(c_var == 0)
