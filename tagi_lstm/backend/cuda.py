@@ -221,6 +221,15 @@ def lstm_gate_products(mu_w, q):
     _launch("lstm_gate_products", mu_w.dtype, no * n, mu_w, q, _i32(no), _i32(n))
 
 
+def lstm_weights_transposed(w, s_w, q, wt, s_wt, qt):
+    """``q`` as :func:`lstm_gate_products` fills it, and the transposes of ``w``,
+    ``s_w``, ``q`` (see the CPU kernel of the same name)."""
+    lstm_gate_products(w, q)
+    wt[...] = w.T
+    s_wt[...] = s_w.T
+    qt[...] = q.T
+
+
 def lstm_load_input(mu_x, var_x, has_var, mu_a, var_a, ms_a, m2_a, mu_c, var_c):
     """Start a window: ``x_t`` into the first ``ni`` columns of ``a_t = [x_t; h_{t-1}]``
     for every step (``var_x`` read only when ``has_var``), ``h_0 = c_0 = 0``."""
@@ -292,9 +301,9 @@ def lstm_final_states(dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c
             mu_c_post, var_c_post)
 
 
-def lstm_forward_steps(zero_start, has_var, w, s_w, q, mu_b, var_b, zx_mu, zx_var, zx_cov, r_mu,
-                       r_var, r_cov, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca,
-                       mu_h, var_h, mu_a, var_a, ms_a, m2_a, scalars):
+def lstm_forward_steps(zero_start, has_var, wt, s_wt, qt, mu_b, var_b, zx_mu, zx_var, zx_cov,
+                       r_mu, r_var, r_cov, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca,
+                       jcb_ca, mu_h, var_h, mu_a, var_a, ms_a, m2_a, scalars):
     """Forward pass of a window (see the CPU kernel of the same name): cuBLAS
     products and one step kernel per step."""
     B, T, n = mu_a.shape
@@ -305,11 +314,11 @@ def lstm_forward_steps(zero_start, has_var, w, s_w, q, mu_b, var_b, zx_mu, zx_va
     def x_part(buf):
         return buf.reshape(rows, n)[:, :ni]
 
-    xp.matmul(x_part(mu_a), w[:, :ni].T, out=zx_mu.reshape(rows, 4 * no))
-    xp.matmul(x_part(ms_a), s_w[:, :ni].T, out=zx_var.reshape(rows, 4 * no))
+    xp.matmul(x_part(mu_a), wt[:ni], out=zx_mu.reshape(rows, 4 * no))
+    xp.matmul(x_part(ms_a), s_wt[:ni], out=zx_var.reshape(rows, 4 * no))
     if has_var:
-        xp.matmul(x_part(var_a), q[:, :ni].T, out=zx_cov.reshape(rows, 8 * no))
-    w_h, s_w_h, q_h = w[:, ni:].T, s_w[:, ni:].T, q[:, ni:].T
+        xp.matmul(x_part(var_a), qt[:ni], out=zx_cov.reshape(rows, 8 * no))
+    w_h, s_w_h, q_h = wt[ni:], s_wt[ni:], qt[ni:]
     for t in range(T):
         if t == 0 and zero_start:
             r_mu.fill(0)

@@ -218,8 +218,8 @@ class LSTM(SequenceSteps, BaseLayer):
         self._var_b_or_0 = self._var_b if self.bias else self._no_bias
         # the window kernels exist for the CPU; a GPU wants many threads per launch
         self._window = self._bk.name == "cpu" and B * n * no <= WINDOW_MAX_WORK
+        self._wt, self._s_wt, self._qt = e(n, 4 * no), e(n, 4 * no), e(n, 8 * no)
         if self._window:
-            self._wt, self._s_wt, self._qt = e(n, 4 * no), e(n, 4 * no), e(n, 8 * no)
             for buf in (self._r_mu, self._r_var, self._r_cov):
                 buf[...] = 0
             self._window_args = (
@@ -353,7 +353,8 @@ class LSTM(SequenceSteps, BaseLayer):
             if self._lengths is not None:  # the kernel kept step T's states, not each row's last
                 self._save_final_state()
         else:
-            bk.lstm_gate_products(self._w, self._q)
+            bk.lstm_weights_transposed(self._w, self._s_w, self._q, self._wt, self._s_wt,
+                                       self._qt)
             self._forward_steps(var is not None, zero_start)
             self._save_final_state()
         return self._finish_forward(self._mu_h, self._var_h)
@@ -386,7 +387,7 @@ class LSTM(SequenceSteps, BaseLayer):
 
     def _forward_rows(self, b0, b1, has_var, zero_start) -> None:
         """Rows ``b0:b1`` of the forward pass (one backend call for the window)."""
-        self._bk.lstm_forward_steps(zero_start, has_var, self._w, self._s_w, self._q,
+        self._bk.lstm_forward_steps(zero_start, has_var, self._wt, self._s_wt, self._qt,
                                     self._mu_b_or_0, self._var_b_or_0, *self._rows(b0, b1)[0],
                                     self._scalars)
 
