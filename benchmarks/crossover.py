@@ -52,7 +52,7 @@ def main():
     parser.add_argument("--seq-len", type=int, default=8)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    print(f"| layer | batch | size | work | loops (ms) | BLAS (ms) | loops / BLAS |")
+    print("| layer | batch | size | work | loops (ms) | BLAS (ms) | loops / BLAS |")
     print("|---|---|---|---|---|---|---|")
     for kind in ("lstm", "linear"):
         for batch in (1, 4, 16):

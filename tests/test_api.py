@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from conftest import set_variances
 from scipy import integrate, stats
 
 import tagi_lstm
