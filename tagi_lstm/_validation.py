@@ -18,7 +18,8 @@ def _shape_text(shape) -> str:
 
 def is_device_array(x) -> bool:
     """True for a CuPy array (without importing CuPy when it is absent)."""
-    return type(x).__module__.split(".")[0] == "cupy"
+    cls = type(x)
+    return cls is not np.ndarray and cls.__module__.split(".")[0] == "cupy"
 
 
 def check_array(x, *, name: str, where: str, shape=None, size=None, finite: bool = True,
@@ -84,9 +85,14 @@ def check_array(x, *, name: str, where: str, shape=None, size=None, finite: bool
 
 
 def _cpu():
-    from .backend import cpu
+    """The CPU backend, imported on first use (it imports this module)."""
+    global _CPU
+    if _CPU is None:
+        from .backend import cpu as _CPU
+    return _CPU
 
-    return cpu
+
+_CPU = None
 
 
 def _raise_non_finite(arr, name, where, allow_nan, xp):
