@@ -469,9 +469,10 @@ def lstm_final_states(dmu_out, dvar_out, mu_ga, jcb_ca, mu_h, var_h, mu_c, var_c
 # Small layers: the matrix products as loops
 # --------------------------------------------------------------------------
 # For small layers one BLAS call costs more in overhead (~3 us) than its
-# arithmetic. These kernels do the products as row updates (out[:] += a_k *
-# row_k of a transposed matrix): the inner loop runs over contiguous outputs
-# and vectorises without reassociating any sum.
+# arithmetic. The forward kernel does the products as row updates (out[:] +=
+# a_k * row_k of a transposed matrix): the inner loop runs over contiguous
+# outputs and vectorises without reassociating any sum. The backward kernel's
+# products are short dot products, reassociated so that they vectorise.
 @njit(**_JIT)
 def lstm_forward_window(zero_start, w, s_w, q, wt, s_wt, qt, mu_b, var_b, zx_mu, zx_var, zx_cov,
                         r_mu, r_var, r_cov, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca,
