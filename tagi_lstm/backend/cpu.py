@@ -515,14 +515,15 @@ def lstm_forward_window(zero_start, w, s_w, q, wt, s_wt, qt, mu_b, var_b, zx_mu,
 @njit(fastmath={"reassoc", "contract"}, **_JIT)
 def lstm_backward_window(need_input, dmu_out, dvar_out, wt, qt, mu_ga, jcb_ga, mu_c, mu_ca,
                          jcb_ca, mu_a, m2_a, dmu_hrec, dvar_hrec, dmu_c, dvar_c, dz_mu, dz_var,
-                         acc_mu, acc_var, dmu_in, dvar_in):
+                         acc_mu, acc_var, acc_t_mu, acc_t_var, dmu_in, dvar_in):
     """Backward through time of a small layer's window, parameter sums, input deltas.
 
     Fills ``acc_mu``/``acc_var`` (laid out as the parameter vector: sums of
     ``dz`` times ``a`` or ``a**2`` over batch and time, then sums of ``dz``)
     and, if ``need_input``, the deltas on ``x`` in ``dmu_in``/``dvar_in``.
     ``wt`` and ``qt`` are the transposed weights and gate products the
-    forward window left; ``dmu_hrec`` ... ``dvar_c`` are work space.
+    forward window left; ``dmu_hrec`` ... ``dvar_c`` and the transposed
+    weight sums ``acc_t_*`` ``(n, 4 no)`` are work space.
     """
     B, T, n = mu_a.shape
     no = dmu_c.shape[1]
@@ -539,33 +540,42 @@ def lstm_backward_window(need_input, dmu_out, dvar_out, wt, qt, mu_ga, jcb_ga, m
             for b in range(B):
                 _transposed_products(dz_mu[b, t], dz_var[b, t], wt, qt, ni, no, dmu_hrec[b],
                                      dvar_hrec[b])
+    # The weight sums are taken transposed, so that the inner loops run over
+    # the 4 no gate rows rather than over the few inputs of a small layer.
     n_w = R * n
-    acc_w_mu, acc_w_var = acc_mu[:n_w].reshape(R, n), acc_var[:n_w].reshape(R, n)
     acc_b_mu, acc_b_var = acc_mu[n_w:], acc_var[n_w:]
-    acc_mu[:] = 0.0
-    acc_var[:] = 0.0
+    acc_b_mu[:] = 0.0
+    acc_b_var[:] = 0.0
+    acc_t_mu[:] = 0.0
+    acc_t_var[:] = 0.0
     for b in range(B):
         for t in range(T):
-            am, a2 = mu_a[b, t], m2_a[b, t]
+            am, a2, dm, dv = mu_a[b, t], m2_a[b, t], dz_mu[b, t], dz_var[b, t]
+            for k in range(n):
+                x, x2 = am[k], a2[k]
+                row_mu, row_var = acc_t_mu[k], acc_t_var[k]
+                for r in range(R):
+                    row_mu[r] += x * dm[r]
+                    row_var[r] += x2 * dv[r]
             for r in range(R):
-                dm, dv = dz_mu[b, t, r], dz_var[b, t, r]
-                acc_b_mu[r] += dm
-                acc_b_var[r] += dv
-                awm, awv = acc_w_mu[r], acc_w_var[r]
-                for k in range(n):
-                    awm[k] += dm * am[k]
-                    awv[k] += dv * a2[k]
+                acc_b_mu[r] += dm[r]
+                acc_b_var[r] += dv[r]
             if need_input:
                 _transposed_products(dz_mu[b, t], dz_var[b, t], wt, qt, 0, ni, dmu_in[b, t],
                                      dvar_in[b, t])
+    acc_w_mu, acc_w_var = acc_mu[:n_w].reshape(R, n), acc_var[:n_w].reshape(R, n)
+    for r in range(R):
+        for k in range(n):
+            acc_w_mu[r, k] = acc_t_mu[k, r]
+            acc_w_var[r, k] = acc_t_var[k, r]
 
 
 @njit(**_JIT)
 def lstm_backward_window_full(need_input, dmu_out, dvar_out, wt, qt, mu_ga, jcb_ga, mu_c, mu_ca,
                               jcb_ca, mu_a, m2_a, dmu_hrec, dvar_hrec, dmu_c, dvar_c, dz_mu,
-                              dz_var, acc_mu, acc_var, dmu_in, dvar_in, mu_h, var_h, var_c,
-                              var_theta, dmu_theta, dvar_theta, st_mu_h, st_var_h, st_mu_c,
-                              st_var_c):
+                              dz_var, acc_mu, acc_var, acc_t_mu, acc_t_var, dmu_in, dvar_in,
+                              mu_h, var_h, var_c, var_theta, dmu_theta, dvar_theta, st_mu_h,
+                              st_var_h, st_mu_c, st_var_c):
     """:func:`lstm_backward_window` with the posterior of the final states
     (:func:`lstm_final_states`, into ``st_*``) before it and the parameter
     deltas (:func:`weight_delta_scale`) after it: a whole layer in one call."""
@@ -573,7 +583,7 @@ def lstm_backward_window_full(need_input, dmu_out, dvar_out, wt, qt, mu_ga, jcb_
                       st_var_h, st_mu_c, st_var_c)
     lstm_backward_window(need_input, dmu_out, dvar_out, wt, qt, mu_ga, jcb_ga, mu_c, mu_ca,
                          jcb_ca, mu_a, m2_a, dmu_hrec, dvar_hrec, dmu_c, dvar_c, dz_mu, dz_var,
-                         acc_mu, acc_var, dmu_in, dvar_in)
+                         acc_mu, acc_var, acc_t_mu, acc_t_var, dmu_in, dvar_in)
     weight_delta_scale(var_theta, acc_mu, acc_var, dmu_theta, dvar_theta)
 
 

@@ -232,7 +232,7 @@ class LSTM(SequenceSteps, BaseLayer):
                 self._wt, self._qt, self._mu_ga, self._jcb_ga, self._mu_c, self._mu_ca,
                 self._jcb_ca, self._mu_a, self._m2_a, self._dmu_hrec, self._dvar_hrec,
                 self._dmu_c, self._dvar_c, self._dz_mu, self._dz_var, self._acc_mu,
-                self._acc_var, self._dmu_in, self._dvar_in)
+                self._acc_var, e(n, 4 * no), e(n, 4 * no), self._dmu_in, self._dvar_in)
         self._batch_size = B
 
     # ----------------------------------------------------------------- states
