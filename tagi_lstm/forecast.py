@@ -267,9 +267,6 @@ class Forecaster:
         return x, t[:, 0], positions
 
     # ------------------------------------------------------------- prediction
-    def _noise_var(self, var_out_mean):
-        return var_out_mean if self.noise == "heteroscedastic" else self._sigma_v_now ** 2
-
     def _predict_windows(self, mu_x, var_x=None):
         """Standardised ``(mean, model var, noise var)`` of each window's next value."""
         dt = self.dtype

@@ -10,7 +10,7 @@ import numpy as np
 from ._lengths import check_lengths, is_packed_sequence, unpack_sequence
 from ._validation import check_array, check_positive_int, is_device_array
 from .backend import get_backend
-from .layers.base import BaseLayer
+from .layers.base import PARAM_NAMES, BaseLayer
 from .layers.lstm import LSTM
 from .output_updater import OutputUpdater
 from .states import DeltaStates, HiddenStates
@@ -445,7 +445,7 @@ class Sequential:
         for key, layer in layers.items():
             value = state_dict[key]
             if isinstance(value, dict):
-                value = tuple(value[k] for k in self._PARAM_NAMES)
+                value = tuple(value[k] for k in PARAM_NAMES)
             layer.load_parameters(*value)
 
     def _architecture(self) -> list:
@@ -453,16 +453,14 @@ class Sequential:
                                            if isinstance(layer, LSTM) else "")
                 for layer in self._layers]
 
-    _PARAM_NAMES = ("mu_w", "var_w", "mu_b", "var_b")
-
     def _param_arrays(self) -> dict:
         """The parameters as named arrays ``{"LSTM.0/mu_w": ..., ...}``, for ``.npz`` files."""
         return {f"{key}/{name}": arr for key, params in self.state_dict().items()
-                for name, arr in zip(self._PARAM_NAMES, params)}
+                for name, arr in zip(PARAM_NAMES, params)}
 
     def _load_param_arrays(self, data) -> None:
         """Load parameters from named arrays as :meth:`_param_arrays` writes them."""
-        self.load_state_dict({key: tuple(data[f"{key}/{name}"] for name in self._PARAM_NAMES)
+        self.load_state_dict({key: tuple(data[f"{key}/{name}"] for name in PARAM_NAMES)
                               for key, _ in self._param_layers()})
 
     def save(self, filename) -> None:

@@ -261,16 +261,7 @@ def lstm_save_state(mu_h, var_h, mu_c, var_c, st_mu_h, st_var_h, st_mu_c, st_var
 def lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b, var_b,
                       mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h,
                       mu_a, var_a, ms_a, m2_a):
-    """Moments of one LSTM step from its gate sums (DESIGN §2.4, items 2–7).
-
-    Gate pre-activation moments are the x-part sums of step t (``zx_mu``,
-    ``zx_var``; ``zx_cov`` adds the input-variance terms and, after the four
-    variance blocks, the gate-pair covariance sums ``S_ig, S_fo, S_io, S_go``)
-    plus the h-part sums of this step (``r_*``, same layout) plus the bias.
-    Absent terms are passed as zeros. Writes the gates, ``c_t`` (at index
-    t + 1 of ``mu_c``/``var_c``, whose index t holds ``c_{t-1}``),
-    ``tanh(c_t)``, ``h_t``, and ``h_t`` into ``a_{t+1}``.
-    """
+    """Moments of one LSTM step from its gate sums (see the CPU kernel of the same name)."""
     B, L = mu_h.shape[0], mu_h.shape[1]
     _launch("lstm_step_forward", mu_h.dtype, B * no, _i32(t), _i32(ni), _i32(no), _i32(B),
             _i32(L), zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b, var_b, mu_c, var_c,
@@ -279,13 +270,8 @@ def lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b
 
 def lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c, dvar_c, mu_ga,
                        jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var):
-    """Deltas of one LSTM step backwards through time (DESIGN §2.6).
-
-    Reads the deltas on ``h_t`` from the layer above (``dmu_out[:, t]``) and
-    from step ``t+1`` (``dmu_hrec``; zeros at the last step) and the delta on
-    ``c_t`` carried back from ``c_{t+1}`` (``dmu_c``, overwritten with the
-    delta for ``c_{t-1}``); writes the gate pre-activation deltas of step t.
-    """
+    """Deltas of one LSTM step backwards through time (see the CPU kernel of the same
+    name)."""
     B, L = dmu_out.shape[0], dmu_out.shape[1]
     _launch("lstm_step_backward", dz_mu.dtype, B * no, _i32(t), _i32(no), _i32(B), _i32(L),
             dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c, dvar_c, mu_ga, jcb_ga, mu_c, mu_ca,

@@ -14,6 +14,10 @@ VAR_FLOOR = 1e-5
 _INIT_METHODS = {"he": "He", "xavier": "Xavier"}
 
 
+#: The four parameter arrays of a layer, in the order every API gives them.
+PARAM_NAMES = ("mu_w", "var_w", "mu_b", "var_b")
+
+
 def cap_factor(batch_size: int) -> float:
     """Divisor k of the update cap ``sqrt(var) / k`` for a batch of this size.
 
@@ -188,7 +192,7 @@ class BaseLayer:
 
     def load_parameters(self, mu_w, var_w, mu_b, var_b) -> None:
         """Set all four parameter arrays (validated, copied in)."""
-        for name, value in zip(("mu_w", "var_w", "mu_b", "var_b"), (mu_w, var_w, mu_b, var_b)):
+        for name, value in zip(PARAM_NAMES, (mu_w, var_w, mu_b, var_b)):
             self._assign_param(name, value)
 
     # ---------------------------------------------------------------- update

@@ -218,16 +218,19 @@ class LSTM(SequenceSteps, BaseLayer):
         self._var_b_or_0 = self._var_b if self.bias else self._no_bias
         # the window kernels exist for the CPU; a GPU wants many threads per launch
         self._window = self._bk.name == "cpu" and B * n * no <= WINDOW_MAX_WORK
+        # transposed weights and gate products, refilled by every forward (both paths)
         self._wt, self._s_wt, self._qt = e(n, 4 * no), e(n, 4 * no), e(n, 8 * no)
+        # the per-row buffers every forward kernel takes, in its argument order
+        self._forward_bufs = (
+            self._zx_mu, self._zx_var, self._zx_cov, self._r_mu, self._r_var, self._r_cov,
+            self._mu_c, self._var_c, self._mu_ga, self._var_ga, self._jcb_ga, self._mu_ca,
+            self._var_ca, self._jcb_ca, self._mu_h, self._var_h, self._mu_a, self._var_a,
+            self._ms_a, self._m2_a)
         if self._window:
             for buf in (self._r_mu, self._r_var, self._r_cov):
                 buf[...] = 0
-            self._window_args = (
-                self._wt, self._s_wt, self._qt, self._mu_b_or_0, self._var_b_or_0, self._zx_mu,
-                self._zx_var, self._zx_cov, self._r_mu, self._r_var, self._r_cov, self._mu_c,
-                self._var_c, self._mu_ga, self._var_ga, self._jcb_ga, self._mu_ca, self._var_ca,
-                self._jcb_ca, self._mu_h, self._var_h, self._mu_a, self._var_a, self._ms_a,
-                self._m2_a)
+            self._window_args = (self._wt, self._s_wt, self._qt, self._mu_b_or_0,
+                                 self._var_b_or_0, *self._forward_bufs)
             self._window_back_args = (
                 self._wt, self._qt, self._mu_ga, self._jcb_ga, self._mu_c, self._mu_ca,
                 self._jcb_ca, self._mu_a, self._m2_a, self._dmu_hrec, self._dvar_hrec,
@@ -373,11 +376,7 @@ class LSTM(SequenceSteps, BaseLayer):
         views = self._row_views.get((b0, b1))
         if views is None:
             r = slice(b0, b1)
-            forward = tuple(buf[r] for buf in (
-                self._zx_mu, self._zx_var, self._zx_cov, self._r_mu, self._r_var, self._r_cov,
-                self._mu_c, self._var_c, self._mu_ga, self._var_ga, self._jcb_ga, self._mu_ca,
-                self._var_ca, self._jcb_ca, self._mu_h, self._var_h, self._mu_a, self._var_a,
-                self._ms_a, self._m2_a))
+            forward = tuple(buf[r] for buf in self._forward_bufs)
             backward = tuple(buf[r] for buf in (
                 self._dmu_hrec, self._dvar_hrec, self._dmu_c, self._dvar_c, self._mu_ga,
                 self._jcb_ga, self._mu_c, self._mu_ca, self._jcb_ca, self._dz_mu, self._dz_var,
