@@ -12,7 +12,8 @@ import sys
 import numpy as np
 
 from .data import CALENDAR_PERIODS
-from .forecast import NOISE_MODES, Forecaster
+from .dates import check_dates
+from .forecast import METHODS, NOISE_MODES, Forecaster
 
 _MISSING = {"", "na", "nan", "null", "none", "n/a"}
 
@@ -73,12 +74,9 @@ def read_csv(path: str, target: str, time_col: str | None):
 
 def _parse_dates(cells, name):
     try:
-        dates = np.array([np.datetime64(c.strip()) for c in cells], dtype="datetime64[s]")
-    except ValueError as exc:
-        raise CLIError(f"time column {name!r} holds a value that is not a date ({exc})") from None
-    if len(dates) > 1 and not np.all(np.diff(dates) > np.timedelta64(0, "s")):
-        raise CLIError(f"time column {name!r} must increase strictly from row to row")
-    return dates
+        return check_dates([c.strip() for c in cells], where=f"time column {name!r}")
+    except (TypeError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
                          "per step (default: %(default)s)")
     fc.add_argument("--difference", action="store_true",
                     help="model first differences (for a series with a trend)")
+    fc.add_argument("--season", type=int, metavar="M",
+                    help="season length in steps (default: from the timestamps' frequency "
+                         "with --auto)")
+    fc.add_argument("--seasonal-difference", action="store_true",
+                    help="model seasonal differences y[t] - y[t - M] (needs --season)")
+    fc.add_argument("--ensemble", type=int, default=1, metavar="N",
+                    help="networks trained from N seeds, combined by mixture moments "
+                         "(default: %(default)s; 5 with --auto)")
+    fc.add_argument("--method", choices=METHODS, default="linearized",
+                    help="how multi-step uncertainty is carried (default: %(default)s)")
+    fc.add_argument("--calibrate", action="store_true",
+                    help="fit per-horizon variance factors on a backtest of the held-out part")
+    fc.add_argument("--auto", action="store_true",
+                    help="choose differencing, calendar covariates, lookback, width and noise "
+                         "on a backtest of the data (ignores --lookback, --hidden, --noise, "
+                         "--difference, --seasonal-difference)")
     fc.add_argument("--calendar", default="", metavar="LIST",
                     help="comma-separated calendar covariates from the timestamps: "
                          f"{', '.join(CALENDAR_PERIODS)} (default: none)")
@@ -135,10 +149,25 @@ def run_forecast(args) -> None:
     calendar = tuple(c.strip() for c in args.calendar.split(",") if c.strip())
     if calendar and dates is None:
         raise CLIError("--calendar needs timestamps: give --time-col")
-    model = Forecaster(args.lookback, args.hidden, args.layers, noise=args.noise,
-                       difference=args.difference, calendar=calendar, seed=args.seed)
-    model.fit(y, dates=dates, validation=args.validation, epochs=args.epochs,
-              patience=args.patience, progress=not args.quiet)
+    if args.horizon < 1:
+        raise CLIError(f"--horizon must be a positive number of steps; got {args.horizon}")
+    fixed = dict(num_layers=args.layers, seed=args.seed, method=args.method)
+    if calendar:
+        fixed["calendar"] = calendar
+    if args.auto:
+        model = Forecaster.auto(y, dates=dates, horizon=args.horizon, season=args.season,
+                                ensemble=args.ensemble if args.ensemble > 1 else 5,
+                                calibrate=args.calibrate, validation=args.validation,
+                                epochs=args.epochs, patience=args.patience,
+                                progress=not args.quiet, **fixed)
+    else:
+        model = Forecaster(args.lookback, args.hidden, noise=args.noise,
+                           difference=args.difference, season=args.season,
+                           seasonal_difference=args.seasonal_difference,
+                           ensemble=args.ensemble, **fixed)
+        model.fit(y, dates=dates, validation=args.validation, epochs=args.epochs,
+                  patience=args.patience, progress=not args.quiet,
+                  calibrate=args.horizon if args.calibrate else False)
     result = model.forecast(args.horizon)
     cols = result.to_dict((0.5, 0.9))
     names = ["timestamp"] + [k for k in cols if k != "index"]
@@ -148,9 +177,12 @@ def run_forecast(args) -> None:
         for i in range(len(result)):
             writer.writerow([str(cols["index"][i])] + [f"{cols[k][i]:.6g}" for k in names[1:]])
     if not args.quiet:
-        ll = model.history_[model.best_epoch_].get("val_log_likelihood")
-        print(f"trained {len(model.history_)} epochs (kept epoch {model.best_epoch_})"
-              + (f", validation log-likelihood {ll:.3f}" if ll is not None else "")
+        kept = [r for r in model.history_ if r["member"] == 0
+                and r["epoch"] == model.best_epoch_]
+        ll = kept[0]["val_log_likelihood"] if kept else None
+        chosen = f"settings {model.auto_settings_}; " if args.auto else ""
+        print(f"{chosen}kept epoch {model.best_epoch_} of member 0"
+              + (f" (validation log-likelihood {ll:.3f})" if ll is not None else "")
               + f"; {args.horizon} forecasts written to {args.output}")
     if args.plot:
         import matplotlib.pyplot as plt

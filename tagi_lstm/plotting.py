@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import metric
 
 #: Band shades: wider intervals lighter.
@@ -89,3 +91,46 @@ def plot_reliability(prediction, observation, std, *, levels=None, ax=None, labe
         ax.legend(loc="upper left", fontsize=8)
     return ax
 
+
+
+def plot_backtest(backtest, *, levels=(0.5, 0.9), axes=None, label=None):
+    """Coverage and width of a backtest's intervals against the horizon.
+
+    Left: the observed coverage of each central interval per horizon step,
+    beside its nominal level (dashed); calibrated intervals follow their
+    dashed line. Right: the mean interval width per step, which should grow
+    where the errors do (the RMSE per step is drawn for comparison).
+
+    Args:
+        backtest: a :class:`~tagi_lstm.forecast.Backtest`.
+        levels: interval levels to draw.
+        axes: two matplotlib axes (default: a new figure).
+        label: legend text of this backtest (to overlay several).
+
+    Returns:
+        The two axes.
+    """
+    plt = _pyplot()
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    scores = backtest.scores(levels)
+    steps = np.arange(1, backtest.horizon + 1)
+    cov_ax, width_ax = axes
+    for k, level in enumerate(levels):
+        tag = f"{100 * level:g}"
+        color = f"C{k}"
+        name = f"{tag}%" + (f" ({label})" if label else "")
+        cov_ax.plot(steps, scores[f"coverage_{tag}"], "o-", ms=3, color=color, label=name)
+        cov_ax.axhline(level, color=color, ls="--", lw=0.8)
+        width_ax.plot(steps, scores[f"width_{tag}"], "o-", ms=3, color=color,
+                      label=f"{name} width")
+    width_ax.plot(steps, scores["rmse"], "k:", lw=1, label="RMSE" + (f" ({label})" if label
+                                                                     else ""))
+    cov_ax.set_ylim(0, 1.02)
+    cov_ax.set_xlabel("horizon (steps)")
+    cov_ax.set_ylabel("observed coverage")
+    width_ax.set_xlabel("horizon (steps)")
+    width_ax.set_ylabel("mean interval width")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    return axes

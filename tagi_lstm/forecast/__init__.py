@@ -1,0 +1,17 @@
+"""Forecasting with honest intervals, built on the layer API.
+
+:class:`Forecaster` turns a series (plus optional covariates) into an
+ensemble of Bayesian LSTMs trained by TAGI, and forecasts one step or many
+steps ahead with a mean, a standard deviation and the sources of that
+uncertainty for every step; :meth:`Forecaster.backtest` scores it from
+rolling origins. Everything goes through ``net(x, var_x)``,
+:class:`~tagi_lstm.OutputUpdater`, ``net.backward()`` and ``net.step()``.
+"""
+
+from .baselines import seasonal_naive
+from .model import NOISE_MODES, Forecaster
+from .propagate import METHODS
+from .result import COMPONENTS, Backtest, Forecast, mixture_moments
+
+__all__ = ["COMPONENTS", "METHODS", "NOISE_MODES", "Backtest", "Forecast", "Forecaster",
+           "mixture_moments", "seasonal_naive"]

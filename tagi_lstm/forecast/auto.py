@@ -1,0 +1,141 @@
+"""Automatic configuration: settings chosen on a backtest of the training data only.
+
+:func:`search` splits the series it is given into a part to fit on and a
+tail to score on, and walks through the settings one group at a time
+(coordinate descent, so the cost grows with the sum, not the product, of the
+choices): differencing (none, ordinary, seasonal, both), calendar covariates,
+lookback, width, and the noise model. Each candidate is trained with early stopping on its own
+inner held-out part, then scored by the mean CRPS of its recursive forecasts
+of ``horizon`` steps from rolling origins over the tail; a group's best
+setting is kept for the next group. Nothing after the end of the given
+series is looked at.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import metric
+
+#: Most origins a candidate is scored from (evenly spread over the tail).
+MAX_ORIGINS = 40
+#: Fewest training windows a candidate needs to be tried.
+MIN_WINDOWS = 24
+#: Longest lookback tried, in steps.
+MAX_LOOKBACK = 96
+
+
+def _lookbacks(season: int | None, n_windows_room: int) -> list:
+    """Lookbacks worth trying: one and two seasons, or a few fixed spans without one."""
+    options = [season, 2 * season] if season and season > 1 else [8, 16, 32]
+    options = sorted({min(max(L, 4), MAX_LOOKBACK) for L in options})
+    return [L for L in options if L <= n_windows_room] or [min(options)]
+
+
+def calendar_for(freq: str | None) -> tuple:
+    """The calendar covariates that describe a frequency's cycles (none for yearly)."""
+    if freq is None:
+        return ()
+    unit = freq.lstrip("0123456789").split("-")[0]
+    if unit in ("h", "min", "s"):
+        return ("hour", "dayofweek")
+    if unit in ("D", "B"):
+        return ("dayofweek", "dayofyear")
+    if unit == "W":
+        return ("dayofyear",)
+    if unit in ("MS", "ME", "QS", "QE") or (unit.startswith("P") and unit.endswith("M")):
+        return ("month",)
+    return ()
+
+
+def stages(season: int | None, n_fit: int, calendar: tuple = ()) -> list:
+    """``[(name, [settings, ...]), ...]``: the groups of settings tried, in order
+    (``calendar``: the covariates to try beside none, when the data have dates)."""
+    room = int(0.8 * n_fit) - MIN_WINDOWS
+    lookbacks = _lookbacks(season, room - (season or 1) - 1)
+    differencing = [{"difference": False, "seasonal_difference": False},
+                    {"difference": True, "seasonal_difference": False}]
+    if season and season > 1 and room - season - lookbacks[0] > 0:
+        differencing += [{"difference": False, "seasonal_difference": True},
+                         {"difference": True, "seasonal_difference": True}]
+    groups = [("differencing", differencing)]
+    if calendar:
+        groups.append(("calendar", [{"calendar": ()}, {"calendar": tuple(calendar)}]))
+    return groups + [
+            ("lookback", [{"lookback": L} for L in lookbacks]),
+            ("hidden_size", [{"hidden_size": h} for h in (8, 16, 32)]),
+            ("noise", [{"noise": "heteroscedastic"}, {"noise": "scheduled"}])]
+
+
+def search(make, y, covariates, dates, *, horizon: int, season: int | None, base: dict,
+           epochs: int, patience: int, validation: float, progress: bool,
+           calendar: tuple = ()) -> tuple:
+    """Choose settings by backtest CRPS on the last ``validation`` fraction of ``y``.
+
+    Args:
+        make: ``make(**settings)`` builds an unfitted forecaster.
+        y, covariates, dates: the training data.
+        horizon: steps each scored forecast covers.
+        season: season length (seasonal differencing, lookbacks), or None.
+        calendar: calendar covariates to try (with dates), see :func:`calendar_for`.
+        base: settings every candidate starts from (a group's choice
+            replaces its keys).
+        epochs, patience: each candidate's training budget.
+        validation: fraction of ``y`` scored on.
+        progress: show a tqdm bar over candidates.
+
+    Returns:
+        ``(settings, report)``: the chosen settings and one dict per candidate
+        tried (``stage``, ``settings``, ``crps``, ``seconds``).
+    """
+    n = len(y)
+    n_fit = n - max(int(round(validation * n)), horizon + 1)
+    origins = np.arange(n_fit, n - horizon + 1)
+    origins = origins[::max(1, int(np.ceil(len(origins) / MAX_ORIGINS)))]
+    cov_fit = None if covariates is None else covariates[:n_fit]
+    dates_fit = None if dates is None else dates[:n_fit]
+    groups = stages(season, n_fit, calendar if dates is not None else ())
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sum(len(g) for _, g in groups), desc="auto", unit="candidate")
+    chosen, report, scores = dict(base), [], {}
+    for name, options in groups:
+        best = None
+        for option in options:
+            settings = {**chosen, **option}
+            key = tuple(sorted(settings.items()))
+            if key not in scores:
+                start = time.perf_counter()
+                scores[key] = _score(make(**settings), y, covariates, dates, cov_fit,
+                                     dates_fit, n_fit, origins, horizon, epochs, patience)
+                report.append({"stage": name, "settings": settings, "crps": scores[key],
+                               "seconds": time.perf_counter() - start})
+            if best is None or scores[key] < best[0]:
+                best = (scores[key], option)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(best=f"{min(scores.values()):.4g}")
+        chosen.update(best[1])
+    if bar is not None:
+        bar.close()
+    return chosen, report
+
+
+def _score(model, y, covariates, dates, cov_fit, dates_fit, n_fit, origins, horizon,
+           epochs, patience) -> float:
+    """Mean CRPS of a candidate's backtest over the tail (inf if it cannot be fitted)."""
+    usable = origins[origins >= model.lookback + model._diff.lost + 1]
+    try:
+        model.fit(y[:n_fit], cov_fit, dates_fit, epochs=epochs, patience=patience,
+                  refit=False, progress=False)
+        bt = model.backtest(y, horizon, covariates, dates, origins=usable)
+    except ValueError:
+        return float(np.inf)
+    seen = ~np.isnan(bt.observed)
+    if not seen.any():
+        return float(np.inf)
+    return metric.crps(bt.mean[seen], bt.observed[seen], bt.std[seen])

@@ -1,0 +1,901 @@
+r"""The :class:`Forecaster`: from a series to forecasts with honest intervals.
+
+Model. With lookback ``L`` the network reads ``L`` steps, each the
+(standardised, optionally differenced) series value and the covariates of the
+next step, and outputs the Gaussian of the next value. Its predictive
+variance is the network's variance (weight uncertainty) plus the
+observation-noise variance ``sigma_v^2``, which is fixed, scheduled per epoch,
+or learned per time step (heteroscedastic, AGVI: the network outputs
+``sigma_v^2`` too, see :class:`~tagi_lstm.nn.EvenExp`).
+
+Multi-step forecasts are recursive: each forecast is read back as an input of
+the next step, with its uncertainty. By default the full covariance of the
+fed-back forecasts is carried (:mod:`tagi_lstm.forecast.propagate`), so
+intervals widen with the horizon as the model's own dynamics say they
+should. Differenced models are integrated back to levels exactly
+(:mod:`tagi_lstm.forecast.transform`). Several networks trained from
+different seeds form an ensemble, combined by
+:func:`~tagi_lstm.forecast.mixture_moments`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .. import metric
+from .._validation import check_array, check_positive_int, check_real
+from ..data import CALENDAR_PERIODS, batches, fill_missing, rolling_windows, time_features
+from ..dates import check_dates, future_dates, infer_frequency, season_length
+from ..utils import _EPS, Normalizer, exponential_scheduler
+from . import propagate
+from .member import Member
+from .calibration import variance_factors
+from .result import COMPONENTS, Backtest, Forecast, mixture_moments
+from .transform import Differencing
+
+NOISE_MODES = ("fixed", "scheduled", "heteroscedastic")
+#: Horizon ``fit(calibrate=True)`` calibrates for a forecaster without a season.
+DEFAULT_CALIBRATION_HORIZON = 10
+#: Most origins a calibration backtest forecasts from (evenly spread).
+MAX_CALIBRATION_ORIGINS = 200
+#: How ``fit`` learns from the held-out tail after early stopping.
+REFITS = ("online", "retrain", False)
+
+
+class Forecaster:
+    r"""A Bayesian LSTM forecaster: ``fit``, ``predict``, ``forecast``, ``backtest``, ``update``.
+
+    Inputs and targets are standardised with the training part's mean and
+    standard deviation; every result is in original units.
+
+    Args:
+        lookback: steps each window reads, ``L``.
+        hidden_size: LSTM units per layer.
+        num_layers: stacked LSTM layers.
+        noise: observation noise: ``"fixed"`` (``sigma_v``),
+            ``"scheduled"`` (``sigma_v`` decayed each epoch by
+            :func:`~tagi_lstm.exponential_scheduler` towards
+            ``sigma_v_min``) or ``"heteroscedastic"`` (learned per step).
+            ``sigma_v`` is in standardised units.
+        sigma_v, sigma_v_min, decay: the noise standard deviation and its
+            schedule.
+        difference: model first differences ``y_t - y_{t-1}`` (trends).
+        seasonal_difference: model seasonal differences ``y_t - y_{t-m}``
+            (``m = season``; with ``difference`` too, both are applied).
+        season: season length in steps (needed by ``seasonal_difference``;
+            :meth:`auto` and :meth:`backtest` use it as their default horizon).
+        calendar: calendar covariates built from the timestamps, names from
+            :data:`tagi_lstm.data.CALENDAR_PERIODS` (known for future steps,
+            so ``forecast`` computes them itself).
+        freq: the timestamps' frequency as a pandas offset alias (``"MS"``,
+            ``"h"``, ``"W-SUN"`` ...); inferred from the dates when ``None``.
+        fill: rule for NaN inputs, ``"ffill"`` or ``"raise"``
+            (:func:`~tagi_lstm.data.fill_missing`); NaN targets are always
+            skipped in updates.
+        batch_size: windows per TAGI update during ``fit``.
+        ensemble: networks trained from seeds ``seed, seed + 1, ...``; their
+            forecasts are combined by mixture moments.
+        method: multi-step propagation, ``"linearized"`` (full covariance
+            of the fed-back forecasts), ``"diagonal"`` (TAGI's forward pass
+            alone) or ``"samples"`` (sample paths); see
+            :mod:`tagi_lstm.forecast.propagate`.
+        seed: seeds the initial weights and the shuffling.
+        dtype: ``"float32"`` or ``"float64"``.
+        device: ``"cpu"`` or ``"cuda"``.
+
+    Attributes:
+        net: the first ensemble member's :class:`~tagi_lstm.Sequential`
+            network (after ``fit``); ``nets`` lists all of them.
+        history_: per-epoch dicts ``{"member", "epoch", "sigma_v",
+            "val_log_likelihood", "val_rmse"}`` of the early-stopping run.
+        best_epochs_: the epoch each member kept (``best_epoch_``: the first
+            member's).
+        freq_: the frequency used to date future steps (``None`` without
+            dates).
+    """
+
+    def __init__(self, lookback: int = 24, hidden_size: int = 16, num_layers: int = 1, *,
+                 noise: str = "heteroscedastic", sigma_v: float = 1.0,
+                 sigma_v_min: float = 0.3, decay: float = 0.95, difference: bool = False,
+                 seasonal_difference: bool = False, season: int | None = None,
+                 calendar=(), freq: str | None = None, fill: str = "ffill",
+                 batch_size: int = 8, ensemble: int = 1, method: str = "linearized",
+                 seed: int | None = 0, dtype: str = "float32", device: str = "cpu"):
+        where = "Forecaster"
+        self.lookback = check_positive_int(lookback, name="lookback", where=where)
+        self.hidden_size = check_positive_int(hidden_size, name="hidden_size", where=where)
+        self.num_layers = check_positive_int(num_layers, name="num_layers", where=where)
+        if noise not in NOISE_MODES:
+            raise ValueError(f"{where}: noise must be one of {NOISE_MODES}; got {noise!r}")
+        self.noise = noise
+        self.sigma_v = check_real(sigma_v, name="sigma_v", where=where, positive=True)
+        self.sigma_v_min = check_real(sigma_v_min, name="sigma_v_min", where=where,
+                                      positive=True)
+        self.decay = check_real(decay, name="decay", where=where, positive=True)
+        self.difference = bool(difference)
+        self.seasonal_difference = bool(seasonal_difference)
+        self.season = None if season is None else check_positive_int(season, name="season",
+                                                                     where=where)
+        if self.seasonal_difference and (self.season is None or self.season < 2):
+            raise ValueError(f"{where}: seasonal_difference needs season >= 2 (the season "
+                             f"length in steps); got season={season!r}")
+        self.calendar = tuple(calendar)
+        unknown = [c for c in self.calendar if c not in CALENDAR_PERIODS]
+        if unknown:
+            raise ValueError(f"{where}: calendar features must be among "
+                             f"{sorted(CALENDAR_PERIODS)}; got {unknown}")
+        self.freq = freq
+        if fill not in ("ffill", "raise"):
+            raise ValueError(f"{where}: fill must be 'ffill' or 'raise'; got {fill!r}")
+        self.fill = fill
+        self.batch_size = check_positive_int(batch_size, name="batch_size", where=where)
+        self.ensemble = check_positive_int(ensemble, name="ensemble", where=where)
+        if method not in propagate.METHODS:
+            raise ValueError(f"{where}: method must be one of {propagate.METHODS}; got "
+                             f"{method!r}")
+        self.method = method
+        self.seed = seed
+        self.dtype = np.dtype(dtype)
+        self.device = device
+        self._diff = Differencing(self.difference, self.seasonal_difference, self.season)
+        self.members_ = []
+        self.history_ = []
+        self.freq_ = None
+        self.calibration_ = None
+        self._num_covariates = None
+        self._scale = None  # (mean, std) of the modelled series, then of each covariate
+        self._y = self._dates = self._cov = None  # the series seen so far
+
+    # ------------------------------------------------------------- properties
+    @property
+    def net(self):
+        """The first member's network (``None`` before ``fit``)."""
+        return self.members_[0].net if self.members_ else None
+
+    @property
+    def nets(self) -> list:
+        """Every member's network."""
+        return [m.net for m in self.members_]
+
+    @property
+    def best_epochs_(self) -> tuple:
+        return tuple(m.best_epoch for m in self.members_)
+
+    @property
+    def best_epoch_(self):
+        return self.members_[0].best_epoch if self.members_ else None
+
+    # ------------------------------------------------------------------- data
+    def _check_series(self, y, covariates, dates, where):
+        """Validated ``(y, covariates, dates)``; pandas objects give their values and index."""
+        if dates is None and hasattr(y, "index") and hasattr(y.index, "dtype") and \
+                np.issubdtype(np.asarray(y.index).dtype, np.datetime64):
+            dates = y.index
+        y = check_array(np.asarray(y, dtype=np.float64), name="y", where=where,
+                        allow_nan=True)
+        if y.ndim != 1:
+            raise ValueError(f"{where}: y must be a 1-D series; got shape {y.shape}")
+        n = y.size
+        if covariates is not None:
+            covariates = check_array(np.asarray(covariates, dtype=np.float64),
+                                     name="covariates", where=where)
+            if covariates.ndim == 1:
+                covariates = covariates[:, None]
+            if covariates.ndim != 2 or covariates.shape[0] != n:
+                raise ValueError(f"{where}: covariates must be ({n}, k), one row per step of "
+                                 f"y; got shape {covariates.shape}")
+        if dates is not None:
+            dates = check_dates(dates, n, where=where)
+        elif self.calendar:
+            raise ValueError(f"{where}: calendar={self.calendar} needs timestamps; pass "
+                             f"dates= or a pandas Series with a DatetimeIndex")
+        return y, covariates, dates
+
+    def _all_covariates(self, covariates, dates, n: int):
+        """User covariates then calendar terms, ``(n, k)`` (``k`` may be 0)."""
+        parts = [np.zeros((n, 0))]
+        if covariates is not None:
+            parts.append(covariates)
+        if self.calendar:
+            parts.append(time_features(dates, self.calendar))
+        return np.concatenate(parts, axis=1)
+
+    def _set_scale(self, y, cov, where: str) -> None:
+        """Standardisation of the modelled series and the covariates, from ``y, cov``."""
+        series = self._diff.apply(y)
+        if series.size == 0 or np.isnan(series).all():
+            raise ValueError(f"{where}: the training part has no observed "
+                             f"{'differences' if self._diff else 'values'}")
+        m, s = Normalizer.compute_mean_std(series)
+        cov_scale = Normalizer.compute_mean_std(cov) if cov.shape[1] else (0.0, 1.0)
+        self._scale = ((float(m), float(s)), cov_scale)
+
+    def _transform(self, y, cov):
+        """Network inputs ``z (n - lost,)`` (gaps filled), targets ``(n - lost,)`` (NaN kept),
+        and covariates ``(len(cov) - lost, k)``, all standardised."""
+        (m, s), cov_scale = self._scale
+        lost = self._diff.lost
+        z = Normalizer.standardize(self._diff.apply(fill_missing(y, self.fill)), m, s)
+        target = Normalizer.standardize(self._diff.apply(y), m, s)
+        cov_z = Normalizer.standardize(cov[lost:], *cov_scale) if cov.shape[1] else \
+            np.zeros((len(cov) - lost, 0))
+        return z, target, cov_z
+
+    def _windows(self, y, cov):
+        """All one-step windows of a series: ``x (n, L, 1 + k)``, targets ``(n,)``, and the
+        position in ``y`` of each target."""
+        need = self.lookback + 1 + self._diff.lost
+        if len(y) < need:
+            extra = f" + {self._diff.lost} (differencing)" if self._diff else ""
+            raise ValueError(f"Forecaster: the series has {len(y)} steps but one window needs "
+                             f"lookback + 1{extra} = {need}")
+        z, target, cov_z = self._transform(y, cov)
+        x, t = rolling_windows(z, self.lookback, 1,
+                               covariates=cov_z[:len(z)] if cov_z.shape[1] else None,
+                               targets=target)
+        positions = np.arange(self.lookback, self.lookback + len(t)) + self._diff.lost
+        return x, t[:, 0], positions
+
+    # ------------------------------------------------------------- prediction
+    def _combine(self, means, variances, parts, steps) -> tuple:
+        """Mixture of the members' Gaussians, the parts averaged, plus the spread; then the
+        calibration of each horizon step (``steps``: 1-based, one per last-axis entry)."""
+        mean, var = mixture_moments(np.stack(means), np.stack(variances))
+        components = {name: np.mean([p[name] for p in parts], axis=0)
+                      for name in COMPONENTS[:3]}
+        components["ensemble"] = var - np.mean(variances, axis=0)
+        factor = 1.0
+        if self.calibration_ is not None:
+            factor = self.calibration_[np.minimum(steps, len(self.calibration_)) - 1]
+        components["calibration"] = var * (factor - 1.0)
+        return mean, var * factor, components
+
+    def _one_step(self, x, positions, y, dates, members=None) -> Forecast:
+        """Forecasts of the windows ``x`` whose targets sit at ``positions`` of ``y``."""
+        (m, s), _ = self._scale
+        base = self._diff.history_part(fill_missing(y, self.fill), positions)
+        means, variances, parts = [], [], []
+        for member in members or self.members_:
+            mean_z, var_z, noise_z = member.predict(x)
+            means.append(Normalizer.unstandardize(mean_z, m, s) + base)
+            scale2 = (s + _EPS) ** 2
+            parts.append({"parameters": var_z * scale2, "noise": noise_z * scale2,
+                          "fed_back": np.zeros_like(var_z)})
+            variances.append((var_z + noise_z) * scale2)
+        mean, var, components = self._combine(means, variances, parts, 1)
+        return Forecast(mean, np.sqrt(var), dates[positions] if dates is not None else positions,
+                        np.sqrt(components["noise"]), components)
+
+    def predict(self, y, covariates=None, dates=None) -> Forecast:
+        """One-step-ahead forecasts of every step of ``y`` that has a full window behind it.
+
+        Args:
+            y: ``(time,)`` series (NaN allowed; inputs are filled by ``fill``).
+            covariates: ``(time, k)`` covariates, as given to :meth:`fit`.
+            dates: ``(time,)`` timestamps (needed with ``calendar``).
+
+        Returns:
+            :class:`Forecast` for steps ``lookback + lost ... time - 1`` (``lost``:
+            steps used up by differencing).
+        """
+        self._check_fitted("predict")
+        y, covariates, dates = self._check_series(y, covariates, dates, "Forecaster.predict")
+        self._check_covariates(covariates, "Forecaster.predict")
+        x, _, positions = self._windows(y, self._all_covariates(covariates, dates, len(y)))
+        return self._one_step(x, positions, y, dates)
+
+    def _recursive(self, y, cov, origins, horizon: int, method: str, num_samples: int,
+                   rng) -> dict:
+        """Forecasts of ``horizon`` steps from each origin (first forecast position in
+        ``y``); ``cov`` covers every forecast step. Arrays ``(O, H)``."""
+        (m, s), _ = self._scale
+        lost, L = self._diff.lost, self.lookback
+        filled = fill_missing(y, self.fill)
+        z, _, cov_z = self._transform(y, cov)
+        first = np.asarray(origins) - lost  # z row of each first forecast
+        z_hist = z[first[:, None] - L + np.arange(L)]
+        cov_track = cov_z[first[:, None] - L + 1 + np.arange(L + horizon - 1)] \
+            if cov_z.shape[1] else None
+        lift = self._diff.matrix(horizon)
+        base = np.stack([self._diff.undo(np.zeros(horizon), filled[:o]) for o in origins])
+        scale2 = (s + _EPS) ** 2
+        means, variances, parts, paths = [], [], [], []
+        for member in self.members_:
+            if method == "samples":
+                raw, noise = propagate.sampled(member, z_hist, cov_track, horizon, num_samples,
+                                               rng)
+                level = Normalizer.unstandardize(raw, m, s) @ lift.T + base[:, None, :]
+                paths.append(level)
+                means.append(level.mean(axis=1))
+                variances.append(level.var(axis=1))
+                noise_var = (noise * scale2) @ (lift ** 2).T
+                parts.append({"parameters": np.full_like(noise, np.nan), "noise": noise_var,
+                              "fed_back": np.full_like(noise, np.nan)})
+                continue
+            r = getattr(propagate, method)(member, z_hist, cov_track, horizon)
+            means.append(Normalizer.unstandardize(r["mean"], m, s) @ lift.T + base)
+            var = np.einsum("hi,oij,hj->oh", lift, r["cov"], lift) * scale2
+            par = (r["parameters"] * scale2) @ (lift ** 2).T
+            noise = (r["noise"] * scale2) @ (lift ** 2).T
+            variances.append(var)
+            parts.append({"parameters": par, "noise": noise, "fed_back": var - par - noise})
+        mean, var, components = self._combine(means, variances, parts,
+                                              np.arange(1, horizon + 1))
+        out = {"mean": mean, "std": np.sqrt(var), "components": components}
+        if paths:
+            out["samples"] = np.concatenate(paths, axis=1)
+        return out
+
+    def _method(self, method, where: str) -> str:
+        method = self.method if method is None else method
+        if method not in propagate.METHODS:
+            raise ValueError(f"{where}: method must be one of {propagate.METHODS}; got "
+                             f"{method!r}")
+        return method
+
+    def forecast(self, horizon: int, y=None, covariates=None, dates=None,
+                 future_covariates=None, *, method: str | None = None,
+                 num_samples: int = 1000) -> Forecast:
+        """Recursive forecast of the next ``horizon`` steps after the end of ``y``.
+
+        Args:
+            horizon: steps ahead, ``H``.
+            y, covariates, dates: the history to forecast from (default: the
+                series seen by ``fit`` and ``update``).
+            future_covariates: ``(H, k)`` covariates of the forecast steps
+                (needed when ``fit`` had covariates; calendar ones are
+                computed from the dates).
+            method: ``"linearized"``, ``"diagonal"`` or ``"samples"``
+                (default: the forecaster's ``method``).
+            num_samples: sample paths per member with ``method="samples"``.
+
+        Returns:
+            :class:`Forecast` of ``H`` steps, with its variance components;
+            its index continues the dates by their frequency (or the integer
+            positions).
+        """
+        where = "Forecaster.forecast"
+        self._check_fitted("forecast")
+        horizon = check_positive_int(horizon, name="horizon", where=where)
+        method = self._method(method, where)
+        num_samples = check_positive_int(num_samples, name="num_samples", where=where)
+        if y is None:
+            y, covariates, dates = self._y, self._cov, self._dates
+        else:
+            y, covariates, dates = self._check_series(y, covariates, dates, where)
+            self._check_covariates(covariates, where)
+        need = self.lookback + self._diff.lost
+        if len(y) < need:
+            extra = f" + {self._diff.lost}" if self._diff else ""
+            raise ValueError(f"{where}: the history has {len(y)} steps; forecasting needs at "
+                             f"least lookback{extra} = {need}")
+        n_user = self._num_user_covariates()
+        if n_user:
+            if future_covariates is None:
+                raise ValueError(f"{where}: the model was fitted with {n_user} covariate(s); "
+                                 f"pass future_covariates of shape ({horizon}, {n_user})")
+            future_covariates = check_array(np.asarray(future_covariates, dtype=np.float64),
+                                            name="future_covariates", where=where)
+            if future_covariates.ndim == 1:
+                future_covariates = future_covariates[:, None]
+            if future_covariates.shape != (horizon, n_user):
+                raise ValueError(f"{where}: future_covariates must have shape ({horizon}, "
+                                 f"{n_user}); got {future_covariates.shape}")
+        if dates is not None:
+            index = future_dates(dates, horizon, self.freq_ or self.freq)
+            all_dates = np.concatenate([dates, index])
+        else:
+            all_dates, index = None, np.arange(len(y), len(y) + horizon)
+        all_user = None if not n_user else np.concatenate([covariates, future_covariates])
+        cov = self._all_covariates(all_user, all_dates, len(y) + horizon)
+        out = self._recursive(y, cov, np.array([len(y)]), horizon, method, num_samples,
+                              np.random.default_rng(self.seed))
+        return Forecast(out["mean"][0], out["std"][0], index,
+                        np.sqrt(out["components"]["noise"][0]),
+                        {k: v[0] for k, v in out["components"].items()},
+                        out["samples"][0].T if "samples" in out else None)
+
+    def variance_sources(self, y, horizon: int, origins, covariates=None, dates=None) -> dict:
+        """Diagnosis: each step's variance split by source, and what a diagonal
+        propagation of the fed-back forecasts would keep of it.
+
+        Args:
+            y: ``(time,)`` the series the origins index.
+            horizon: steps ahead.
+            origins: first forecast position of each forecast (as in
+                :meth:`backtest`).
+            covariates, dates: as for :meth:`fit` (covariates must cover
+                every forecast step).
+
+        Returns:
+            ``(O, H)`` arrays in the standardised units of the modelled
+            (differenced) series, averaged over the members:
+            ``"parameters"``, ``"noise"``, ``"fed_back"`` (linearized, full
+            covariance), ``"fed_back_diagonal"`` (covariances between the
+            fed-back forecasts dropped) and ``"fed_back_tagi"`` (TAGI's forward
+            pass on the diagonal); see :func:`tagi_lstm.forecast.propagate.sources`.
+        """
+        where = "Forecaster.variance_sources"
+        self._check_fitted("variance_sources")
+        horizon = check_positive_int(horizon, name="horizon", where=where)
+        y, covariates, dates = self._check_series(y, covariates, dates, where)
+        origins = np.asarray(origins)
+        cov = self._all_covariates(covariates, dates, len(y))
+        if cov.shape[1] and origins.max() + horizon > len(y):
+            raise ValueError(f"{where}: covariates must cover every forecast step")
+        lost, L = self._diff.lost, self.lookback
+        z, _, cov_z = self._transform(y, cov)
+        first = origins - lost
+        z_hist = z[first[:, None] - L + np.arange(L)]
+        cov_track = cov_z[first[:, None] - L + 1 + np.arange(L + horizon - 1)] \
+            if cov_z.shape[1] else None
+        parts = [propagate.sources(m, z_hist, cov_track, horizon) for m in self.members_]
+        return {k: np.mean([p[k] for p in parts], axis=0) for k in parts[0]}
+
+    # ---------------------------------------------------------------- backtest
+    def backtest(self, y, horizon: int | None = None, covariates=None, dates=None, *,
+                 start: int | None = None, stride: int = 1, origins=None,
+                 online: bool = False, method: str | None = None,
+                 num_samples: int = 1000) -> Backtest:
+        """Rolling-origin evaluation: forecast ``horizon`` steps from many origins.
+
+        From each origin ``o`` the forecaster forecasts ``y[o : o + horizon]``
+        from the history ``y[:o]`` alone; the parameters stay as they are,
+        unless ``online``, where before each origin it first learns (as
+        :meth:`update` does) from the steps between the end of what it has
+        seen and the origin. The forecaster is left exactly as it was.
+
+        Args:
+            y: ``(time,)`` the series: the history and the steps to evaluate.
+            horizon: steps per forecast (default: ``season``).
+            covariates, dates: as for :meth:`fit`, one row per step of ``y``.
+            start: the first origin (default: the number of steps ``fit`` and
+                ``update`` have seen, i.e. right after the training data).
+            stride: steps between consecutive origins.
+            origins: explicit origins instead of ``start`` and ``stride``.
+            online: learn from the observations before each origin.
+            method, num_samples: as for :meth:`forecast`.
+
+        Returns:
+            :class:`Backtest` with the forecasts and observations; its
+            ``scores()`` give RMSE, MAE, CRPS, log-likelihood, coverage and
+            width per horizon step, and ``plot()`` draws them.
+        """
+        where = "Forecaster.backtest"
+        self._check_fitted("backtest")
+        if horizon is None:
+            if self.season is None:
+                raise ValueError(f"{where}: give horizon= (the forecaster has no season to "
+                                 f"default to)")
+            horizon = self.season
+        horizon = check_positive_int(horizon, name="horizon", where=where)
+        stride = check_positive_int(stride, name="stride", where=where)
+        method = self._method(method, where)
+        num_samples = check_positive_int(num_samples, name="num_samples", where=where)
+        y, covariates, dates = self._check_series(y, covariates, dates, where)
+        self._check_covariates(covariates, where)
+        n, seen = len(y), len(self._y)
+        low = self.lookback + self._diff.lost
+        if origins is None:
+            start = seen if start is None else start
+            origins = np.arange(start, n - horizon + 1, stride)
+        origins = np.asarray(origins)
+        if origins.ndim != 1 or origins.size == 0 or origins.dtype.kind not in "iu":
+            raise ValueError(f"{where}: no origins to forecast from (start={start}, "
+                             f"horizon={horizon}, {n} steps); origins must lie in "
+                             f"[{low}, {n - horizon}]")
+        high = n - horizon if covariates is not None else n
+        if origins.min() < low or origins.max() > high or np.any(np.diff(origins) <= 0):
+            raise ValueError(f"{where}: origins must increase and lie in [{low}, {high}] "
+                             f"(a full window behind them"
+                             f"{', covariates for every forecast step' if high < n else ''}); "
+                             f"got {origins.min()} ... {origins.max()}")
+        if online and origins[0] < seen:
+            raise ValueError(f"{where}: online learning starts after the {seen} steps the "
+                             f"forecaster has seen; the first origin is {origins[0]}")
+        # forecast steps past the end of y get their calendar from the dates' frequency
+        extra = max(0, int(origins[-1]) + horizon - n)
+        all_dates = dates
+        if dates is not None and extra:
+            all_dates = np.concatenate([dates, future_dates(dates, extra,
+                                                            self.freq_ or self.freq)])
+        cov = self._all_covariates(covariates, all_dates, n + extra)
+        steps = origins[:, None] + np.arange(horizon)
+        observed = np.where(steps < n, np.concatenate([y, np.full(extra, np.nan)])[
+            np.minimum(steps, n + extra - 1)], np.nan)
+        rng = np.random.default_rng(self.seed)
+        if not online:
+            out = self._recursive(y, cov, origins, horizon, method, num_samples, rng)
+        else:
+            out = self._online_backtest(y, cov, origins, horizon, method, num_samples, rng)
+        index = all_dates[steps] if dates is not None else steps
+        return Backtest(origins, index, out["mean"], out["std"], observed, out["components"])
+
+    def _online_backtest(self, y, cov, origins, horizon, method, num_samples, rng) -> dict:
+        """Backtest rows one origin at a time, learning from each step before it."""
+        saved = [m.net.state_dict() for m in self.members_]
+        sigmas = [m.sigma_v_now for m in self.members_]
+        x, t, positions = self._windows(y, cov[:len(y)])
+        rows, learned = [], len(self._y)
+        try:
+            for o in origins:
+                todo = np.flatnonzero((positions >= learned) & (positions < o))
+                self._learn_windows(x[todo], t[todo])
+                learned = max(learned, int(o))
+                rows.append(self._recursive(y, cov, np.array([o]), horizon, method,
+                                            num_samples, rng))
+        finally:
+            for member, state, sigma in zip(self.members_, saved, sigmas):
+                member.net.load_state_dict(state)
+                member.sigma_v_now = sigma
+        return {"mean": np.concatenate([r["mean"] for r in rows]),
+                "std": np.concatenate([r["std"] for r in rows]),
+                "components": {k: np.concatenate([r["components"][k] for r in rows])
+                               for k in rows[0]["components"]}}
+
+    def _learn_windows(self, x, t) -> None:
+        """One update per window, in order, for every member (NaN targets skipped)."""
+        for k in range(len(x)):
+            if not np.isnan(t[k]):
+                for member in self.members_:
+                    member.learn(x[k:k + 1], t[k:k + 1])
+
+    # ------------------------------------------------------ automatic settings
+    @classmethod
+    def auto(cls, y, covariates=None, dates=None, *, horizon: int | None = None,
+             season: int | None = None, ensemble: int = 5, calibrate: bool = True,
+             validation: float = 0.2, epochs: int = 50, patience: int = 5,
+             seed: int | None = 0, progress: bool = True, **settings) -> Forecaster:
+        """A forecaster whose settings are chosen on a backtest of ``y``, then fitted.
+
+        Differencing (none, ordinary, seasonal, both), lookback, width and noise
+        model are chosen one group at a time by the mean CRPS of recursive
+        ``horizon``-step forecasts from rolling origins over the last
+        ``validation`` fraction of ``y``, each candidate trained on the part
+        before it (:mod:`tagi_lstm.forecast.auto`). The chosen forecaster is
+        then fitted on all of ``y`` as :meth:`fit` does (early stopping on the
+        held-out tail, per-horizon calibration when ``calibrate``, refit on
+        everything) with ``ensemble`` members.
+
+        Args:
+            y, covariates, dates: the training data, as for :meth:`fit`.
+            horizon: the forecast horizon the settings are chosen for
+                (default: one season, or 10 steps without one).
+            season: season length in steps (default: from the dates'
+                frequency, e.g. 12 for monthly, 24 for hourly data).
+            ensemble: members of the final forecaster.
+            calibrate: calibrate the final forecaster's variance per horizon
+                step (see :meth:`fit`).
+            validation, epochs, patience: as for :meth:`fit`.
+            seed: seeds every candidate and the members.
+            progress: show progress bars.
+            **settings: fixed constructor arguments (``calendar``,
+                ``batch_size``, ``dtype`` ...); a fixed setting that the search
+                would vary is not varied.
+
+        Returns:
+            The fitted forecaster; ``auto_`` lists every candidate tried with
+            its score and ``auto_settings_`` the chosen settings.
+        """
+        from .auto import calendar_for, search
+
+        where = "Forecaster.auto"
+        probe = cls(seed=seed, **settings)
+        y, covariates, dates = probe._check_series(y, covariates, dates, where)
+        freq = probe.freq or (probe._infer_freq(dates) if dates is not None else None)
+        if season is None:
+            season = season_length(freq) if freq is not None else None
+        else:
+            season = check_positive_int(season, name="season", where=where)
+        horizon = check_positive_int(horizon or season or DEFAULT_CALIBRATION_HORIZON,
+                                     name="horizon", where=where)
+        fixed = {k: v for k, v in settings.items()}
+
+        def make(**chosen):
+            return cls(**{**chosen, **fixed, "season": season, "seed": seed})
+        chosen, report = search(make, y, covariates, dates, horizon=horizon, season=season,
+                                base={}, epochs=epochs, patience=patience,
+                                validation=validation, progress=progress,
+                                calendar=() if "calendar" in fixed else calendar_for(freq))
+        model = cls(**{**chosen, **fixed, "season": season, "seed": seed,
+                       "ensemble": ensemble})
+        model.fit(y, covariates, dates, validation=validation, epochs=epochs,
+                  patience=patience, calibrate=horizon if calibrate else False,
+                  progress=progress)
+        model.auto_, model.auto_settings_ = report, chosen
+        return model
+
+    # --------------------------------------------------------------- learning
+    def fit(self, y, covariates=None, dates=None, *, validation: float = 0.2,
+            epochs: int = 50, patience: int = 5, shuffle: bool = True,
+            refit: str | bool = "online", calibrate: bool | int = False,
+            progress: bool = True) -> Forecaster:
+        """Train on ``y``: choose the number of epochs on a held-out tail, then learn it.
+
+        The last ``validation`` fraction of the steps is held out. Each member
+        trains on the rest; after each epoch the mean Gaussian log-likelihood
+        of its one-step forecasts of the held-out part is logged in
+        ``history_``, and training stops after ``patience`` epochs without
+        improvement; the best epoch's parameters are kept. Then the held-out
+        tail, the most recent data, is learned from too (``refit``).
+
+        Args:
+            y: ``(time,)`` series; a pandas Series brings its index as dates.
+            covariates: ``(time, k)`` known-ahead covariates, or None.
+            dates: ``(time,)`` timestamps (needed with ``calendar``; they
+                must increase strictly).
+            validation: fraction of the steps, from the end, held out
+                (0 trains on everything for ``epochs`` epochs).
+            epochs: most epochs.
+            patience: epochs without validation improvement before stopping.
+            shuffle: visit the training windows in a new random order each
+                epoch (TAGI updates like a filter, so chronological order
+                favours the end of the series).
+            refit: how the held-out tail is learned from: ``"online"``
+                (each member learns its windows in time order, one TAGI update
+                each, as :meth:`update` does), ``"retrain"`` (each member is
+                trained afresh, same seed, on all of ``y`` for the number of
+                epochs that scored best, standardised on all of ``y``) or
+                ``False`` (not learned from).
+            calibrate: fit per-horizon variance factors
+                (:mod:`~tagi_lstm.forecast.calibration`) on a rolling-origin
+                backtest of the held-out part, before any refit: an int is
+                the horizon to calibrate, ``True`` means ``season`` steps (10
+                without a season); later steps take the last factor.
+            progress: show a tqdm progress bar.
+
+        Returns:
+            ``self``.
+        """
+        where = "Forecaster.fit"
+        y, covariates, dates = self._check_series(y, covariates, dates, where)
+        epochs = check_positive_int(epochs, name="epochs", where=where)
+        patience = check_positive_int(patience, name="patience", where=where)
+        if not 0 <= validation < 1:
+            raise ValueError(f"{where}: validation must be a fraction in [0, 1); got "
+                             f"{validation}")
+        cov = self._all_covariates(covariates, dates, len(y))
+        n_train = len(y) - int(round(validation * len(y)))
+        self._set_scale(y[:n_train], cov[:n_train], where)
+        x, t, positions = self._windows(y, cov)
+        is_train = positions < n_train
+        if not is_train.any():
+            raise ValueError(f"{where}: no training window: the training part has {n_train} "
+                             f"steps, lookback is {self.lookback}"
+                             f"{' plus ' + str(self._diff.lost) + ' differenced' if self._diff else ''}")
+        val = (x[~is_train], t[~is_train], positions[~is_train])
+        if np.isnan(val[1]).all():
+            val = None
+        self._num_covariates = cov.shape[1]
+        if calibrate and val is None:
+            raise ValueError(f"{where}: calibrate needs a held-out part with observations "
+                             f"(validation > 0)")
+        calibrate_steps = 0 if not calibrate else (
+            (self.season or DEFAULT_CALIBRATION_HORIZON) if calibrate is True else
+            check_positive_int(calibrate, name="calibrate", where=where))
+        self.calibration_ = None
+        if refit not in REFITS:
+            raise ValueError(f"{where}: refit must be one of {REFITS}; got {refit!r}")
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.ensemble * epochs, desc="fit", unit="epoch")
+        self.members_ = [self._new_member(i) for i in range(self.ensemble)]
+        self.history_ = []
+        for i, member in enumerate(self.members_):
+            self._train(member, i, x[is_train], t[is_train], val, y, dates, epochs, patience,
+                        shuffle, bar)
+            self.history_ += member.history
+        if calibrate_steps:
+            self.calibration_ = self._calibration(y, cov, n_train, calibrate_steps)
+        if refit == "online" and val is not None:
+            self._learn_windows(*val[:2])
+        elif refit == "retrain" and val is not None:
+            self._set_scale(y, cov, where)
+            x, t, _ = self._windows(y, cov)
+            if bar is not None:
+                bar.reset(total=sum(m.best_epoch + 1 for m in self.members_))
+                bar.set_description("refit")
+            for i, old in enumerate(self.members_):
+                member = self._new_member(i)
+                member.history, member.best_epoch = old.history, old.best_epoch
+                self._train(member, i, x, t, None, y, dates, old.best_epoch + 1, patience,
+                            shuffle, bar)
+                self.members_[i] = member
+        if bar is not None:
+            bar.close()
+        self._y, self._cov, self._dates = y, covariates, dates
+        self.freq_ = self._infer_freq(dates)
+        return self
+
+    def _calibration(self, y, cov, n_train: int, horizon: int) -> np.ndarray:
+        """Variance factors from a backtest of the held-out part ``y[n_train:]``."""
+        horizon = min(horizon, len(y) - n_train)
+        origins = np.arange(max(n_train, self.lookback + self._diff.lost),
+                            len(y) - horizon + 1)
+        origins = origins[::max(1, len(origins) // MAX_CALIBRATION_ORIGINS)]
+        method = "linearized" if self.method == "samples" else self.method
+        out = self._recursive(y, cov, origins, horizon, method, 1, None)
+        steps = origins[:, None] + np.arange(horizon)
+        return variance_factors(Backtest(origins, steps, out["mean"], out["std"], y[steps]))
+
+    def _infer_freq(self, dates):
+        """The frequency future steps are dated by (``None`` when it cannot be told yet:
+        :func:`~tagi_lstm.dates.future_dates` then says why when it is needed)."""
+        if dates is None or self.freq is not None:
+            return self.freq
+        try:
+            return infer_frequency(dates)
+        except ValueError:
+            return None
+
+    def _new_member(self, i: int) -> Member:
+        seed = None if self.seed is None else self.seed + i
+        return Member(1 + self._num_covariates, self.lookback, self.hidden_size,
+                      self.num_layers, self.noise, self.sigma_v, self.dtype, self.device, seed)
+
+    def _train(self, member, i, x, t, val, y, dates, epochs, patience, shuffle, bar) -> None:
+        """Train one member; with ``val = (x, t, positions)``, stop early and keep the
+        epoch whose one-step forecasts of it score best."""
+        rng = np.random.default_rng(None if self.seed is None else self.seed + i)
+        best = (-np.inf, None, None)
+        waited = 0
+        for epoch in range(epochs):
+            if self.noise == "scheduled":
+                member.sigma_v_now = exponential_scheduler(member.sigma_v_now,
+                                                           self.sigma_v_min, self.decay, epoch)
+            for xb, tb in batches(x, t, self.batch_size, shuffle=shuffle, rng=rng):
+                member.learn(xb, tb)
+            if bar is not None:
+                bar.update(1)
+            if val is None:
+                continue
+            record = {"member": i, "epoch": epoch, "sigma_v": member.sigma_v_now
+                      if self.noise != "heteroscedastic" else None}
+            x_val, _, pos_val = val
+            pred = self._one_step(x_val, pos_val, y, dates, members=[member])
+            obs = y[pos_val]
+            record["val_log_likelihood"] = metric.log_likelihood(pred.mean, obs, pred.std)
+            record["val_rmse"] = metric.rmse(pred.mean, obs)
+            member.history.append(record)
+            if record["val_log_likelihood"] > best[0]:
+                best = (record["val_log_likelihood"], member.net.state_dict(),
+                        member.sigma_v_now)
+                member.best_epoch = epoch
+                waited = 0
+            else:
+                waited += 1
+            if bar is not None:
+                bar.set_postfix(member=i, val_ll=f"{record['val_log_likelihood']:.3f}")
+            if waited >= patience:
+                if bar is not None:
+                    bar.update(epochs - 1 - epoch)
+                break
+        if best[1] is not None:
+            member.net.load_state_dict(best[1])
+            member.sigma_v_now = best[2]
+        elif member.best_epoch is None:
+            member.best_epoch = epochs - 1
+
+    def update(self, y_new, covariates_new=None, dates_new=None) -> Forecast:
+        """Online learning: forecast each new observation one step ahead, then learn from it.
+
+        The new steps extend the series seen so far; each one is first
+        predicted from the window before it (the returned forecasts are
+        honest one-step-ahead forecasts) and then used for one TAGI update
+        of every member (skipped when it is NaN).
+
+        Args:
+            y_new: ``(n,)`` new observations, following the series seen so far.
+            covariates_new: ``(n, k)`` their covariates (when fitted with some).
+            dates_new: ``(n,)`` their timestamps (when fitted with dates).
+
+        Returns:
+            :class:`Forecast` of the ``n`` new steps made before learning each.
+        """
+        where = "Forecaster.update"
+        self._check_fitted("update")
+        y_new, covariates_new, dates_new = self._check_series(y_new, covariates_new, dates_new,
+                                                              where)
+        self._check_covariates(covariates_new, where)
+        if (dates_new is None) != (self._dates is None):
+            raise ValueError(f"{where}: give dates_new exactly when fit had dates")
+        y = np.concatenate([self._y, y_new])
+        cov = None if covariates_new is None else np.concatenate([self._cov, covariates_new])
+        dates = None if dates_new is None else check_dates(
+            np.concatenate([self._dates, dates_new]), where=where)
+        x, t, positions = self._windows(y, self._all_covariates(cov, dates, len(y)))
+        new = np.flatnonzero(positions >= len(self._y))
+        steps = []
+        for k in new:
+            steps.append(self._one_step(x[k:k + 1], positions[k:k + 1], y, dates))
+            self._learn_windows(x[k:k + 1], t[k:k + 1])
+        self._y, self._cov, self._dates = y, cov, dates
+        if not steps:
+            empty = np.zeros(0)
+            return Forecast(empty, empty, dates_new[:0] if dates_new is not None
+                            else np.zeros(0, dtype=int), empty)
+        return Forecast(*(np.concatenate([getattr(f, a) for f in steps])
+                          for a in ("mean", "std", "index", "noise_std")),
+                        {k: np.concatenate([f.components[k] for f in steps])
+                         for k in COMPONENTS})
+
+    # ------------------------------------------------------------ persistence
+    def _config(self) -> dict:
+        return {"lookback": self.lookback, "hidden_size": self.hidden_size,
+                "num_layers": self.num_layers, "noise": self.noise, "sigma_v": self.sigma_v,
+                "sigma_v_min": self.sigma_v_min, "decay": self.decay,
+                "difference": self.difference, "seasonal_difference": self.seasonal_difference,
+                "season": self.season, "calendar": list(self.calendar), "freq": self.freq,
+                "fill": self.fill, "batch_size": self.batch_size, "ensemble": self.ensemble,
+                "method": self.method, "seed": self.seed, "dtype": self.dtype.name}
+
+    def save(self, filename) -> None:
+        """Save configuration, scaling, the series seen so far and the networks to ``.npz``."""
+        self._check_fitted("save")
+        (m, s), (cm, cs) = self._scale
+        state = {"config": self._config(), "scale": [m, s], "freq_": self.freq_,
+                 "calibration_": None if self.calibration_ is None
+                 else [float(k) for k in self.calibration_],
+                 "num_covariates": self._num_covariates,
+                 "members": [{"sigma_v_now": mb.sigma_v_now, "best_epoch": mb.best_epoch}
+                             for mb in self.members_]}
+        arrays = {"__forecaster__": np.array(json.dumps(state)), "y": self._y,
+                  "cov_mean": np.atleast_1d(cm), "cov_std": np.atleast_1d(cs)}
+        if self._cov is not None:
+            arrays["covariates"] = self._cov
+        if self._dates is not None:
+            arrays["dates"] = self._dates.astype("datetime64[s]").astype(np.int64)
+        for i, member in enumerate(self.members_):
+            arrays.update({f"member{i}:{k}": v for k, v in member.net._param_arrays().items()})
+        with open(filename, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, filename) -> Forecaster:
+        """A forecaster written by :meth:`save`, ready to ``predict``/``forecast``/``update``."""
+        path = Path(filename)
+        with np.load(path, allow_pickle=False) as data:
+            if "__forecaster__" not in data:
+                raise ValueError(f"Forecaster.load: {path} is not a saved Forecaster")
+            state = json.loads(str(data["__forecaster__"]))
+            self = cls(**state["config"])
+            self._num_covariates = state["num_covariates"]
+            self.members_ = []
+            for i, info in enumerate(state["members"]):
+                member = self._new_member(i)
+                prefix = f"member{i}:"
+                member.net._load_param_arrays({k[len(prefix):]: data[k] for k in data.files
+                                               if k.startswith(prefix)})
+                member.sigma_v_now, member.best_epoch = info["sigma_v_now"], info["best_epoch"]
+                self.members_.append(member)
+            cov_scale = (data["cov_mean"], data["cov_std"]) if state["num_covariates"] \
+                else (0.0, 1.0)
+            self._scale = (tuple(state["scale"]), cov_scale)
+            self.freq_ = state["freq_"]
+            self.calibration_ = None if state["calibration_"] is None \
+                else np.array(state["calibration_"])
+            self._y = data["y"]
+            self._cov = data["covariates"] if "covariates" in data else None
+            self._dates = data["dates"].astype("datetime64[s]") if "dates" in data else None
+        return self
+
+    # ----------------------------------------------------------------- checks
+    def _check_fitted(self, what: str) -> None:
+        if not self.members_:
+            raise RuntimeError(f"Forecaster.{what}: call fit() first")
+
+    def _num_user_covariates(self) -> int:
+        return self._num_covariates - 2 * len(self.calendar)
+
+    def _check_covariates(self, covariates, where: str) -> None:
+        n_user = self._num_user_covariates()
+        got = 0 if covariates is None else covariates.shape[1]
+        if got != n_user:
+            raise ValueError(f"{where}: the model was fitted with {n_user} covariate "
+                             f"column(s); got {got}")
+
