@@ -24,12 +24,11 @@ def _model(y, epochs=3, **kwargs):
 
 
 def _mean_fn(model, member=0):
-    """The network's mean output as a function of the window's series values."""
-    net = model.members_[member].net
+    """The forecast mean as a function of the window's series values."""
+    member = model.members_[member]
 
     def f(window):
-        mu, _ = net(np.asarray(window, dtype=np.float64)[None, :, None])
-        return float(mu[0, 0])
+        return float(member.predict(np.asarray(window, dtype=np.float64)[None, :, None])[0][0])
     return f
 
 
@@ -63,22 +62,24 @@ def test_linearized_recursion_equals_the_delta_method_by_finite_differences():
     chain rule at the means when the weight variances vanish (with trained variances its
     variance terms move the Jacobian by ~0.1 %), so the weights are made nearly exact."""
     y = _series()
-    model = _model(y)
-    for layer in model.net.layers:
-        for name, n in (("var_w", layer.num_weights), ("var_b", layer.num_biases)):
-            if n:
-                setattr(layer, name, np.full(n, 1e-12))
+    model = _model(y, linear=True)
+    for net in model.members_[0].networks.values():
+        for layer in net.layers:
+            for name, n in (("var_w", layer.num_weights), ("var_b", layer.num_biases)):
+                if n:
+                    setattr(layer, name, np.full(n, 1e-12))
     fc = model.forecast(8)
     mean, std = _hand_recursion(model, y, 8, _central_differences)
     np.testing.assert_allclose(fc.mean, mean, rtol=1e-10)
     np.testing.assert_allclose(fc.std, std, rtol=1e-7)
 
 
-def test_linearized_recursion_with_trained_variances():
+@pytest.mark.parametrize("linear", [False, True])
+def test_linearized_recursion_with_trained_variances(linear):
     """The same recursion by hand with the network's own Jacobian: exact bookkeeping of
     the weight variance, the noise and every covariance of the fed-back values."""
     y = _series()
-    model = _model(y)
+    model = _model(y, linear=linear)
     member = model.members_[0]
     fc = model.forecast(8)
     mean, std = _hand_recursion(
@@ -115,7 +116,7 @@ def test_diagonal_drops_covariances_and_understates_the_spread():
 @pytest.mark.parametrize("opts", [
     {}, {"method": "diagonal"}, {"ensemble": 3}, {"difference": True},
     {"seasonal_difference": True, "season": 12, "difference": True, "ensemble": 2},
-    {"noise": "heteroscedastic"}])
+    {"noise": "heteroscedastic", "linear": True}])
 def test_variance_components_add_up(opts):
     y = _series(trend=0.05)
     model = _model(y, **opts)
@@ -255,15 +256,34 @@ def test_backtest_rejects_bad_origins():
         model.backtest(y)
 
 
+def _params(model):
+    return np.concatenate([np.ravel(a) for m in model.members_
+                           for state in m.state_dict().values()
+                           for params in state.values() for a in params])
+
+
 def test_refit_learns_the_validation_tail():
     y = _series(n=240, trend=0.02)
     kept = Forecaster(6, 6, seed=0).fit(y, epochs=4, progress=False, refit=False)
-    refit = Forecaster(6, 6, seed=0).fit(y, epochs=4, progress=False)
-    assert refit.best_epoch_ == kept.best_epoch_
+    retrained = Forecaster(6, 6, seed=0).fit(y, epochs=4, progress=False)
+    assert retrained.best_epoch_ == kept.best_epoch_
+    assert retrained.history_ == kept.history_
     # standardisation from all of y, not the training part only
-    assert refit._scale[0][0] == pytest.approx(np.mean(y))
+    assert retrained._scale[0][0] == pytest.approx(np.mean(y))
     assert kept._scale[0][0] == pytest.approx(np.mean(y[:192]))
-    assert refit.history_ == kept.history_
+    # trained afresh for best_epoch + 1 epochs on every window: as a model fitted on
+    # all of y without validation for that many epochs
+    direct = Forecaster(6, 6, seed=0).fit(y, validation=0, epochs=kept.best_epoch_ + 1,
+                                          progress=False)
+    np.testing.assert_array_equal(_params(retrained), _params(direct))
+    # online: the early-stopped state, then one update per held-out window in order
+    online = Forecaster(6, 6, seed=0).fit(y, epochs=4, progress=False, refit="online")
+    assert online._scale == kept._scale
+    x, t, positions = kept._windows(y, kept._all_covariates(None, None, len(y)))
+    kept._learn_windows(x[positions >= 192], t[positions >= 192])
+    np.testing.assert_array_equal(_params(online), _params(kept))
+    with pytest.raises(ValueError, match="refit must be one of"):
+        Forecaster(6, 6).fit(y, epochs=1, progress=False, refit="yes")
 
 
 def test_forecast_dates_follow_the_calendar():
@@ -281,3 +301,23 @@ def test_forecast_dates_follow_the_calendar():
     shuffled = pd.date_range("2000-01-01", periods=120, freq="MS").values[::-1]
     with pytest.raises(ValueError, match="increasing"):
         Forecaster(6, 6).fit(y, dates=shuffled, epochs=1, progress=False)
+
+
+def test_linear_part_learns_its_share_of_the_kalman_update():
+    """y = z_lstm + z_lin + v: the linear part's update equals that of a linear network
+    alone observing y - m_lstm with noise variance sigma_v^2 + s_lstm."""
+    from tagi_lstm.forecast.member import Member
+    from tagi_lstm.layers import Linear
+    from tagi_lstm.sequential import Sequential
+
+    rng = np.random.default_rng(3)
+    member = Member(1, 5, 4, 1, "fixed", 0.3, "float64", "cpu", seed=0, linear=True)
+    x, t = rng.standard_normal((1, 5, 1)), np.array([0.7])
+    alone = Sequential(Linear(5, 1)).to_dtype("float64")
+    alone.load_state_dict(member.linear.state_dict())
+    m_lstm, v_lstm = member.net(x)
+    alone(x.reshape(1, -1))
+    alone.update(t - m_lstm[:, 0], 0.3 ** 2 + v_lstm[:, 0])
+    member.learn(x, t)
+    for a, b in zip(member.linear.state_dict()["Linear.0"], alone.state_dict()["Linear.0"]):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

@@ -3,8 +3,9 @@
 :func:`search` splits the series it is given into a part to fit on and a
 tail to score on, and walks through the settings one group at a time
 (coordinate descent, so the cost grows with the sum, not the product, of the
-choices): differencing (none, ordinary, seasonal, both), calendar covariates,
-lookback, width, and the noise model. Each candidate is trained with early stopping on its own
+choices): differencing (none, ordinary, seasonal, both), a linear
+autoregression beside the LSTM or not, calendar covariates, lookback, width,
+and the noise model. Each candidate is trained with early stopping on its own
 inner held-out part, then scored by the mean CRPS of its recursive forecasts
 of ``horizon`` steps from rolling origins over the tail; a group's best
 setting is kept for the next group. Nothing after the end of the given
@@ -60,7 +61,8 @@ def stages(season: int | None, n_fit: int, calendar: tuple = ()) -> list:
     if season and season > 1 and room - season - lookbacks[0] > 0:
         differencing += [{"difference": False, "seasonal_difference": True},
                          {"difference": True, "seasonal_difference": True}]
-    groups = [("differencing", differencing)]
+    groups = [("differencing", differencing),
+              ("linear", [{"linear": False}, {"linear": True}])]
     if calendar:
         groups.append(("calendar", [{"calendar": ()}, {"calendar": tuple(calendar)}]))
     return groups + [

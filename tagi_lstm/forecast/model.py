@@ -42,7 +42,7 @@ DEFAULT_CALIBRATION_HORIZON = 10
 #: Most origins a calibration backtest forecasts from (evenly spread).
 MAX_CALIBRATION_ORIGINS = 200
 #: How ``fit`` learns from the held-out tail after early stopping.
-REFITS = ("online", "retrain", False)
+REFITS = ("retrain", "online", False)
 
 
 class Forecaster:
@@ -76,6 +76,9 @@ class Forecaster:
             (:func:`~tagi_lstm.data.fill_missing`); NaN targets are always
             skipped in updates.
         batch_size: windows per TAGI update during ``fit``.
+        linear: add a Bayesian linear autoregression on the window beside the
+            LSTM; their forecasts add (see
+            :class:`~tagi_lstm.forecast.member.Member`).
         ensemble: networks trained from seeds ``seed, seed + 1, ...``; their
             forecasts are combined by mixture moments.
         method: multi-step propagation, ``"linearized"`` (full covariance
@@ -102,7 +105,8 @@ class Forecaster:
                  sigma_v_min: float = 0.3, decay: float = 0.95, difference: bool = False,
                  seasonal_difference: bool = False, season: int | None = None,
                  calendar=(), freq: str | None = None, fill: str = "ffill",
-                 batch_size: int = 8, ensemble: int = 1, method: str = "linearized",
+                 batch_size: int = 8, linear: bool = False, ensemble: int = 1,
+                 method: str = "linearized",
                  seed: int | None = 0, dtype: str = "float32", device: str = "cpu"):
         where = "Forecaster"
         self.lookback = check_positive_int(lookback, name="lookback", where=where)
@@ -132,6 +136,7 @@ class Forecaster:
             raise ValueError(f"{where}: fill must be 'ffill' or 'raise'; got {fill!r}")
         self.fill = fill
         self.batch_size = check_positive_int(batch_size, name="batch_size", where=where)
+        self.linear = bool(linear)
         self.ensemble = check_positive_int(ensemble, name="ensemble", where=where)
         if method not in propagate.METHODS:
             raise ValueError(f"{where}: method must be one of {propagate.METHODS}; got "
@@ -516,7 +521,7 @@ class Forecaster:
 
     def _online_backtest(self, y, cov, origins, horizon, method, num_samples, rng) -> dict:
         """Backtest rows one origin at a time, learning from each step before it."""
-        saved = [m.net.state_dict() for m in self.members_]
+        saved = [m.state_dict() for m in self.members_]
         sigmas = [m.sigma_v_now for m in self.members_]
         x, t, positions = self._windows(y, cov[:len(y)])
         rows, learned = [], len(self._y)
@@ -529,7 +534,7 @@ class Forecaster:
                                             num_samples, rng))
         finally:
             for member, state, sigma in zip(self.members_, saved, sigmas):
-                member.net.load_state_dict(state)
+                member.load_state_dict(state)
                 member.sigma_v_now = sigma
         return {"mean": np.concatenate([r["mean"] for r in rows]),
                 "std": np.concatenate([r["std"] for r in rows]),
@@ -611,7 +616,7 @@ class Forecaster:
     # --------------------------------------------------------------- learning
     def fit(self, y, covariates=None, dates=None, *, validation: float = 0.2,
             epochs: int = 50, patience: int = 5, shuffle: bool = True,
-            refit: str | bool = "online", calibrate: bool | int = False,
+            refit: str | bool = "retrain", calibrate: bool | int = False,
             progress: bool = True) -> Forecaster:
         """Train on ``y``: choose the number of epochs on a held-out tail, then learn it.
 
@@ -634,12 +639,12 @@ class Forecaster:
             shuffle: visit the training windows in a new random order each
                 epoch (TAGI updates like a filter, so chronological order
                 favours the end of the series).
-            refit: how the held-out tail is learned from: ``"online"``
-                (each member learns its windows in time order, one TAGI update
-                each, as :meth:`update` does), ``"retrain"`` (each member is
-                trained afresh, same seed, on all of ``y`` for the number of
-                epochs that scored best, standardised on all of ``y``) or
-                ``False`` (not learned from).
+            refit: how the held-out tail is learned from: ``"retrain"``
+                (each member is trained afresh, same seed, on all of ``y``
+                for the number of epochs that scored best, standardised on
+                all of ``y``; ``True`` means the same), ``"online"`` (each
+                member learns its windows in time order, one TAGI update each,
+                as :meth:`update` does) or ``False`` (not learned from).
             calibrate: fit per-horizon variance factors
                 (:mod:`~tagi_lstm.forecast.calibration`) on a rolling-origin
                 backtest of the held-out part, before any refit: an int is
@@ -677,8 +682,10 @@ class Forecaster:
             (self.season or DEFAULT_CALIBRATION_HORIZON) if calibrate is True else
             check_positive_int(calibrate, name="calibrate", where=where))
         self.calibration_ = None
+        refit = "retrain" if refit is True else refit
         if refit not in REFITS:
-            raise ValueError(f"{where}: refit must be one of {REFITS}; got {refit!r}")
+            raise ValueError(f"{where}: refit must be one of {REFITS} (True: 'retrain'); "
+                             f"got {refit!r}")
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -736,7 +743,8 @@ class Forecaster:
     def _new_member(self, i: int) -> Member:
         seed = None if self.seed is None else self.seed + i
         return Member(1 + self._num_covariates, self.lookback, self.hidden_size,
-                      self.num_layers, self.noise, self.sigma_v, self.dtype, self.device, seed)
+                      self.num_layers, self.noise, self.sigma_v, self.dtype, self.device, seed,
+                      self.linear)
 
     def _train(self, member, i, x, t, val, y, dates, epochs, patience, shuffle, bar) -> None:
         """Train one member; with ``val = (x, t, positions)``, stop early and keep the
@@ -763,7 +771,7 @@ class Forecaster:
             record["val_rmse"] = metric.rmse(pred.mean, obs)
             member.history.append(record)
             if record["val_log_likelihood"] > best[0]:
-                best = (record["val_log_likelihood"], member.net.state_dict(),
+                best = (record["val_log_likelihood"], member.state_dict(),
                         member.sigma_v_now)
                 member.best_epoch = epoch
                 waited = 0
@@ -776,7 +784,7 @@ class Forecaster:
                     bar.update(epochs - 1 - epoch)
                 break
         if best[1] is not None:
-            member.net.load_state_dict(best[1])
+            member.load_state_dict(best[1])
             member.sigma_v_now = best[2]
         elif member.best_epoch is None:
             member.best_epoch = epochs - 1
@@ -831,7 +839,8 @@ class Forecaster:
                 "sigma_v_min": self.sigma_v_min, "decay": self.decay,
                 "difference": self.difference, "seasonal_difference": self.seasonal_difference,
                 "season": self.season, "calendar": list(self.calendar), "freq": self.freq,
-                "fill": self.fill, "batch_size": self.batch_size, "ensemble": self.ensemble,
+                "fill": self.fill, "batch_size": self.batch_size, "linear": self.linear,
+                "ensemble": self.ensemble,
                 "method": self.method, "seed": self.seed, "dtype": self.dtype.name}
 
     def save(self, filename) -> None:
@@ -851,7 +860,9 @@ class Forecaster:
         if self._dates is not None:
             arrays["dates"] = self._dates.astype("datetime64[s]").astype(np.int64)
         for i, member in enumerate(self.members_):
-            arrays.update({f"member{i}:{k}": v for k, v in member.net._param_arrays().items()})
+            for name, net in member.networks.items():
+                arrays.update({f"member{i}:{name}:{k}": v
+                               for k, v in net._param_arrays().items()})
         with open(filename, "wb") as fh:
             np.savez(fh, **arrays)
 
@@ -868,9 +879,10 @@ class Forecaster:
             self.members_ = []
             for i, info in enumerate(state["members"]):
                 member = self._new_member(i)
-                prefix = f"member{i}:"
-                member.net._load_param_arrays({k[len(prefix):]: data[k] for k in data.files
-                                               if k.startswith(prefix)})
+                for name, net in member.networks.items():
+                    prefix = f"member{i}:{name}:"
+                    net._load_param_arrays({k[len(prefix):]: data[k] for k in data.files
+                                            if k.startswith(prefix)})
                 member.sigma_v_now, member.best_epoch = info["sigma_v_now"], info["best_epoch"]
                 self.members_.append(member)
             cov_scale = (data["cov_mean"], data["cov_std"]) if state["num_covariates"] \
