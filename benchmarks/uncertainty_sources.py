@@ -69,7 +69,7 @@ from tagi_lstm.forecast import Forecaster  # noqa: E402
 #: The forecaster of every series (lookback: two seasons, at least 8, at most 96 steps,
 #: as in forecast_peers).
 SETTINGS = dict(hidden_size=16, noise="heteroscedastic", difference=False, calendar=(),
-                ensemble=1, seed=0)
+                linear=False, ensemble=1, seed=0)
 #: Per-series changes to :data:`SETTINGS` (co2 has a trend: model first differences, and
 #: give the network the day of the year).
 SERIES_SETTINGS = {"co2": dict(difference=True, calendar=("dayofyear",))}
@@ -138,13 +138,27 @@ def one_step(model, series) -> dict:
     return out
 
 
-def horizon_study(model, series, num_samples: int) -> dict:
-    """Backtests of the test origins by each method, scored per horizon step."""
+def validation_origins(model, series) -> np.ndarray:
+    """Origins in the held-out validation tail of the training part (forecasts that end
+    before the test part), at most 50, evenly strided as forecast_peers places them."""
     H = series.spec.horizon
+    low = max(split_of(series.n_train), model.lookback + model._diff.lost)
+    high = series.n_train - H
+    if high < low:
+        return np.zeros(0, dtype=int)
+    stride = max(1, int(np.ceil((high - low + 1) / 50)))
+    return np.arange(low, high + 1, stride)
+
+
+def horizon_study(model, series, num_samples: int, origins=None,
+                  methods=METHODS, quiet=False) -> dict:
+    """Backtests from the test origins (or ``origins``) by each method, scored per step."""
+    H = series.spec.horizon
+    origins = series.origins if origins is None else origins
     out, stds = {}, {}
-    for method in METHODS:
+    for method in methods:
         t0 = time.perf_counter()
-        bt = model.backtest(series.y, H, dates=series.dates, origins=series.origins,
+        bt = model.backtest(series.y, H, dates=series.dates, origins=origins,
                             method=method, num_samples=num_samples)
         seconds = time.perf_counter() - t0
         sc = bt.scores(levels=(0.5, 0.9))
@@ -161,10 +175,13 @@ def horizon_study(model, series, num_samples: int) -> dict:
                                  for k, v in bt.components.items()}
         out[method] = rec
         stds[method] = bt.std
-        log(f"    {method:10s} {seconds:6.1f} s  coverage_90 h=1 {sc['coverage_90'][0]:.2f}"
+        if not quiet:
+            log(f"    {method:10s} {seconds:6.1f} s  coverage_90 h=1 {sc['coverage_90'][0]:.2f}"
             f"  h={H} {sc['coverage_90'][-1]:.2f}  variance ratio h=1 {rec['ratio'][0]:.2f}"
             f"  h={H} {rec['ratio'][-1]:.2f}")
-    out["sd_linearized_over_samples"] = np.mean(stds["linearized"] / stds["samples"], axis=0)
+    if "samples" in stds:
+        out["sd_linearized_over_samples"] = np.mean(stds["linearized"] / stds["samples"],
+                                                    axis=0)
     return out
 
 
@@ -331,6 +348,17 @@ def series_markdown(name: str, rec: dict) -> list:
                       f(hz[m]["width_90"][i])]
         cells.append(f(hz["sd_linearized_over_samples"][i], 3))
         lines.append(f"| {h} | " + " | ".join(cells) + " |")
+    vh = rec.get("validation_horizon")
+    if vh:
+        lines += ["", f"Validation origins ({len(rec['validation_origins'])} origins in the "
+                  "held-out tail of the training part, forecasts ending before the test part):",
+                  "", "| h | MSE | " + " | ".join(f"{m} ratio | {m} cov" for m in vh) + " |",
+                  "| ---: | ---: |" + " ---: | ---: |" * len(vh)]
+        for h in steps:
+            i = h - 1
+            lines.append(f"| {h} | {f(vh['linearized']['mse'][i])} | " + " | ".join(
+                f"{f(vh[m]['ratio'][i], 2)} | {f(vh[m]['coverage_90'][i], 2)}" for m in vh)
+                + " |")
     unit = "standardised differences²" if st["difference"] else "standardised units²"
     lines += ["", f"### Variance by source (mean over origins, {unit})", "",
               "shares: of parameters + noise + fed_back (linearized total); diag/full and "
@@ -370,30 +398,48 @@ def series_markdown(name: str, rec: dict) -> list:
 
 def overview_markdown(report: dict) -> list:
     lines = ["## Overview", "",
-             "90 % coverage at h = 1 and h = H per method; variance ratio (realised MSE / "
-             "predicted) at h = H; shares of the linearized variance at h = H; what the "
-             "diagonal propagations keep of the fed-back variance at h = 2 and h = H; "
-             "one-step RMSE / RMS sd on train / validation / test.", "",
-             "| series | H | cov h=1 | cov h=H diag / lin / samples | ratio h=H diag / lin / "
-             "samples | shares h=H par / noise / fed | diag/full h=2, H | tagi/full h=2, H | "
-             "one-step ratio train / val / test |",
-             "| --- | ---: | ---: | --- | --- | --- | --- | --- | --- |"]
+             "Test origins. cov: 90 % coverage (diagonal / linearized / samples; at h = 1 "
+             "the three coincide up to sampling); ratio: realised MSE / mean predicted "
+             "variance (1 = calibrated on average, > 1 = too narrow). The validation "
+             "columns: the same ratio (linearized) from origins in the held-out tail of the "
+             "training part. One-step: RMSE / RMS sd of the one-step forecasts on the "
+             "training part proper / validation tail / test part.", "",
+             "| series | H | cov h=1 | cov h=H | ratio h=1 | ratio h=H | val. ratio h=1, "
+             "h=H (lin.) | one-step train / val / test |",
+             "| --- | ---: | ---: | --- | ---: | --- | --- | --- |"]
+    for name, rec in report["series"].items():
+        hz, H = rec["horizon"], rec["H"]
+        vh = rec.get("validation_horizon")
+        os_ = rec["one_step"]
+        lines.append(
+            f"| {name} | {H} | {f(hz['linearized']['coverage_90'][0], 2)} | "
+            + " / ".join(f(hz[m]["coverage_90"][-1], 2) for m in METHODS) + " | "
+            + f"{f(hz['linearized']['ratio'][0], 2)} | "
+            + " / ".join(f(hz[m]["ratio"][-1], 2) for m in METHODS) + " | "
+            + (f"{f(vh['linearized']['ratio'][0], 2)}, {f(vh['linearized']['ratio'][-1], 2)}"
+               if vh else "—") + " | "
+            + " / ".join(f(os_[p]["ratio"], 3) for p in ("train", "validation", "test"))
+            + " |")
+    lines += ["", "Sources (linearized, test origins, mean over origins): shares of the "
+              "variance at h = H; what the two diagonal propagations keep of the fed-back "
+              "variance (diag: J diag(Σ) Jᵀ, covariances between fed-back forecasts dropped; "
+              "tagi: TAGI's forward pass, which also drops the correlation between the "
+              "paths of one input through the network) at h = 2 and h = H; sd of the "
+              "linearized forecast / sd of the sample paths at h = H.", "",
+              "| series | share par / noise / fed h=H | diag/full h=2, h=H | tagi/full h=2, "
+              "h=H | sd lin / samples h=H |", "| --- | --- | --- | --- | ---: |"]
     for name, rec in report["series"].items():
         hz, src, H = rec["horizon"], rec["sources"], rec["H"]
         i = H - 1
         tot = src["parameters"][i] + src["noise"][i] + src["fed_back"][i]
         keep = (lambda k, j: f(src[k][j] / src["fed_back"][j], 2)
                 if src["fed_back"][j] > 0 else "—")
-        os_ = rec["one_step"]
         lines.append(
-            f"| {name} | {H} | {f(hz['linearized']['coverage_90'][0], 2)} | "
-            + " / ".join(f(hz[m]["coverage_90"][i], 2) for m in METHODS) + " | "
-            + " / ".join(f(hz[m]["ratio"][i], 2) for m in METHODS) + " | "
+            f"| {name} | "
             + " / ".join(f(src[k][i] / tot, 2) for k in ("parameters", "noise", "fed_back"))
-            + f" | {keep('fed_back_diagonal', 1) if H > 1 else '—'}, {keep('fed_back_diagonal', i)}"
-            f" | {keep('fed_back_tagi', 1) if H > 1 else '—'}, {keep('fed_back_tagi', i)} | "
-            + " / ".join(f(os_[p]["ratio"], 3) for p in ("train", "validation", "test"))
-            + " |")
+            + f" | {keep('fed_back_diagonal', 1) if H > 1 else '—'}, "
+            f"{keep('fed_back_diagonal', i)} | {keep('fed_back_tagi', 1) if H > 1 else '—'}, "
+            f"{keep('fed_back_tagi', i)} | {f(hz['sd_linearized_over_samples'][i], 3)} |")
     return lines + [""]
 
 
@@ -496,6 +542,16 @@ def main(argv=None) -> int:
         log("  one step, RMSE / RMS sd: " + ", ".join(
             f"{p} {r['ratio']:.2f}" for p, r in rec["one_step"].items()))
         rec["horizon"] = horizon_study(model, series, num_samples)
+        val = validation_origins(model, series)
+        rec["validation_origins"] = val
+        if val.size:
+            rec["validation_horizon"] = horizon_study(model, series, num_samples, val,
+                                                      ("diagonal", "linearized"), quiet=True)
+            v = rec["validation_horizon"]
+            log(f"    validation ({val.size} origins): variance ratio h=1 / h={H}: diagonal "
+                f"{v['diagonal']['ratio'][0]:.2f} / {v['diagonal']['ratio'][-1]:.2f}, "
+                f"linearized {v['linearized']['ratio'][0]:.2f} / "
+                f"{v['linearized']['ratio'][-1]:.2f}")
         rec["sources"] = sources_study(model, series)
         rec["seconds"] = time.perf_counter() - t0
         plot_series(name, rec, out / f"{name}.png")

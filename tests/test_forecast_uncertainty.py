@@ -321,3 +321,63 @@ def test_linear_part_learns_its_share_of_the_kalman_update():
     member.learn(x, t)
     for a, b in zip(member.linear.state_dict()["Linear.0"], alone.state_dict()["Linear.0"]):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_auto_chooses_on_a_backtest_and_fits_the_choice():
+    pd = pytest.importorskip("pandas")
+    y = _series(n=240, trend=0.03)
+    dates = pd.date_range("2000-01-01", periods=240, freq="MS").values
+    model = Forecaster.auto(y, dates=dates, ensemble=2, epochs=3, patience=2, progress=False)
+    assert model.season == 12  # from the monthly dates
+    stages = [r["stage"] for r in model.auto_]
+    assert stages[0] == "differencing" and "calendar" in stages and stages[-1] == "refit"
+    best = min(model.auto_, key=lambda r: r["crps"])
+    for key, value in model.auto_settings_.items():
+        if key != "refit":
+            assert getattr(model, key) == (tuple(value) if key == "calendar" else value)
+    # the last candidate scored is at least as good as the best of the first group
+    first_group = min(r["crps"] for r in model.auto_ if r["stage"] == "differencing")
+    assert best["crps"] <= first_group
+    assert len(model.nets) == 2 and model.calibration_ is not None
+    assert len(model.calibration_) == 12
+    fixed = Forecaster.auto(y, dates=dates, ensemble=1, epochs=2, patience=1, progress=False,
+                            calibrate=False, calendar=(), hidden_size=4)
+    assert fixed.calendar == () and fixed.hidden_size == 4 and fixed.calibration_ is None
+
+
+def test_calibration_factors_from_a_backtest():
+    from tagi_lstm.forecast.calibration import PRIOR_WEIGHT, variance_factors
+    from tagi_lstm.forecast.result import Backtest
+
+    rng = np.random.default_rng(0)
+    observed = rng.standard_normal((400, 3)) * np.array([1.0, 2.0, 0.5])
+    bt = Backtest(np.arange(400), np.zeros((400, 3)), np.zeros((400, 3)), np.ones((400, 3)),
+                  observed)
+    factors = variance_factors(bt, window=0)
+    expected = (np.sum(np.minimum(observed ** 2, 25), axis=0) + PRIOR_WEIGHT) / (400 + PRIOR_WEIGHT)
+    np.testing.assert_allclose(factors, expected)
+    assert factors[1] == pytest.approx(4.0, rel=0.15) and factors[2] == pytest.approx(0.25,
+                                                                                      rel=0.15)
+    # fitted on a held-out backtest, the factors scale the forecast variances
+    y = _series(n=240)
+    model = Forecaster(6, 6, seed=0).fit(y, epochs=2, progress=False, calibrate=5)
+    plain = Forecaster(6, 6, seed=0).fit(y, epochs=2, progress=False)
+    fc, ref = model.forecast(7), plain.forecast(7)
+    k = np.append(model.calibration_, [model.calibration_[-1]] * 2)
+    np.testing.assert_allclose(fc.std ** 2, ref.std ** 2 * k, rtol=1e-9)
+    np.testing.assert_allclose(fc.components["calibration"], ref.std ** 2 * (k - 1), rtol=1e-9)
+
+
+def test_plot_backtest_draws_coverage_and_width():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    y = _series(n=240)
+    bt = _model(y[:200]).backtest(y, 6, stride=5)
+    cov_ax, width_ax = bt.plot()
+    assert cov_ax.get_ylabel() == "observed coverage"
+    np.testing.assert_allclose(cov_ax.lines[0].get_ydata(), bt.scores()["coverage_50"])
+    np.testing.assert_allclose(width_ax.lines[1].get_ydata(), bt.scores()["width_90"])
+    frame = bt.to_pandas() if pytest.importorskip("pandas") else None
+    assert list(frame.index) == [str(h) for h in range(1, 7)]

@@ -5,8 +5,9 @@ tail to score on, and walks through the settings one group at a time
 (coordinate descent, so the cost grows with the sum, not the product, of the
 choices): differencing (none, ordinary, seasonal, both), a linear
 autoregression beside the LSTM or not, calendar covariates, lookback, width,
-and the noise model. Each candidate is trained with early stopping on its own
-inner held-out part, then scored by the mean CRPS of its recursive forecasts
+the noise model, and whether to retrain on the inner held-out part after
+early stopping (``fit(refit=...)``). Each candidate is trained with early
+stopping on its own inner held-out part, then scored by the mean CRPS of its recursive forecasts
 of ``horizon`` steps from rolling origins over the tail; a group's best
 setting is kept for the next group. Nothing after the end of the given
 series is looked at.
@@ -68,7 +69,8 @@ def stages(season: int | None, n_fit: int, calendar: tuple = ()) -> list:
     return groups + [
             ("lookback", [{"lookback": L} for L in lookbacks]),
             ("hidden_size", [{"hidden_size": h} for h in (8, 16, 32)]),
-            ("noise", [{"noise": "heteroscedastic"}, {"noise": "scheduled"}])]
+            ("noise", [{"noise": "heteroscedastic"}, {"noise": "scheduled"}]),
+            ("refit", [{"refit": False}, {"refit": "retrain"}])]
 
 
 def search(make, y, covariates, dates, *, horizon: int, season: int | None, base: dict,
@@ -89,8 +91,9 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
         progress: show a tqdm bar over candidates.
 
     Returns:
-        ``(settings, report)``: the chosen settings and one dict per candidate
-        tried (``stage``, ``settings``, ``crps``, ``seconds``).
+        ``(settings, report)``: the chosen settings (constructor arguments
+        plus ``"refit"`` for ``fit``) and one dict per candidate tried
+        (``stage``, ``settings``, ``crps``, ``seconds``).
     """
     n = len(y)
     n_fit = n - max(int(round(validation * n)), horizon + 1)
@@ -104,7 +107,7 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
         from tqdm.auto import tqdm
 
         bar = tqdm(total=sum(len(g) for _, g in groups), desc="auto", unit="candidate")
-    chosen, report, scores = dict(base), [], {}
+    chosen, report, scores = {"refit": False, **base}, [], {}
     for name, options in groups:
         best = None
         for option in options:
@@ -112,7 +115,8 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
             key = tuple(sorted(settings.items()))
             if key not in scores:
                 start = time.perf_counter()
-                scores[key] = _score(make(**settings), y, covariates, dates, cov_fit,
+                model = make(**{k: v for k, v in settings.items() if k != "refit"})
+                scores[key] = _score(model, settings["refit"], y, covariates, dates, cov_fit,
                                      dates_fit, n_fit, origins, horizon, epochs, patience)
                 report.append({"stage": name, "settings": settings, "crps": scores[key],
                                "seconds": time.perf_counter() - start})
@@ -127,13 +131,13 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
     return chosen, report
 
 
-def _score(model, y, covariates, dates, cov_fit, dates_fit, n_fit, origins, horizon,
+def _score(model, refit, y, covariates, dates, cov_fit, dates_fit, n_fit, origins, horizon,
            epochs, patience) -> float:
     """Mean CRPS of a candidate's backtest over the tail (inf if it cannot be fitted)."""
     usable = origins[origins >= model.lookback + model._diff.lost + 1]
     try:
         model.fit(y[:n_fit], cov_fit, dates_fit, epochs=epochs, patience=patience,
-                  refit=False, progress=False)
+                  refit=refit, progress=False)
         bt = model.backtest(y, horizon, covariates, dates, origins=usable)
     except ValueError:
         return float(np.inf)

@@ -556,8 +556,9 @@ class Forecaster:
              seed: int | None = 0, progress: bool = True, **settings) -> Forecaster:
         """A forecaster whose settings are chosen on a backtest of ``y``, then fitted.
 
-        Differencing (none, ordinary, seasonal, both), lookback, width and noise
-        model are chosen one group at a time by the mean CRPS of recursive
+        Differencing (none, ordinary, seasonal, both), a linear autoregression
+        beside the LSTM, calendar covariates, lookback, width, noise model and
+        whether to retrain after early stopping are chosen one group at a time by the mean CRPS of recursive
         ``horizon``-step forecasts from rolling origins over the last
         ``validation`` fraction of ``y``, each candidate trained on the part
         before it (:mod:`tagi_lstm.forecast.auto`). The chosen forecaster is
@@ -605,11 +606,13 @@ class Forecaster:
                                 base={}, epochs=epochs, patience=patience,
                                 validation=validation, progress=progress,
                                 calendar=() if "calendar" in fixed else calendar_for(freq))
+        refit = chosen.pop("refit")
         model = cls(**{**chosen, **fixed, "season": season, "seed": seed,
                        "ensemble": ensemble})
         model.fit(y, covariates, dates, validation=validation, epochs=epochs,
-                  patience=patience, calibrate=horizon if calibrate else False,
+                  patience=patience, refit=refit, calibrate=horizon if calibrate else False,
                   progress=progress)
+        chosen["refit"] = refit
         model.auto_, model.auto_settings_ = report, chosen
         return model
 
