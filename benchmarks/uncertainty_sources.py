@@ -10,8 +10,13 @@ calibration, seed 0). Then, from every test origin and without refitting:
    full covariance of the fed-back forecasts, delta method; ``samples``: Monte Carlo sample
    paths, :data:`NUM_SAMPLES` per origin). Per horizon step ``h``: the realised error
    variance (mean squared error over the origins), the mean predicted variance, their ratio
-   (1 = calibrated on average, > 1 = intervals too narrow), 50 % and 90 % coverage and the
-   mean 90 % width; and the ratio of the linearized to the sample-path standard deviation.
+   (1 = calibrated on average, > 1 = intervals too narrow), a robust version (median
+   squared standardised error / 0.455, its median for a calibrated Gaussian), 50 % and
+   90 % coverage and the mean 90 % width; and the ratio of the linearized to the
+   sample-path standard deviation. The diagonal and linearized methods are also scored
+   from origins in the validation tail of the training part (forecasts that end before
+   the test part): there the one-step variance is about right, so what goes wrong with the
+   horizon is the propagation's doing.
 2. Sources. ``Forecaster.variance_sources`` at the same origins, averaged over them, per
    step, in the standardised units of the modelled series (the differences for ``co2``):
    weight uncertainty (``parameters``), observation noise (``noise``), uncertainty of the
@@ -19,12 +24,18 @@ calibration, seed 0). Then, from every test origin and without refitting:
    diagonal propagations keep of that last part: ``fed_back_diagonal`` (the covariances
    between the fed-back forecasts dropped: ``J diag(Sigma) J^T``) and ``fed_back_tagi``
    (TAGI's forward pass given ``diag(Sigma)`` as input variances, which also treats the
-   paths one input takes through the network as independent).
+   paths one input takes through the network as independent); the last two also as the
+   median over the origins of each origin's ratio to ``fed_back`` (robust to the few
+   origins whose recursion runs away).
 3. One step. ``Forecaster.predict`` over the whole series: the ratio realised RMSE / RMS
    predicted standard deviation (``sqrt(mean err^2 / mean var)``, 1 = calibrated) and the
    90 % coverage on the training part proper, its held-out validation tail and the test
    part, with the mean parameter and noise variances of each part.
-4. Epochs (one series, :data:`EPOCH_SERIES`). For each number of epochs in
+4. Remedies. The same backtest (linearized) with the library's remedies: per-horizon
+   calibration on the validation tail (``fit(calibrate=H)``), online learning from the
+   test steps before each origin (``backtest(online=True)``), both, and an ensemble of
+   :data:`ENSEMBLE` members (``--no-remedies`` skips them).
+5. Epochs (one series, :data:`EPOCH_SERIES`). For each number of epochs in
    :data:`EPOCHS` a forecaster is trained on the training part proper (the first 80 % of
    the training part, the part early stopping trains on) for exactly that many epochs
    (``validation=0``: no early stopping, the last epoch is kept), seeds
@@ -33,13 +44,15 @@ calibration, seed 0). Then, from every test origin and without refitting:
    the validation tail and the test part (mean over the seeds).
 
 Outputs (``--output``, default ``docs/_static/uncertainty``): ``summary.md`` (tables),
-``summary.json`` (every per-step figure), ``<series>.png`` (coverage, width and variance
-sources against the horizon) and ``epochs_<series>.png``. Progress goes to stderr.
+``summary.json`` (every per-step figure), ``<series>.png`` (coverage, width, variance by
+source and what the diagonal propagations keep, against the horizon) and
+``epochs_<series>.png``. Progress goes to stderr.
 
 Usage::
 
     PYTHONPATH=. python benchmarks/uncertainty_sources.py [--series elnino,sunspots,co2,taylor]
-        [--output docs/_static/uncertainty] [--samples-scale 1.0] [--no-epochs]
+        [--output docs/_static/uncertainty] [--samples-scale 1.0] [--no-remedies]
+        [--no-epochs]
 """
 
 from __future__ import annotations
@@ -77,14 +90,19 @@ SERIES_SETTINGS = {"co2": dict(difference=True, calendar=("dayofyear",))}
 FIT = dict(validation=0.2, epochs=50, patience=5, refit=False, calibrate=False)
 #: Sample paths per origin for method "samples" (the long series get fewer: their paths
 #: cost lookback 96 windows per step).
-NUM_SAMPLES = {"default": 1000, "co2": 200, "taylor": 200}
+NUM_SAMPLES = {"default": 1000, "co2": 500, "taylor": 500}
 METHODS = ("diagonal", "linearized", "samples")
+#: Members of the ensemble remedy.
+ENSEMBLE = 5
 EPOCH_SERIES = "elnino"
 EPOCHS = (1, 2, 5, 10, 20, 40)
 EPOCH_SEEDS = (0, 1, 2)
 DEFAULT_SERIES = ("elnino", "sunspots", "co2", "taylor")
 SOURCES = ("parameters", "noise", "fed_back", "fed_back_diagonal", "fed_back_tagi")
 Z90 = float(ndtri(0.95))
+#: Median of a chi-square variable with one degree of freedom: the median squared
+#: standardised error of a calibrated Gaussian forecast.
+CHI2_MEDIAN = float(ndtri(0.75) ** 2)
 
 
 def lookback_for(season: int) -> int:
@@ -167,7 +185,9 @@ def horizon_study(model, series, num_samples: int, origins=None,
         var = np.where(seen, bt.std ** 2, np.nan)
         mse = np.nanmean(np.where(seen, err2, np.nan), axis=0)
         pred = np.nanmean(var, axis=0)
+        z2 = np.where(seen, err2 / bt.std ** 2, np.nan)
         rec = {"mse": mse, "predicted_var": pred, "ratio": mse / pred,
+               "robust_ratio": np.nanmedian(z2, axis=0) / CHI2_MEDIAN,
                "coverage_50": sc["coverage_50"], "coverage_90": sc["coverage_90"],
                "width_90": sc["width_90"], "crps": sc["crps"], "seconds": seconds}
         if method == "linearized":
@@ -186,19 +206,72 @@ def horizon_study(model, series, num_samples: int, origins=None,
 
 
 def sources_study(model, series) -> dict:
-    """``variance_sources`` per step, averaged over the origins (standardised units)."""
-    H = series.spec.horizon
+    """``variance_sources`` per step: means over the origins (standardised units), and the
+    medians over the origins of what each diagonal propagation keeps of ``fed_back`` and of
+    the fed-back share (robust to the few origins whose recursion runs away)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        vs = model.variance_sources(series.y, H, series.origins, dates=series.dates)
-    out = {}
-    nonfinite = 0
-    for k in SOURCES:
-        v = np.asarray(vs[k], dtype=np.float64)
-        nonfinite += int((~np.isfinite(v)).sum())
-        out[k] = np.nanmean(np.where(np.isfinite(v), v, np.nan), axis=0)
-    out["nonfinite"] = nonfinite
+        vs = model.variance_sources(series.y, series.spec.horizon, series.origins,
+                                    dates=series.dates)
+    vs = {k: np.asarray(vs[k], dtype=np.float64) for k in SOURCES}
+    bad = ~np.isfinite(vs["fed_back_tagi"])
+    out = {k: np.nanmean(np.where(np.isfinite(v), v, np.nan), axis=0) for k, v in vs.items()}
+    fb = np.where(vs["fed_back"] > 0, vs["fed_back"], np.nan)
+    total = vs["parameters"] + vs["noise"] + vs["fed_back"]
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # step 1 has no fed-back part
+        out["median_keep_diagonal"] = np.nanmedian(vs["fed_back_diagonal"] / fb, axis=0)
+        # a non-finite TAGI pass (overflow) kept "everything and more": count it as +inf
+        out["median_keep_tagi"] = np.nanmedian(np.where(bad, np.inf, vs["fed_back_tagi"]) / fb,
+                                               axis=0)
+        out["median_share_fed"] = np.median(vs["fed_back"] / total, axis=0)
+    out["median_keep_diagonal"][0] = out["median_keep_tagi"][0] = np.nan
+    out["nonfinite_tagi"] = int(bad.sum())
     out["warnings"] = sorted({str(w.message) for w in caught})
+    return out
+
+
+def remedies_study(name, series, model, base) -> dict:
+    """The library's remedies, each scored like the linearized backtest ``base``:
+    per-horizon calibration on the validation tail (``fit(calibrate=H)``: the same network,
+    its variance scaled per step), online learning from the test steps before each origin
+    (``backtest(online=True)``), both, and an ensemble of :data:`ENSEMBLE` members."""
+    H = series.spec.horizon
+    n = series.n_train
+    settings = settings_for(name)
+    variants = {"linearized": (None, base)}
+    t0 = time.perf_counter()
+    calibrated = Forecaster(**settings)
+    calibrated.fit(series.y[:n], dates=series.dates[:n], progress=False,
+                   **{**FIT, "calibrate": H})
+    variants["calibrated"] = (calibrated, False)
+    variants["online"] = (model, True)
+    variants["calibrated + online"] = (calibrated, True)
+    ensemble = Forecaster(**{**settings, "ensemble": ENSEMBLE})
+    ensemble.fit(series.y[:n], dates=series.dates[:n], progress=False, **FIT)
+    variants[f"ensemble of {ENSEMBLE}"] = (ensemble, False)
+    out = {}
+    for label, (fc, online) in variants.items():
+        if fc is None:
+            rec = {k: base[k] for k in ("ratio", "coverage_90", "width_90", "crps")}
+        else:
+            bt = fc.backtest(series.y, H, dates=series.dates, origins=series.origins,
+                             method="linearized", online=online)
+            sc = bt.scores(levels=(0.9,))
+            seen = ~np.isnan(bt.observed)
+            mse = np.nanmean(np.where(seen, (bt.observed - bt.mean) ** 2, np.nan), axis=0)
+            pred = np.nanmean(np.where(seen, bt.std ** 2, np.nan), axis=0)
+            rec = {"ratio": mse / pred, "coverage_90": sc["coverage_90"],
+                   "width_90": sc["width_90"], "crps": sc["crps"]}
+            if label.startswith("ensemble"):
+                comp = bt.components
+                rec["ensemble_share"] = np.nanmean(comp["ensemble"], axis=0) / pred
+        out[label] = rec
+    out["calibration_factors"] = calibrated.calibration_
+    out["seconds"] = time.perf_counter() - t0
+    log(f"    remedies ({out['seconds']:.1f} s), coverage_90 h=1 / mean / h={H}: " + "; ".join(
+        f"{k} {v['coverage_90'][0]:.2f} / {np.nanmean(v['coverage_90']):.2f} / "
+        f"{v['coverage_90'][-1]:.2f}" for k, v in out.items() if isinstance(v, dict)))
     return out
 
 
@@ -232,21 +305,25 @@ def epochs_study(name: str, progress=True) -> list:
 
 # ------------------------------------------------------------------------ figures
 def plot_series(name: str, rec: dict, path: Path) -> None:
+    """Coverage, width, variance by source and what the diagonal propagations keep."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401 - matplotlib.ticker below
 
     hz, src = rec["horizon"], rec["sources"]
     H = len(hz["linearized"]["mse"])
     h = np.arange(1, H + 1)
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.1))
+    marker = "." if H <= 12 else None
+    fig, axes = plt.subplots(2, 2, figsize=(9, 5.8))
+    axes = axes.ravel()
     colors = {"diagonal": "C3", "linearized": "C0", "samples": "C2"}
     for method in METHODS:
         axes[0].plot(h, hz[method]["coverage_90"], color=colors[method], label=method,
-                     marker="." if H <= 12 else None)
+                     marker=marker)
         axes[1].plot(h, hz[method]["width_90"], color=colors[method], label=method,
-                     marker="." if H <= 12 else None)
+                     marker=marker)
     axes[0].axhline(0.9, color="0.5", lw=0.8, ls=":")
     axes[0].set_ylim(0, 1.02)
     axes[0].set_title("90 % coverage", fontsize=9)
@@ -256,20 +333,33 @@ def plot_series(name: str, rec: dict, path: Path) -> None:
     axes[0].legend(fontsize=7)
     axes[1].legend(fontsize=7)
     ax = axes[2]
-    stack = [src["parameters"], src["noise"], src["fed_back"]]
-    ax.stackplot(h, *stack, labels=["parameters", "noise", "fed back (full cov.)"],
+    ax.stackplot(h, src["parameters"], src["noise"], src["fed_back"],
+                 labels=["parameters", "noise", "fed back"],
                  colors=["#9ecae1", "#c7e9c0", "#fdd0a2"])
-    base = src["parameters"] + src["noise"]
-    ax.plot(h, base + src["fed_back_diagonal"], color="C1", ls="--", lw=1,
-            label="… fed back, J diag(Σ) Jᵀ")
-    ax.plot(h, base + src["fed_back_tagi"], color="C3", ls="--", lw=1,
-            label="… fed back, TAGI forward")
     if not rec["settings"]["difference"]:
         ax.plot(h, hz["linearized"]["mse"] / rec["scale"] ** 2, "k.", ms=3,
                 label="realised MSE")
-    ax.set_title("variance by source (standardised" + (" differences)" if
-                 rec["settings"]["difference"] else ")"), fontsize=9)
+    ax.set_title("variance by source, mean (std. " + ("differences)" if
+                 rec["settings"]["difference"] else "units)"), fontsize=9)
     ax.legend(fontsize=6, loc="upper left")
+    ax = axes[3]
+    ax.plot(h[1:], src["median_keep_diagonal"][1:], color="C1", marker=marker,
+            label="J diag(Σ) Jᵀ (no window cov.)")
+    ax.plot(h[1:], np.minimum(src["median_keep_tagi"][1:], 1e3), color="C3", marker=marker,
+            label="TAGI forward pass")
+    ax.axhline(1, color="0.5", lw=0.8, ls=":")
+    ax.set_yscale("log")
+    kept = np.concatenate([src["median_keep_diagonal"][1:],
+                           np.minimum(src["median_keep_tagi"][1:], 1e3), [1.0]])
+    kept = kept[np.isfinite(kept) & (kept > 0)]
+    low, high = kept.min() / 1.3, kept.max() * 1.3
+    ax.set_ylim(low, high)
+    ticks = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 100, 1000]
+    ax.set_yticks([t for t in ticks if low <= t <= high])
+    ax.set_yticks([], minor=True)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.set_title("kept of the fed-back variance (median over origins)", fontsize=9)
+    ax.legend(fontsize=6)
     for a in axes:
         a.set_xlabel("horizon step h", fontsize=8)
         a.tick_params(labelsize=7)
@@ -322,6 +412,11 @@ def f(x, digits=3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:.0f}"
 
 
+def _methods(hz, key, i, digits=2) -> str:
+    """``diagonal / linearized / samples`` figures of ``key`` at step index ``i``."""
+    return " / ".join(f(hz[m][key][i], digits) for m in METHODS if m in hz)
+
+
 def series_markdown(name: str, rec: dict) -> list:
     hz, src, H = rec["horizon"], rec["sources"], rec["H"]
     steps = shown_steps(H)
@@ -334,59 +429,65 @@ def series_markdown(name: str, rec: dict) -> list:
              f"{tuple(st['calendar'])}; kept epoch {rec['best_epoch']}; s = "
              f"{rec['scale']:.4g} (standardisation std of the modelled series); "
              f"{rec['num_samples']} sample paths per origin; fit {rec['fit_seconds']:.1f} s.",
-             "", "### Realised and predicted variance, by method", "",
-             "ratio = realised MSE / mean predicted variance (1: calibrated on average, "
-             "> 1: too narrow); cov = 90 % coverage; width = mean 90 % width.", "",
-             "| h | MSE | " + " | ".join(f"{m} ratio | {m} cov | {m} width" for m in METHODS)
-             + " | sd lin / sd samples |",
-             "| ---: | ---: |" + " ---: | ---: | ---: |" * len(METHODS) + " ---: |"]
+             "", "### Realised and predicted variance, by method (test origins)", "",
+             "Cells: diagonal / linearized / samples. MSE: realised mean squared error of the "
+             "linearized means; ratio: realised MSE / mean predicted variance (1: calibrated "
+             "on average, > 1: too narrow); robust: median squared standardised error / "
+             "0.455 (its value for a calibrated Gaussian); cov: 90 % coverage; width: mean "
+             "90 % width; sd lin / samples: mean over origins.", "",
+             "| h | MSE | ratio | robust | cov 90 % | width 90 % | sd lin / samples |",
+             "| ---: | ---: | --- | --- | --- | --- | ---: |"]
     for h in steps:
         i = h - 1
-        cells = [f(hz["linearized"]["mse"][i])]
-        for m in METHODS:
-            cells += [f(hz[m]["ratio"][i], 2), f(hz[m]["coverage_90"][i], 2),
-                      f(hz[m]["width_90"][i])]
-        cells.append(f(hz["sd_linearized_over_samples"][i], 3))
-        lines.append(f"| {h} | " + " | ".join(cells) + " |")
+        lines.append(f"| {h} | {f(hz['linearized']['mse'][i])} | {_methods(hz, 'ratio', i)} | "
+                     f"{_methods(hz, 'robust_ratio', i)} | {_methods(hz, 'coverage_90', i)} | "
+                     f"{_methods(hz, 'width_90', i, 3)} | "
+                     f"{f(hz['sd_linearized_over_samples'][i], 3)} |")
     vh = rec.get("validation_horizon")
     if vh:
         lines += ["", f"Validation origins ({len(rec['validation_origins'])} origins in the "
-                  "held-out tail of the training part, forecasts ending before the test part):",
-                  "", "| h | MSE | " + " | ".join(f"{m} ratio | {m} cov" for m in vh) + " |",
-                  "| ---: | ---: |" + " ---: | ---: |" * len(vh)]
+                  "held-out tail of the training part, forecasts ending before the test "
+                  "part; cells: diagonal / linearized):", "",
+                  "| h | MSE | ratio | robust | cov 90 % |", "| ---: | ---: | --- | --- | --- |"]
         for h in steps:
             i = h - 1
-            lines.append(f"| {h} | {f(vh['linearized']['mse'][i])} | " + " | ".join(
-                f"{f(vh[m]['ratio'][i], 2)} | {f(vh[m]['coverage_90'][i], 2)}" for m in vh)
-                + " |")
+            lines.append(f"| {h} | {f(vh['linearized']['mse'][i])} | "
+                         f"{_methods(vh, 'ratio', i)} | {_methods(vh, 'robust_ratio', i)} | "
+                         f"{_methods(vh, 'coverage_90', i)} |")
     unit = "standardised differences²" if st["difference"] else "standardised units²"
-    lines += ["", f"### Variance by source (mean over origins, {unit})", "",
-              "shares: of parameters + noise + fed_back (linearized total); diag/full and "
-              "tagi/full: what the two diagonal propagations keep of fed_back.", "",
+    lines += ["", f"### Variance by source (test origins, {unit})", "",
+              "parameters ... fed_back_tagi: means over the origins; shares: of the mean "
+              "parameters + noise + fed_back; median share fed: median over the origins of "
+              "each origin's fed-back share; diag/full and tagi/full: median over the "
+              "origins of what J diag(Σ) Jᵀ and TAGI's forward pass keep of fed_back.", "",
               "| h | parameters | noise | fed_back | fed_back_diagonal | fed_back_tagi | "
-              "share par | share noise | share fed | diag/full | tagi/full |",
-              "| ---: |" + " ---: |" * 10]
+              "share par / noise / fed | median share fed | diag/full | tagi/full |",
+              "| ---: |" + " ---: |" * 5 + " --- | ---: | ---: | ---: |"]
     for h in steps:
         i = h - 1
         tot = src["parameters"][i] + src["noise"][i] + src["fed_back"][i]
-        fb = src["fed_back"][i]
-        lines.append("| " + " | ".join([str(h)] + [f(src[k][i]) for k in SOURCES] + [
-            f(src["parameters"][i] / tot, 2), f(src["noise"][i] / tot, 2), f(fb / tot, 2),
-            f(src["fed_back_diagonal"][i] / fb, 2) if fb > 0 else "—",
-            f(src["fed_back_tagi"][i] / fb, 2) if fb > 0 else "—"]) + " |")
-    if src["nonfinite"]:
-        lines += ["", f"{src['nonfinite']} non-finite values of variance_sources were left "
-                  f"out of the means (warnings: {'; '.join(src['warnings'])})."]
+        lines.append("| " + " | ".join(
+            [str(h)] + [f(src[k][i]) for k in SOURCES]
+            + [" / ".join(f(src[k][i] / tot, 2) for k in ("parameters", "noise", "fed_back")),
+               f(src["median_share_fed"][i], 2), f(src["median_keep_diagonal"][i], 2),
+               f(src["median_keep_tagi"][i], 2)]) + " |")
+    if src["nonfinite_tagi"]:
+        lines += ["", f"TAGI's forward pass overflowed (non-finite variance) for "
+                  f"{src['nonfinite_tagi']} origin-steps ({'; '.join(src['warnings'])}); "
+                  f"they are left out of the mean fed_back_tagi and count as keeping "
+                  f"everything in the medians."]
     if st["difference"]:
         comp = hz["linearized"]["components"]
-        lines += ["", "In levels (original units², linearized backtest components, mean "
-                  "over origins): "
+        lines += ["", "In levels (original units², components of the linearized backtest, "
+                  "mean over the origins; parameters and noise are lifted as independent "
+                  "across steps, fed_back is the rest of the level variance, so it is negative "
+                  "when the forecast differences are negatively correlated): "
                   + "; ".join(f"h={h}: parameters {f(comp['parameters'][h - 1])}, noise "
-                              f"{f(comp['noise'][h - 1])}, fed_back {f(comp['fed_back'][h - 1])}"
-                              for h in (1, H)) + "."]
+                              f"{f(comp['noise'][h - 1])}, fed_back "
+                              f"{f(comp['fed_back'][h - 1])}" for h in (1, 2, H)) + "."]
     lines += ["", "### One-step forecasts by part", "",
-              "ratio = RMSE / RMS predicted sd; parameters, noise: mean one-step variances "
-              "(original units²).", "",
+              "All one-step forecasts of each part (`Forecaster.predict`); ratio = RMSE / RMS "
+              "predicted sd; parameters, noise: mean one-step variances (original units²).", "",
               "| part | n | RMSE | RMS sd | ratio | 90 % coverage | parameters | noise |",
               "| --- |" + " ---: |" * 7]
     for part, r in rec["one_step"].items():
@@ -398,48 +499,79 @@ def series_markdown(name: str, rec: dict) -> list:
 
 def overview_markdown(report: dict) -> list:
     lines = ["## Overview", "",
-             "Test origins. cov: 90 % coverage (diagonal / linearized / samples; at h = 1 "
-             "the three coincide up to sampling); ratio: realised MSE / mean predicted "
-             "variance (1 = calibrated on average, > 1 = too narrow). The validation "
-             "columns: the same ratio (linearized) from origins in the held-out tail of the "
-             "training part. One-step: RMSE / RMS sd of the one-step forecasts on the "
-             "training part proper / validation tail / test part.", "",
-             "| series | H | cov h=1 | cov h=H | ratio h=1 | ratio h=H | val. ratio h=1, "
-             "h=H (lin.) | one-step train / val / test |",
-             "| --- | ---: | ---: | --- | ---: | --- | --- | --- |"]
+             "Test origins; cells diagonal / linearized / samples. cov: 90 % coverage (at "
+             "h = 1 the three methods coincide up to sampling); ratio: realised MSE / mean "
+             "predicted variance; robust: median squared standardised error / 0.455 (both 1 "
+             "when calibrated, > 1 when too narrow). One-step: RMSE / RMS sd of all one-step "
+             "forecasts of the training part proper / validation tail / test part.", "",
+             "| series | H | cov h=1 | cov h=H | ratio h=1 | ratio h=H | robust h=1 | robust "
+             "h=H | one-step train / val / test |",
+             "| --- | ---: | ---: | --- | ---: | --- | ---: | --- | --- |"]
     for name, rec in report["series"].items():
         hz, H = rec["horizon"], rec["H"]
-        vh = rec.get("validation_horizon")
         os_ = rec["one_step"]
         lines.append(
             f"| {name} | {H} | {f(hz['linearized']['coverage_90'][0], 2)} | "
-            + " / ".join(f(hz[m]["coverage_90"][-1], 2) for m in METHODS) + " | "
-            + f"{f(hz['linearized']['ratio'][0], 2)} | "
-            + " / ".join(f(hz[m]["ratio"][-1], 2) for m in METHODS) + " | "
-            + (f"{f(vh['linearized']['ratio'][0], 2)}, {f(vh['linearized']['ratio'][-1], 2)}"
-               if vh else "—") + " | "
+            f"{_methods(hz, 'coverage_90', H - 1)} | {f(hz['linearized']['ratio'][0], 2)} | "
+            f"{_methods(hz, 'ratio', H - 1)} | {f(hz['linearized']['robust_ratio'][0], 2)} | "
+            f"{_methods(hz, 'robust_ratio', H - 1)} | "
             + " / ".join(f(os_[p]["ratio"], 3) for p in ("train", "validation", "test"))
             + " |")
-    lines += ["", "Sources (linearized, test origins, mean over origins): shares of the "
-              "variance at h = H; what the two diagonal propagations keep of the fed-back "
-              "variance (diag: J diag(Σ) Jᵀ, covariances between fed-back forecasts dropped; "
-              "tagi: TAGI's forward pass, which also drops the correlation between the "
-              "paths of one input through the network) at h = 2 and h = H; sd of the "
-              "linearized forecast / sd of the sample paths at h = H.", "",
-              "| series | share par / noise / fed h=H | diag/full h=2, h=H | tagi/full h=2, "
-              "h=H | sd lin / samples h=H |", "| --- | --- | --- | --- | ---: |"]
+    lines += ["", "Sources (linearized, test origins): shares of the mean variance at h = H "
+              "(parameters / noise / fed back; standardised units of the modelled series); "
+              "what the diagonal propagations keep of the fed-back variance, median over the "
+              "origins, at h = 2 and h = H (diag: J diag(Σ) Jᵀ, the covariances between the "
+              "fed-back forecasts dropped; tagi: TAGI's forward pass, which also drops the "
+              "correlation between the paths one input takes through the network); sd of the "
+              "linearized forecast / sd of the sample paths, mean over origins, at h = 2 and "
+              "h = H.", "",
+              "| series | shares h=H | diag/full h=2, h=H | tagi/full h=2, h=H | "
+              "sd lin / samples h=2, h=H |", "| --- | --- | --- | --- | --- |"]
     for name, rec in report["series"].items():
         hz, src, H = rec["horizon"], rec["sources"], rec["H"]
         i = H - 1
         tot = src["parameters"][i] + src["noise"][i] + src["fed_back"][i]
-        keep = (lambda k, j: f(src[k][j] / src["fed_back"][j], 2)
-                if src["fed_back"][j] > 0 else "—")
+        j = min(1, i)
         lines.append(
             f"| {name} | "
             + " / ".join(f(src[k][i] / tot, 2) for k in ("parameters", "noise", "fed_back"))
-            + f" | {keep('fed_back_diagonal', 1) if H > 1 else '—'}, "
-            f"{keep('fed_back_diagonal', i)} | {keep('fed_back_tagi', 1) if H > 1 else '—'}, "
-            f"{keep('fed_back_tagi', i)} | {f(hz['sd_linearized_over_samples'][i], 3)} |")
+            + f" | {f(src['median_keep_diagonal'][j], 2)}, "
+            f"{f(src['median_keep_diagonal'][i], 2)} | {f(src['median_keep_tagi'][j], 2)}, "
+            f"{f(src['median_keep_tagi'][i], 2)} | "
+            f"{f(hz['sd_linearized_over_samples'][j], 3)}, "
+            f"{f(hz['sd_linearized_over_samples'][i], 3)} |")
+    return lines + [""]
+
+
+def remedies_markdown(report: dict) -> list:
+    lines = ["## Remedies (linearized propagation, test origins)", "",
+             "calibrated: `fit(calibrate=H)`, the same network with per-step variance factors "
+             "k_h fitted on a backtest of the validation tail; online: `backtest(online=True)`, "
+             "learning each test step before the origins that follow it; ensemble: "
+             f"`ensemble={ENSEMBLE}` (seeds 0..{ENSEMBLE - 1}). cov: 90 % coverage at h = 1, "
+             "mean over h, at h = H; ratio: realised MSE / mean predicted variance at h = 1 "
+             "and h = H; CRPS: mean over h (original units); disagreement: the members' "
+             "spread as a share of the ensemble's variance at h = 1 and h = H.", "",
+             "| series | variant | cov h=1 / mean / h=H | ratio h=1 / h=H | mean width 90 % | "
+             "CRPS | disagreement |", "| --- | --- | --- | --- | ---: | ---: | --- |"]
+    for name, rec in report["series"].items():
+        rem = rec.get("remedies")
+        if not rem:
+            continue
+        k = rem["calibration_factors"]
+        for label, v in rem.items():
+            if not isinstance(v, dict):
+                continue
+            cov = v["coverage_90"]
+            if label == "calibrated" and k is not None:
+                label += f" (k_1 = {f(float(k[0]), 3)}, k_H = {f(float(k[-1]), 3)})"
+            spread = (f"{f(v['ensemble_share'][0], 2)} / {f(v['ensemble_share'][-1], 2)}"
+                      if "ensemble_share" in v else "—")
+            lines.append(f"| {name} | {label} | {f(cov[0], 2)} / "
+                         f"{f(float(np.nanmean(cov)), 2)} / {f(cov[-1], 2)} | "
+                         f"{f(v['ratio'][0], 2)} / {f(v['ratio'][-1], 2)} | "
+                         f"{f(float(np.nanmean(v['width_90'])))} | "
+                         f"{f(float(np.nanmean(v['crps'])))} | {spread} |")
     return lines + [""]
 
 
@@ -504,6 +636,8 @@ def parse_args(argv=None):
     p.add_argument("--samples-scale", type=float, default=1.0,
                    help="multiply the sample paths per origin (e.g. 0.2 for a quick run)")
     p.add_argument("--no-epochs", action="store_true", help="skip the epochs experiment")
+    p.add_argument("--no-remedies", action="store_true",
+                   help="skip calibration, online learning and the ensemble")
     args = p.parse_args(argv)
     args.series = [s for s in args.series.split(",") if s]
     unknown = [s for s in args.series if s not in SERIES]
@@ -553,6 +687,8 @@ def main(argv=None) -> int:
                 f"linearized {v['linearized']['ratio'][0]:.2f} / "
                 f"{v['linearized']['ratio'][-1]:.2f}")
         rec["sources"] = sources_study(model, series)
+        if not args.no_remedies:
+            rec["remedies"] = remedies_study(name, series, model, rec["horizon"]["linearized"])
         rec["seconds"] = time.perf_counter() - t0
         plot_series(name, rec, out / f"{name}.png")
         report["series"][name] = rec
@@ -576,6 +712,8 @@ def main(argv=None) -> int:
     lines += overview_markdown(report)
     for name, rec in report["series"].items():
         lines += series_markdown(name, rec)
+    if any("remedies" in rec for rec in report["series"].values()):
+        lines += remedies_markdown(report)
     if "epochs" in report:
         lines += epochs_markdown(EPOCH_SERIES, report["epochs"]["rows"])
     (out / "summary.md").write_text("\n".join(lines))

@@ -52,16 +52,31 @@ def calendar_for(freq: str | None) -> tuple:
     return ()
 
 
-def stages(season: int | None, n_fit: int, calendar: tuple = ()) -> list:
+def seasonal_lags(freq: str | None, season: int | None) -> list:
+    """Seasonal differencing lags worth trying: the season, and a week of sub-daily
+    steps (electricity, traffic: a Monday is more like last Monday than yesterday)."""
+    if not season or season < 2:
+        return []
+    lags = [season]
+    unit = (freq or "").lstrip("0123456789").split("-")[0]
+    if unit in ("h", "min", "s"):
+        lags.append(7 * season)
+    return lags
+
+
+def stages(season: int | None, n_fit: int, calendar: tuple = (), lags=None) -> list:
     """``[(name, [settings, ...]), ...]``: the groups of settings tried, in order
-    (``calendar``: the covariates to try beside none, when the data have dates)."""
+    (``calendar``: the covariates to try beside none, when the data have dates;
+    ``lags``: seasonal differencing lags, default ``[season]``)."""
     room = int(0.8 * n_fit) - MIN_WINDOWS
     lookbacks = _lookbacks(season, room - (season or 1) - 1)
     differencing = [{"difference": False, "seasonal_difference": False},
                     {"difference": True, "seasonal_difference": False}]
-    if season and season > 1 and room - season - lookbacks[0] > 0:
-        differencing += [{"difference": False, "seasonal_difference": True},
-                         {"difference": True, "seasonal_difference": True}]
+    lags = ([season] if season and season > 1 else []) if lags is None else lags
+    for lag in lags:
+        if room - lag - lookbacks[0] > 0:
+            differencing += [{"difference": False, "seasonal_difference": True, "season": lag},
+                             {"difference": True, "seasonal_difference": True, "season": lag}]
     groups = [("differencing", differencing),
               ("linear", [{"linear": False}, {"linear": True}])]
     if calendar:
@@ -75,7 +90,7 @@ def stages(season: int | None, n_fit: int, calendar: tuple = ()) -> list:
 
 def search(make, y, covariates, dates, *, horizon: int, season: int | None, base: dict,
            epochs: int, patience: int, validation: float, progress: bool,
-           calendar: tuple = ()) -> tuple:
+           calendar: tuple = (), lags=None) -> tuple:
     """Choose settings by backtest CRPS on the last ``validation`` fraction of ``y``.
 
     Args:
@@ -84,6 +99,8 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
         horizon: steps each scored forecast covers.
         season: season length (seasonal differencing, lookbacks), or None.
         calendar: calendar covariates to try (with dates), see :func:`calendar_for`.
+        lags: seasonal differencing lags to try (default ``[season]``), see
+            :func:`seasonal_lags`.
         base: settings every candidate starts from (a group's choice
             replaces its keys).
         epochs, patience: each candidate's training budget.
@@ -101,7 +118,7 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
     origins = origins[::max(1, int(np.ceil(len(origins) / MAX_ORIGINS)))]
     cov_fit = None if covariates is None else covariates[:n_fit]
     dates_fit = None if dates is None else dates[:n_fit]
-    groups = stages(season, n_fit, calendar if dates is not None else ())
+    groups = stages(season, n_fit, calendar if dates is not None else (), lags)
     bar = None
     if progress:
         from tqdm.auto import tqdm

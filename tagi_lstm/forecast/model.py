@@ -90,14 +90,14 @@ class Forecaster:
         device: ``"cpu"`` or ``"cuda"``.
 
     Attributes:
-        net: the first ensemble member's :class:`~tagi_lstm.Sequential`
-            network (after ``fit``); ``nets`` lists all of them.
+        members_: the ensemble's :class:`~tagi_lstm.forecast.member.Member`
+            networks (after ``fit``); ``net`` is the first one's LSTM network.
         history_: per-epoch dicts ``{"member", "epoch", "sigma_v",
             "val_log_likelihood", "val_rmse"}`` of the early-stopping run.
-        best_epochs_: the epoch each member kept (``best_epoch_``: the first
-            member's).
         freq_: the frequency used to date future steps (``None`` without
             dates).
+        calibration_: per-horizon variance factors when fitted with
+            ``calibrate``, else ``None``.
     """
 
     def __init__(self, lookback: int = 24, hidden_size: int = 16, num_layers: int = 1, *,
@@ -167,10 +167,12 @@ class Forecaster:
 
     @property
     def best_epochs_(self) -> tuple:
+        """The epoch each member kept."""
         return tuple(m.best_epoch for m in self.members_)
 
     @property
     def best_epoch_(self):
+        """The epoch the first member kept."""
         return self.members_[0].best_epoch if self.members_ else None
 
     # ------------------------------------------------------------------- data
@@ -586,7 +588,7 @@ class Forecaster:
             The fitted forecaster; ``auto_`` lists every candidate tried with
             its score and ``auto_settings_`` the chosen settings.
         """
-        from .auto import calendar_for, search
+        from .auto import calendar_for, search, seasonal_lags
 
         where = "Forecaster.auto"
         probe = cls(seed=seed, **settings)
@@ -601,13 +603,14 @@ class Forecaster:
         fixed = {k: v for k, v in settings.items()}
 
         def make(**chosen):
-            return cls(**{**chosen, **fixed, "season": season, "seed": seed})
+            return cls(**{"season": season, **chosen, **fixed, "seed": seed})
         chosen, report = search(make, y, covariates, dates, horizon=horizon, season=season,
                                 base={}, epochs=epochs, patience=patience,
                                 validation=validation, progress=progress,
-                                calendar=() if "calendar" in fixed else calendar_for(freq))
+                                calendar=() if "calendar" in fixed else calendar_for(freq),
+                                lags=seasonal_lags(freq, season))
         refit = chosen.pop("refit")
-        model = cls(**{**chosen, **fixed, "season": season, "seed": seed,
+        model = cls(**{"season": season, **chosen, **fixed, "seed": seed,
                        "ensemble": ensemble})
         model.fit(y, covariates, dates, validation=validation, epochs=epochs,
                   patience=patience, refit=refit, calibrate=horizon if calibrate else False,

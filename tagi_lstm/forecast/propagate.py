@@ -60,8 +60,8 @@ def linearized(member, z_hist, cov_track, horizon: int) -> dict:
         horizon: steps ``H``.
 
     Returns:
-        ``{"mean": (O, H), "cov": (O, H, H), "parameters": (O, H),
-        "noise": (O, H)}``.
+        A dict of arrays: ``mean`` and the parts ``parameters`` and ``noise``
+        of each step's variance, ``(O, H)``, and ``cov``, ``(O, H, H)``.
     """
     n, lookback = z_hist.shape
     series = np.concatenate([z_hist, np.zeros((n, horizon))], axis=1)

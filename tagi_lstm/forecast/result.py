@@ -156,10 +156,11 @@ class Backtest:
                 every step on its own.
 
         Returns:
-            ``{"step": labels, "n": observed counts, "rmse", "mae", "crps",
-            "log_likelihood", "coverage_50", "width_50", "coverage_90",
-            "width_90", ...}``, each an array with one value per step or
-            bucket (NaN where nothing was observed).
+            A dict with ``step`` (the labels), ``n`` (observed values) and
+            ``rmse``, ``mae``, ``crps``, ``log_likelihood``, then
+            ``coverage_50``, ``width_50``, ``coverage_90``, ``width_90`` ...
+            for the ``levels``: one value per step or bucket (NaN where
+            nothing was observed).
         """
         if steps is None:
             steps = list(range(1, self.horizon + 1))
