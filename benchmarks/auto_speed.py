@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from tagi_lstm.forecast import Forecaster  # noqa: E402
+from tagi_lstm.forecast import Forecaster
 
 
 def series(length: int):

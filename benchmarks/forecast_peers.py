@@ -90,6 +90,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from scipy.special import ndtri
@@ -97,7 +98,7 @@ from scipy.special import ndtri
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tagi_lstm import metric  # noqa: E402
+from tagi_lstm import metric
 
 
 # ----------------------------------------------------------------------- the series
@@ -133,8 +134,8 @@ SERIES = {  # name: Spec(loader, first timestamp, step, m, H, description[, test
 
 MAX_ORIGINS = 50
 SEEDS = (0, 1, 2)
-DEEPAR = dict(context_multiple=2, epochs=40, num_batches_per_epoch=50, batch_size=32,
-              num_samples=200, seed=0)
+DEEPAR = {"context_multiple": 2, "epochs": 40, "num_batches_per_epoch": 50, "batch_size": 32,
+              "num_samples": 200, "seed": 0}
 CACHE = ROOT / "benchmarks" / "results" / "forecast_peers" / "cache"
 Z90 = float(ndtri(0.95))
 
@@ -183,7 +184,7 @@ def load_series(name: str) -> Series:
     y = spec.load()
     n = len(y)
     dates = pd.date_range(spec.start, periods=n, freq=spec.freq).values.astype("datetime64[s]")
-    n_test = spec.test if spec.test is not None else int(round(0.2 * n))
+    n_test = spec.test if spec.test is not None else round(0.2 * n)
     n_train = n - n_test
     count = n - spec.horizon - n_train + 1
     stride = max(1, math.ceil(count / MAX_ORIGINS))
@@ -238,7 +239,7 @@ class Result:
             if str(data["key"]) != key:
                 return None
             fit_s, fc_s = data["seconds"]
-            return cls(mean=data["mean"], std=data["std"] if "std" in data else None,
+            return cls(mean=data["mean"], std=data.get("std", None),
                        samples=data["samples"].astype(np.float64) if "samples" in data
                        else None, fit_seconds=float(fit_s), forecast_seconds=float(fc_s),
                        info=str(data["info"]), cached=True)
@@ -418,7 +419,7 @@ class DeepAR(Peer):
     key, label, needs = "deepar", "DeepAR", ("gluonts", "torch", "lightning")
 
     # GluonTS wants period aliases, which differ from date_range's for these steps
-    PERIOD = {"MS": "M", "QS-JAN": "Q", "YS": "Y"}
+    PERIOD: ClassVar[dict] = {"MS": "M", "QS-JAN": "Q", "YS": "Y"}
 
     def config(self):
         return dict(DEEPAR)
@@ -443,9 +444,9 @@ class DeepAR(Peer):
             context_length=DEEPAR["context_multiple"] * spec.horizon,
             batch_size=DEEPAR["batch_size"],
             num_batches_per_epoch=DEEPAR["num_batches_per_epoch"],
-            trainer_kwargs=dict(max_epochs=DEEPAR["epochs"], accelerator="cpu",
-                                enable_progress_bar=False, enable_model_summary=False,
-                                logger=False, default_root_dir=None))
+            trainer_kwargs={"max_epochs": DEEPAR["epochs"], "accelerator": "cpu",
+                                "enable_progress_bar": False, "enable_model_summary": False,
+                                "logger": False, "default_root_dir": None})
         data = ListDataset([{"start": self.start, "target": y_train}], freq=self.freq)
         # GluonTS adds its own checkpoint callback: keep its files out of the repository
         with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
@@ -777,8 +778,8 @@ def series_section(series: Series, block: dict) -> list:
     peers = {k: v for k, v in methods.items() if not v.get("ours") and "summary" in v}
     best = {cell: min(peers.items(), key=lambda kv: kv[1]["summary"][cell])
             for cell in ("crps_1", "crps_season")} if peers else {}
-    lines += ["| method | CRPS one step | CRPS one season | RMSE season | MAE season | "
-              "ours ÷ best peer, one step | ours ÷ best peer, one season |",
+    lines += [("| method | CRPS one step | CRPS one season | RMSE season | MAE season | "
+              "ours ÷ best peer, one step | ours ÷ best peer, one season |"),
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for label, rec in methods.items():
         if "error" in rec:
@@ -804,8 +805,8 @@ def series_section(series: Series, block: dict) -> list:
     bks = buckets(H)
     head = ([f"90 % {b}" for b, _ in bks] + [f"50 % {b}" for b, _ in bks]
             + [f"width 90 % {b}" for b, _ in bks])
-    lines += ["", "Coverage (%) of the central intervals and mean width of the 90 % interval, "
-              "by horizon bucket (ours: mean over seeds):", "",
+    lines += ["", ("Coverage (%) of the central intervals and mean width of the 90 % interval, "
+              "by horizon bucket (ours: mean over seeds):"), "",
               "| method | " + " | ".join(head) + " |",
               "| --- |" + " ---: |" * len(head)]
     for label, rec in methods.items():
@@ -829,8 +830,8 @@ def time_table(report: dict) -> list:
     for block in report["series"].values():
         labels += [lab for lab in block["methods"] if lab not in labels]
     lines = ["## Wall time", "",
-             "Seconds, fit + forecasts from every origin (ours: mean per seed); * = from "
-             "the cache, timed when it was computed.", "",
+             ("Seconds, fit + forecasts from every origin (ours: mean per seed); * = from "
+             "the cache, timed when it was computed."), "",
              "| method | " + " | ".join(names) + " | total |",
              "| --- |" + " ---: |" * (len(names) + 1)]
     for label in labels:
@@ -851,8 +852,8 @@ def overview(report: dict) -> list:
     labels = []
     for block in report["series"].values():
         labels += [lab for lab in block["methods"] if lab not in labels]
-    lines = ["## Overview", "", "One-season CRPS ÷ the best peer's on that series (lower is "
-             "better; ours: mean over seeds).", "",
+    lines = ["## Overview", "", ("One-season CRPS ÷ the best peer's on that series (lower is "
+             "better; ours: mean over seeds)."), "",
              "| series | " + " | ".join(labels) + " |", "| --- |" + " ---: |" * len(labels)]
     for name, block in report["series"].items():
         peers = [r["summary"]["crps_season"] for r in block["methods"].values()
@@ -876,9 +877,10 @@ def environment() -> dict:
             versions[pkg] = None
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                capture_output=True, text=True).stdout.strip()
+                                capture_output=True, text=True, check=False).stdout.strip()
         dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "tagi_lstm"],
-                                    cwd=ROOT, capture_output=True, text=True).stdout.strip())
+                                    cwd=ROOT, capture_output=True, text=True,
+                                    check=False).stdout.strip())
     except OSError:
         commit, dirty = None, None
     return {"date_utc": datetime.datetime.now(datetime.UTC).isoformat(
@@ -899,13 +901,13 @@ def write_report(report: dict, output: Path) -> None:
              f"{report['load_average_end']:.1f} at the end), commit {env['git_commit']}"
              + (" (tagi_lstm modified)" if env["tagi_lstm_modified"] else "")
              + f"; the run took {report['run_seconds'] / 60:.1f} min.", "",
-             "Protocol: `benchmarks/forecast_peers.py` (docstring). Every method is fitted "
+             ("Protocol: `benchmarks/forecast_peers.py` (docstring). Every method is fitted "
              "once on the training part of each series and forecasts H steps (one season) "
              "from ≤ 50 origins in the test part (the last 20 %; taylor: the last two "
              "weeks), conditioning on the history without refitting. "
              "Ours: mean [min, max] over seeds "
              f"{', '.join(map(str, report['seeds']))}. CRPS figures agree with scoringrules "
-             f"to a relative {report['max_crps_disagreement']:.1e}.", ""]
+             f"to a relative {report['max_crps_disagreement']:.1e}."), ""]
     if report["skipped"]:
         lines += ["Skipped: " + "; ".join(report["skipped"]) + ".", ""]
     lines += overview(report)

@@ -75,19 +75,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from forecast_peers import SERIES, load_series  # noqa: E402
-from tagi_lstm.forecast import Forecaster  # noqa: E402
+from forecast_peers import SERIES, load_series
+
+from tagi_lstm.forecast import Forecaster
 
 # ------------------------------------------------------------------------ settings
 #: The forecaster of every series (lookback: two seasons, at least 8, at most 96 steps,
 #: as in forecast_peers).
-SETTINGS = dict(hidden_size=16, noise="heteroscedastic", difference=False, calendar=(),
-                linear=False, ensemble=1, seed=0)
+SETTINGS = {"hidden_size": 16, "noise": "heteroscedastic", "difference": False, "calendar": (),
+                "linear": False, "ensemble": 1, "seed": 0}
 #: Per-series changes to :data:`SETTINGS` (co2 has a trend: model first differences, and
 #: give the network the day of the year).
-SERIES_SETTINGS = {"co2": dict(difference=True, calendar=("dayofyear",))}
+SERIES_SETTINGS = {"co2": {"difference": True, "calendar": ("dayofyear",)}}
 #: How every forecaster is fitted.
-FIT = dict(validation=0.2, epochs=50, patience=5, refit=False, calibrate=False)
+FIT = {"validation": 0.2, "epochs": 50, "patience": 5, "refit": False, "calibrate": False}
 #: Sample paths per origin for method "samples" (the long series get fewer: their paths
 #: cost lookback 96 windows per step).
 NUM_SAMPLES = {"default": 1000, "co2": 200, "taylor": 200}
@@ -422,19 +423,19 @@ def series_markdown(name: str, rec: dict) -> list:
     steps = shown_steps(H)
     st = rec["settings"]
     lines = [f"## {name}", "",
-             f"{SERIES[name].about}. n = {rec['n']}, training part {rec['n_train']} "
+             (f"{SERIES[name].about}. n = {rec['n']}, training part {rec['n_train']} "
              f"(early stopping on its last {rec['n_train'] - rec['n_fit']}), "
              f"{len(rec['origins'])} test origins (stride {rec['stride']}), H = {H}; "
              f"lookback {st['lookback']}, difference={st['difference']}, calendar="
              f"{tuple(st['calendar'])}; kept epoch {rec['best_epoch']}; s = "
              f"{rec['scale']:.4g} (standardisation std of the modelled series); "
-             f"{rec['num_samples']} sample paths per origin; fit {rec['fit_seconds']:.1f} s.",
+             f"{rec['num_samples']} sample paths per origin; fit {rec['fit_seconds']:.1f} s."),
              "", "### Realised and predicted variance, by method (test origins)", "",
-             "Cells: diagonal / linearized / samples. MSE: realised mean squared error of the "
+             ("Cells: diagonal / linearized / samples. MSE: realised mean squared error of the "
              "linearized means; ratio: realised MSE / mean predicted variance (1: calibrated "
              "on average, > 1: too narrow); robust: median squared standardised error / "
              "0.455 (its value for a calibrated Gaussian); cov: 90 % coverage; width: mean "
-             "90 % width; sd lin / samples: mean over origins.", "",
+             "90 % width; sd lin / samples: mean over origins."), "",
              "| h | MSE | ratio | robust | cov 90 % | width 90 % | sd lin / samples |",
              "| ---: | ---: | --- | --- | --- | --- | ---: |"]
     for h in steps:
@@ -445,9 +446,9 @@ def series_markdown(name: str, rec: dict) -> list:
                      f"{f(hz['sd_linearized_over_samples'][i], 3)} |")
     vh = rec.get("validation_horizon")
     if vh:
-        lines += ["", f"Validation origins ({len(rec['validation_origins'])} origins in the "
+        lines += ["", (f"Validation origins ({len(rec['validation_origins'])} origins in the "
                   "held-out tail of the training part, forecasts ending before the test "
-                  "part; cells: diagonal / linearized):", "",
+                  "part; cells: diagonal / linearized):"), "",
                   "| h | MSE | ratio | robust | cov 90 % |", "| ---: | ---: | --- | --- | --- |"]
         for h in steps:
             i = h - 1
@@ -456,12 +457,12 @@ def series_markdown(name: str, rec: dict) -> list:
                          f"{_methods(vh, 'coverage_90', i)} |")
     unit = "standardised differences²" if st["difference"] else "standardised units²"
     lines += ["", f"### Variance by source (test origins, {unit})", "",
-              "parameters ... fed_back_tagi: means over the origins; shares: of the mean "
+              ("parameters ... fed_back_tagi: means over the origins; shares: of the mean "
               "parameters + noise + fed_back; median share fed: median over the origins of "
               "each origin's fed-back share; diag/full and tagi/full: median over the "
-              "origins of what J diag(Σ) Jᵀ and TAGI's forward pass keep of fed_back.", "",
-              "| h | parameters | noise | fed_back | fed_back_diagonal | fed_back_tagi | "
-              "share par / noise / fed | median share fed | diag/full | tagi/full |",
+              "origins of what J diag(Σ) Jᵀ and TAGI's forward pass keep of fed_back."), "",
+              ("| h | parameters | noise | fed_back | fed_back_diagonal | fed_back_tagi | "
+              "share par / noise / fed | median share fed | diag/full | tagi/full |"),
               "| ---: |" + " ---: |" * 5 + " --- | ---: | ---: | ---: |"]
     for h in steps:
         i = h - 1
@@ -472,10 +473,10 @@ def series_markdown(name: str, rec: dict) -> list:
                f(src["median_share_fed"][i], 2), f(src["median_keep_diagonal"][i], 2),
                f(src["median_keep_tagi"][i], 2)]) + " |")
     if src["nonfinite_tagi"]:
-        lines += ["", f"TAGI's forward pass overflowed (non-finite variance) for "
+        lines += ["", (f"TAGI's forward pass overflowed (non-finite variance) for "
                   f"{src['nonfinite_tagi']} origin-steps ({'; '.join(src['warnings'])}); "
                   f"they are left out of the mean fed_back_tagi and count as keeping "
-                  f"everything in the medians."]
+                  f"everything in the medians.")]
     if st["difference"]:
         comp = hz["linearized"]["components"]
         lines += ["", "In levels (original units², components of the linearized backtest, "
@@ -486,8 +487,8 @@ def series_markdown(name: str, rec: dict) -> list:
                               f"{f(comp['noise'][h - 1])}, fed_back "
                               f"{f(comp['fed_back'][h - 1])}" for h in (1, 2, H)) + "."]
     lines += ["", "### One-step forecasts by part", "",
-              "All one-step forecasts of each part (`Forecaster.predict`); ratio = RMSE / RMS "
-              "predicted sd; parameters, noise: mean one-step variances (original units²).", "",
+              ("All one-step forecasts of each part (`Forecaster.predict`); ratio = RMSE / RMS "
+              "predicted sd; parameters, noise: mean one-step variances (original units²)."), "",
               "| part | n | RMSE | RMS sd | ratio | 90 % coverage | parameters | noise |",
               "| --- |" + " ---: |" * 7]
     for part, r in rec["one_step"].items():
@@ -499,13 +500,13 @@ def series_markdown(name: str, rec: dict) -> list:
 
 def overview_markdown(report: dict) -> list:
     lines = ["## Overview", "",
-             "Test origins; cells diagonal / linearized / samples. cov: 90 % coverage (at "
+             ("Test origins; cells diagonal / linearized / samples. cov: 90 % coverage (at "
              "h = 1 the three methods coincide up to sampling); ratio: realised MSE / mean "
              "predicted variance; robust: median squared standardised error / 0.455 (both 1 "
              "when calibrated, > 1 when too narrow). One-step: RMSE / RMS sd of all one-step "
-             "forecasts of the training part proper / validation tail / test part.", "",
-             "| series | H | cov h=1 | cov h=H | ratio h=1 | ratio h=H | robust h=1 | robust "
-             "h=H | one-step train / val / test |",
+             "forecasts of the training part proper / validation tail / test part."), "",
+             ("| series | H | cov h=1 | cov h=H | ratio h=1 | ratio h=H | robust h=1 | robust "
+             "h=H | one-step train / val / test |"),
              "| --- | ---: | ---: | --- | ---: | --- | ---: | --- | --- |"]
     for name, rec in report["series"].items():
         hz, H = rec["horizon"], rec["H"]
@@ -517,16 +518,16 @@ def overview_markdown(report: dict) -> list:
             f"{_methods(hz, 'robust_ratio', H - 1)} | "
             + " / ".join(f(os_[p]["ratio"], 3) for p in ("train", "validation", "test"))
             + " |")
-    lines += ["", "Sources (linearized, test origins): shares of the mean variance at h = H "
+    lines += ["", ("Sources (linearized, test origins): shares of the mean variance at h = H "
               "(parameters / noise / fed back; standardised units of the modelled series); "
               "what the diagonal propagations keep of the fed-back variance, median over the "
               "origins, at h = 2 and h = H (diag: J diag(Σ) Jᵀ, the covariances between the "
               "fed-back forecasts dropped; tagi: TAGI's forward pass, which also drops the "
               "correlation between the paths one input takes through the network); sd of the "
               "linearized forecast / sd of the sample paths, mean over origins, at h = 2 and "
-              "h = H.", "",
-              "| series | shares h=H | diag/full h=2, h=H | tagi/full h=2, h=H | "
-              "sd lin / samples h=2, h=H |", "| --- | --- | --- | --- | --- |"]
+              "h = H."), "",
+              ("| series | shares h=H | diag/full h=2, h=H | tagi/full h=2, h=H | "
+              "sd lin / samples h=2, h=H |"), "| --- | --- | --- | --- | --- |"]
     for name, rec in report["series"].items():
         hz, src, H = rec["horizon"], rec["sources"], rec["H"]
         i = H - 1
@@ -545,15 +546,15 @@ def overview_markdown(report: dict) -> list:
 
 def remedies_markdown(report: dict) -> list:
     lines = ["## Remedies (linearized propagation, test origins)", "",
-             "calibrated: `fit(calibrate=H)`, the same network with per-step variance factors "
+             ("calibrated: `fit(calibrate=H)`, the same network with per-step variance factors "
              "k_h fitted on a backtest of the validation tail; online: `backtest(online=True)`, "
              "learning each test step before the origins that follow it; ensemble: "
              f"`ensemble={ENSEMBLE}` (seeds 0..{ENSEMBLE - 1}). cov: 90 % coverage at h = 1, "
              "mean over h, at h = H; ratio: realised MSE / mean predicted variance at h = 1 "
              "and h = H; CRPS: mean over h (original units); disagreement: the members' "
-             "spread as a share of the ensemble's variance at h = 1 and h = H.", "",
-             "| series | variant | cov h=1 / mean / h=H | ratio h=1 / h=H | mean width 90 % | "
-             "CRPS | disagreement |", "| --- | --- | --- | --- | ---: | ---: | --- |"]
+             "spread as a share of the ensemble's variance at h = 1 and h = H."), "",
+             ("| series | variant | cov h=1 / mean / h=H | ratio h=1 / h=H | mean width 90 % | "
+             "CRPS | disagreement |"), "| --- | --- | --- | --- | ---: | ---: | --- |"]
     for name, rec in report["series"].items():
         rem = rec.get("remedies")
         if not rem:
@@ -577,13 +578,13 @@ def remedies_markdown(report: dict) -> list:
 
 def epochs_markdown(name: str, rows: list) -> list:
     lines = [f"## Epochs ({name})", "",
-             f"Trained on the training part proper for exactly E epochs (no early stopping, "
+             (f"Trained on the training part proper for exactly E epochs (no early stopping, "
              f"last epoch kept), mean over seeds {', '.join(map(str, EPOCH_SEEDS))}; one-step "
              "variances in original units²; coverage of the one-step 90 % intervals; "
-             "ratio = RMSE / RMS sd.", "",
-             "| E | parameters train | parameters test | noise train | noise test | "
+             "ratio = RMSE / RMS sd."), "",
+             ("| E | parameters train | parameters test | noise train | noise test | "
              "coverage train | coverage val | coverage test | ratio train | ratio val | "
-             "ratio test |", "| ---: |" + " ---: |" * 10]
+             "ratio test |"), "| ---: |" + " ---: |" * 10]
     for r in rows:
         lines.append(f"| {r['epochs']} | {f(r['train_parameters'])} | "
                      f"{f(r['test_parameters'])} | {f(r['train_noise'])} | "
@@ -604,7 +605,7 @@ def environment() -> dict:
 
     import tagi_lstm
 
-    return {"date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
+    return {"date_utc": datetime.datetime.now(datetime.UTC).isoformat(
                 timespec="seconds"),
             "git_commit": git("rev-parse", "--short", "HEAD"),
             "tagi_lstm_modified": bool(git("status", "--porcelain", "--", "tagi_lstm")),
@@ -706,9 +707,9 @@ def main(argv=None) -> int:
              f"`{report['command']}` — {env['date_utc']}, commit {env['git_commit']}"
              + (" (tagi_lstm modified in the work tree)" if env["tagi_lstm_modified"] else "")
              + f", {env['cpu_count']} CPU cores, {report['wall_seconds']:.0f} s.", "",
-             "Protocol: the docstring of `benchmarks/uncertainty_sources.py`. Settings: "
+             ("Protocol: the docstring of `benchmarks/uncertainty_sources.py`. Settings: "
              f"`{SETTINGS}`, per series `{SERIES_SETTINGS}`, lookback = max(8, min(2 m, 96)); "
-             f"fit `{FIT}`.", ""]
+             f"fit `{FIT}`."), ""]
     lines += overview_markdown(report)
     for name, rec in report["series"].items():
         lines += series_markdown(name, rec)

@@ -39,7 +39,7 @@ def run(epochs: int = 30, seed: int = 0, lookback: int = 52, hidden_size: int = 
     """Fit, forecast and score; returns every number and array the report shows."""
     data = load_co2()
     y, dates = data["co2"], data["dates"]
-    n_fit = len(y) - int(round(0.2 * len(y)))
+    n_fit = len(y) - round(0.2 * len(y))
     model = Forecaster(lookback, hidden_size, num_layers=1, noise="heteroscedastic",
                        difference=True, calendar=("dayofyear",), batch_size=16, seed=seed)
     start = time.perf_counter()
@@ -83,12 +83,14 @@ def metrics_table(res: dict) -> str:
         lines.append(f"| {name} | {s['rmse']:.3f} | {s['mae']:.3f} | "
                      f"{s['log_likelihood']:.3f} | {s['crps']:.3f} | {s['coverage_50']:.3f} | "
                      f"{s['coverage_90']:.3f} |")
-    lines += ["", f"Recursive forecasts from {res['origins']} origins in the test period "
-              "(`Forecaster.backtest`), and where their variance comes from (ppm², mean over "
-              "origins):", "",
-              "| horizon (weeks) | mean 90% width (ppm) | 90% coverage | RMSE (ppm) | CRPS | "
-              "weights | fed back | noise |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    intro = (f"Recursive forecasts from {res['origins']} origins in the test period "
+             "(`Forecaster.backtest`), and where their variance comes from (ppm², mean over "
+             "origins; with differencing each step's noise adds up in the level, and the "
+             "negative weight the network gives its own forecasts read back, the fed-back "
+             "part, takes most of it away again):")
+    header = ("| horizon (weeks) | mean 90% width (ppm) | 90% coverage | RMSE (ppm) | CRPS | "
+              "weights | fed back | noise |")
+    lines += ["", intro, "", header, "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for k, (h, s) in enumerate(res["by_horizon"].items()):
         src = res["sources"]
         lines.append(f"| {h} | {s['width90']:.3f} | {s['coverage90']:.3f} | {s['rmse']:.3f} | "

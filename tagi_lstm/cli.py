@@ -151,7 +151,7 @@ def run_forecast(args) -> None:
         raise CLIError("--calendar needs timestamps: give --time-col")
     if args.horizon < 1:
         raise CLIError(f"--horizon must be a positive number of steps; got {args.horizon}")
-    fixed = dict(num_layers=args.layers, seed=args.seed, method=args.method)
+    fixed = {"num_layers": args.layers, "seed": args.seed, "method": args.method}
     if calendar:
         fixed["calendar"] = calendar
     if args.auto:

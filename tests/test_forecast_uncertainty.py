@@ -17,8 +17,8 @@ def _series(n=200, seed=0, trend=0.0, period=12):
 
 
 def _model(y, epochs=3, **kwargs):
-    opts = dict(lookback=6, hidden_size=6, noise="fixed", sigma_v=0.3, seed=0,
-                dtype="float64")
+    opts = {"lookback": 6, "hidden_size": 6, "noise": "fixed", "sigma_v": 0.3, "seed": 0,
+                "dtype": "float64"}
     opts.update(kwargs)
     return Forecaster(**opts).fit(y, epochs=epochs, progress=False, refit=False)
 

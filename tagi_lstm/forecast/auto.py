@@ -113,7 +113,7 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
         (``stage``, ``settings``, ``crps``, ``seconds``).
     """
     n = len(y)
-    n_fit = n - max(int(round(validation * n)), horizon + 1)
+    n_fit = n - max(round(validation * n), horizon + 1)
     origins = np.arange(n_fit, n - horizon + 1)
     origins = origins[::max(1, int(np.ceil(len(origins) / MAX_ORIGINS)))]
     cov_fit = None if covariates is None else covariates[:n_fit]

@@ -27,12 +27,18 @@ import numpy as np
 
 from .. import metric
 from .._validation import check_array, check_positive_int, check_real
-from ..data import CALENDAR_PERIODS, batches, fill_missing, rolling_windows, time_features
+from ..data import (
+    CALENDAR_PERIODS,
+    batches,
+    fill_missing,
+    rolling_windows,
+    time_features,
+)
 from ..dates import check_dates, future_dates, infer_frequency, season_length
 from ..utils import _EPS, Normalizer, exponential_scheduler
 from . import propagate
-from .member import Member
 from .calibration import variance_factors
+from .member import Member
 from .result import COMPONENTS, Backtest, Forecast, mixture_moments
 from .transform import Differencing
 
@@ -669,7 +675,7 @@ class Forecaster:
             raise ValueError(f"{where}: validation must be a fraction in [0, 1); got "
                              f"{validation}")
         cov = self._all_covariates(covariates, dates, len(y))
-        n_train = len(y) - int(round(validation * len(y)))
+        n_train = len(y) - round(validation * len(y))
         self._set_scale(y[:n_train], cov[:n_train], where)
         x, t, positions = self._windows(y, cov)
         is_train = positions < n_train
@@ -898,7 +904,7 @@ class Forecaster:
             self.calibration_ = None if state["calibration_"] is None \
                 else np.array(state["calibration_"])
             self._y = data["y"]
-            self._cov = data["covariates"] if "covariates" in data else None
+            self._cov = data.get("covariates", None)
             self._dates = data["dates"].astype("datetime64[s]") if "dates" in data else None
         return self
 
