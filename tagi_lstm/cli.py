@@ -64,12 +64,18 @@ def read_csv(path: str, target: str, time_col: str | None):
             raise CLIError(f"time column {time_col!r} not found in {path}; its columns are "
                            f"{header}")
         return values, _parse_dates([row[header.index(time_col)] for row in body], time_col)
-    if header[0] != target and body:
-        try:
-            return values, _parse_dates([row[0] for row in body], header[0])
-        except CLIError:
-            pass
+    if header[0] != target and body and _all_dates([row[0] for row in body]):
+        # a first column of dates is the time column: out of order, it is an error
+        return values, _parse_dates([row[0] for row in body], header[0])
     return values, None
+
+
+def _all_dates(cells) -> bool:
+    try:
+        np.array([c.strip() for c in cells], dtype="datetime64[s]")
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_dates(cells, name):

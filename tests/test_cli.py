@@ -87,3 +87,25 @@ def test_help_explains_every_option(capsys):
         assert action.help, f"option {action.dest} has no help text"
         for flag in action.option_strings:
             assert flag in text
+
+
+def test_auto_chooses_settings_and_reports_them(good_csv, tmp_path, capsys):
+    out = tmp_path / "auto.csv"
+    rc = main(["forecast", str(good_csv), "--target", "sales", "--auto", "--horizon", "7",
+               "--epochs", "2", "--ensemble", "2", "--output", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "settings {'difference'" in printed and "7 forecasts written" in printed
+    with open(out) as fh:
+        rows = list(csv.reader(fh))
+    assert len(rows) == 8 and rows[1][0][:10] == "2024-05-30"
+
+
+def test_bad_dates_and_horizon_fail_before_training(tmp_path, capsys):
+    path = tmp_path / "dup.csv"
+    path.write_text("date,y\n" + "\n".join(f"2024-01-0{1 + k % 3},{k}" for k in range(6)))
+    assert "dates must be" in _error_line(capsys, ["forecast", str(path), "--target", "y"])
+    good = tmp_path / "good.csv"
+    good.write_text("y\n" + "\n".join(str(v) for v in range(40)) + "\n")
+    assert "--horizon must be a positive" in _error_line(
+        capsys, ["forecast", str(good), "--target", "y", "--horizon", "0"])
