@@ -553,9 +553,10 @@ _AUTO_FITS = {}  # (len, season, horizon, seed) -> saved file of the automatic f
 
 
 def _auto_copy(y_train, dates_train, season, horizon, seed, calibrated: bool):
-    """A fresh copy of ``Forecaster.auto``'s model (5-member ensemble, calibrated on the
-    training part's tail): fitted once per series and seed, reloaded for each variant, so
-    the variants differ only in how they forecast."""
+    """A fresh copy of ``Forecaster.auto``'s model (5-member ensemble, with a per-horizon
+    calibration fitted on the training part's tail that the uncalibrated variants drop):
+    fitted once per series and seed, reloaded for each variant, so the variants differ
+    only in how they forecast."""
     from tagi_lstm.forecast import Forecaster
 
     key = (len(y_train), season, horizon, seed)

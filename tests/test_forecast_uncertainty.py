@@ -327,7 +327,8 @@ def test_auto_chooses_on_a_backtest_and_fits_the_choice():
     pd = pytest.importorskip("pandas")
     y = _series(n=240, trend=0.03)
     dates = pd.date_range("2000-01-01", periods=240, freq="MS").values
-    model = Forecaster.auto(y, dates=dates, ensemble=2, epochs=3, patience=2, progress=False)
+    model = Forecaster.auto(y, dates=dates, ensemble=2, epochs=3, patience=2, progress=False,
+                            calibrate=True)
     assert model.season == 12  # from the monthly dates
     stages = [r["stage"] for r in model.auto_]
     assert stages[0] == "differencing" and "calendar" in stages and stages[-1] == "refit"
