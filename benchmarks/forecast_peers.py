@@ -525,14 +525,32 @@ class OursOnline(OursFixed):
         return super().forecast(y_hist, dates_hist)
 
 
-def _fit_forecaster(y_train, dates_train, season, seed):
+def _fit_forecaster(y_train, dates_train, season, seed, **fit):
     """The Forecaster of the ``default`` variant, fitted on the training part."""
     from tagi_lstm.forecast import Forecaster
 
     lookback = max(8, min(2 * season, 96))
     model = Forecaster(lookback=lookback, hidden_size=16, noise="heteroscedastic", seed=seed)
     return model.fit(y_train, dates=dates_train if OURS_PASS_DATES else None, epochs=50,
-                     progress=False)
+                     progress=False, **fit)
+
+
+class OursDiagonal(OursFixed):
+    """Forecasts whose fed-back variances TAGI's forward pass alone carries."""
+
+    def forecast(self, y_hist, dates_hist):
+        fc = self.model.forecast(self.horizon, y=y_hist, method="diagonal",
+                                 dates=dates_hist if OURS_PASS_DATES else None)
+        return np.asarray(fc.mean), np.asarray(fc.std)
+
+
+@ours_variant("before")
+def _ours_before(y_train, dates_train, season, horizon, seed):
+    """The forecaster as it was before automatic settings and the linearized propagation:
+    the ``default`` settings, the early-stopped network kept (no refit), multi-step
+    variances carried by TAGI's forward pass alone (``method="diagonal"``)."""
+    model = _fit_forecaster(y_train, dates_train, season, seed, refit=False)
+    return OursDiagonal(model, horizon)
 
 
 @ours_variant("default")
@@ -962,7 +980,7 @@ def parse_args(argv=None):
                    help=f"comma-separated, from {','.join(SERIES)}")
     p.add_argument("--methods", default="naive,ets,arima,deepar,ours",
                    help="comma-separated, from naive,ets,arima,deepar,ours")
-    p.add_argument("--ours", default="default,online",
+    p.add_argument("--ours", default="before,auto,auto_online",
                    help=f"variants of ours, from {','.join(OURS_VARIANTS)}")
     p.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="seeds of ours")
     p.add_argument("--refresh", action="store_true", help="recompute the cached peers")

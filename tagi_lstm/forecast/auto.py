@@ -124,9 +124,7 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
         from tqdm.auto import tqdm
 
         bar = tqdm(total=sum(len(g) for _, g in groups), desc="auto", unit="candidate")
-    # start from the first lookback worth trying (a season), not the constructor's default
-    first_lookback = dict(groups)["lookback"][0]
-    chosen, report, scores = {"refit": False, **first_lookback, **base}, [], {}
+    chosen, report, scores = {"refit": False, **base}, [], {}
     for name, options in groups:
         best = None
         for option in options:
