@@ -263,7 +263,12 @@ def _infer(d, where):
     pd = _pandas()
     alias = _month_alias(d)
     if alias is None and pd is not None and d.size >= 3:
-        alias = pd.infer_freq(pd.DatetimeIndex(d))
+        with warnings.catch_warnings():
+            # pandas 3 warns that infer_freq will return an offset instead of its alias;
+            # either is read as the alias below
+            warnings.filterwarnings("ignore", message=".*infer_freq.*")
+            inferred = pd.infer_freq(pd.DatetimeIndex(d))
+        alias = getattr(inferred, "freqstr", inferred)
     if alias is None:
         alias = _fixed_alias(d)
     if alias is None:

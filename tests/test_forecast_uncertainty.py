@@ -382,3 +382,19 @@ def test_plot_backtest_draws_coverage_and_width():
     np.testing.assert_allclose(width_ax.lines[1].get_ydata(), bt.scores()["width_90"])
     frame = bt.to_pandas() if pytest.importorskip("pandas") else None
     assert list(frame.index) == [str(h) for h in range(1, 7)]
+
+
+def test_variance_sources_add_up_to_the_forecast_variance():
+    y = _series(n=230)
+    model = _model(y[:200])
+    origins = np.array([200, 210, 220])
+    src = model.variance_sources(y, 6, origins)
+    (_, s), _ = model._scale
+    total = (src["parameters"] + src["noise"] + src["fed_back"]) * (s + 1e-10) ** 2
+    bt = model.backtest(y, 6, origins=origins)
+    np.testing.assert_allclose(total, bt.std ** 2, rtol=1e-9)
+    for key in ("fed_back", "fed_back_diagonal", "fed_back_tagi"):
+        np.testing.assert_array_equal(src[key][:, 0], 0.0)  # nothing fed back at step 1
+    # at step 2 one forecast is fed back: no window covariance to drop
+    np.testing.assert_allclose(src["fed_back_diagonal"][:, 1], src["fed_back"][:, 1],
+                               rtol=1e-12)

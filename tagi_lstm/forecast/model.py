@@ -300,18 +300,25 @@ class Forecaster:
         x, _, positions = self._windows(y, self._all_covariates(covariates, dates, len(y)))
         return self._one_step(x, positions, y, dates)
 
+    def _origin_inputs(self, y, cov, origins, horizon: int):
+        """What the recursion starts from at each origin: the ``(O, L)`` standardised
+        values before it and the ``(O, L + H - 1, k)`` covariates its windows read (see
+        :mod:`~tagi_lstm.forecast.propagate`; ``None`` without covariates)."""
+        L = self.lookback
+        z, _, cov_z = self._transform(y, cov)
+        first = np.asarray(origins) - self._diff.lost  # z row of each first forecast
+        z_hist = z[first[:, None] - L + np.arange(L)]
+        cov_track = cov_z[first[:, None] - L + 1 + np.arange(L + horizon - 1)] \
+            if cov_z.shape[1] else None
+        return z_hist, cov_track
+
     def _recursive(self, y, cov, origins, horizon: int, method: str, num_samples: int,
                    rng) -> dict:
         """Forecasts of ``horizon`` steps from each origin (first forecast position in
         ``y``); ``cov`` covers every forecast step. Arrays ``(O, H)``."""
         (m, s), _ = self._scale
-        lost, L = self._diff.lost, self.lookback
         filled = fill_missing(y, self.fill)
-        z, _, cov_z = self._transform(y, cov)
-        first = np.asarray(origins) - lost  # z row of each first forecast
-        z_hist = z[first[:, None] - L + np.arange(L)]
-        cov_track = cov_z[first[:, None] - L + 1 + np.arange(L + horizon - 1)] \
-            if cov_z.shape[1] else None
+        z_hist, cov_track = self._origin_inputs(y, cov, origins, horizon)
         lift = self._diff.matrix(horizon)
         base = np.stack([self._diff.undo(np.zeros(horizon), filled[:o]) for o in origins])
         scale2 = (s + _EPS) ** 2
@@ -439,12 +446,7 @@ class Forecaster:
         cov = self._all_covariates(covariates, dates, len(y))
         if cov.shape[1] and origins.max() + horizon > len(y):
             raise ValueError(f"{where}: covariates must cover every forecast step")
-        lost, L = self._diff.lost, self.lookback
-        z, _, cov_z = self._transform(y, cov)
-        first = origins - lost
-        z_hist = z[first[:, None] - L + np.arange(L)]
-        cov_track = cov_z[first[:, None] - L + 1 + np.arange(L + horizon - 1)] \
-            if cov_z.shape[1] else None
+        z_hist, cov_track = self._origin_inputs(y, cov, origins, horizon)
         parts = [propagate.sources(m, z_hist, cov_track, horizon) for m in self.members_]
         return {k: np.mean([p[k] for p in parts], axis=0) for k in parts[0]}
 
