@@ -58,11 +58,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -75,7 +71,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from forecast_peers import SERIES, load_series
+from forecast_peers import SERIES, environment, load_series
 
 from tagi_lstm.forecast import Forecaster
 
@@ -169,6 +165,14 @@ def validation_origins(model, series) -> np.ndarray:
     return np.arange(low, high + 1, stride)
 
 
+def error_and_predicted_variance(bt):
+    """Per horizon step, over the origins with an observation: the mean squared error and
+    the mean predicted variance of a backtest (their ratio is 1 for a right variance)."""
+    seen = ~np.isnan(bt.observed)
+    mse = np.nanmean(np.where(seen, (bt.observed - bt.mean) ** 2, np.nan), axis=0)
+    return mse, np.nanmean(np.where(seen, bt.std ** 2, np.nan), axis=0)
+
+
 def horizon_study(model, series, num_samples: int, origins=None,
                   methods=METHODS, quiet=False) -> dict:
     """Backtests from the test origins (or ``origins``) by each method, scored per step."""
@@ -181,12 +185,9 @@ def horizon_study(model, series, num_samples: int, origins=None,
                             method=method, num_samples=num_samples)
         seconds = time.perf_counter() - t0
         sc = bt.scores(levels=(0.5, 0.9))
-        err2 = (bt.observed - bt.mean) ** 2
+        mse, pred = error_and_predicted_variance(bt)
         seen = ~np.isnan(bt.observed)
-        var = np.where(seen, bt.std ** 2, np.nan)
-        mse = np.nanmean(np.where(seen, err2, np.nan), axis=0)
-        pred = np.nanmean(var, axis=0)
-        z2 = np.where(seen, err2 / bt.std ** 2, np.nan)
+        z2 = np.where(seen, (bt.observed - bt.mean) ** 2 / bt.std ** 2, np.nan)
         rec = {"mse": mse, "predicted_var": pred, "ratio": mse / pred,
                "robust_ratio": np.nanmedian(z2, axis=0) / CHI2_MEDIAN,
                "coverage_50": sc["coverage_50"], "coverage_90": sc["coverage_90"],
@@ -259,9 +260,7 @@ def remedies_study(name, series, model, base) -> dict:
             bt = fc.backtest(series.y, H, dates=series.dates, origins=series.origins,
                              method="linearized", online=online)
             sc = bt.scores(levels=(0.9,))
-            seen = ~np.isnan(bt.observed)
-            mse = np.nanmean(np.where(seen, (bt.observed - bt.mean) ** 2, np.nan), axis=0)
-            pred = np.nanmean(np.where(seen, bt.std ** 2, np.nan), axis=0)
+            mse, pred = error_and_predicted_variance(bt)
             rec = {"ratio": mse / pred, "coverage_90": sc["coverage_90"],
                    "width_90": sc["width_90"], "crps": sc["crps"]}
             if label.startswith("ensemble"):
@@ -593,24 +592,6 @@ def epochs_markdown(name: str, rows: list) -> list:
                      f"{f(r['train_ratio'], 3)} | {f(r['validation_ratio'], 3)} | "
                      f"{f(r['test_ratio'], 3)} |")
     return lines + ["", f"![epochs](epochs_{name}.png)", ""]
-
-
-def environment() -> dict:
-    def git(*args):
-        try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                                  check=False).stdout.strip()
-        except OSError:
-            return None
-
-    import tagi_lstm
-
-    return {"date_utc": datetime.datetime.now(datetime.UTC).isoformat(
-                timespec="seconds"),
-            "git_commit": git("rev-parse", "--short", "HEAD"),
-            "tagi_lstm_modified": bool(git("status", "--porcelain", "--", "tagi_lstm")),
-            "tagi_lstm_file": tagi_lstm.__file__, "cpu_count": os.cpu_count(),
-            "python": platform.python_version(), "numpy": np.__version__}
 
 
 def _plain(x):

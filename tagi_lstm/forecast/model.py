@@ -51,6 +51,12 @@ MAX_CALIBRATION_ORIGINS = 200
 REFITS = ("retrain", "online", False)
 
 
+def _check_method(method, where: str) -> str:
+    if method not in propagate.METHODS:
+        raise ValueError(f"{where}: method must be one of {propagate.METHODS}; got {method!r}")
+    return method
+
+
 class Forecaster:
     r"""A Bayesian LSTM forecaster: ``fit``, ``predict``, ``forecast``, ``backtest``, ``update``.
 
@@ -144,10 +150,7 @@ class Forecaster:
         self.batch_size = check_positive_int(batch_size, name="batch_size", where=where)
         self.linear = bool(linear)
         self.ensemble = check_positive_int(ensemble, name="ensemble", where=where)
-        if method not in propagate.METHODS:
-            raise ValueError(f"{where}: method must be one of {propagate.METHODS}; got "
-                             f"{method!r}")
-        self.method = method
+        self.method = _check_method(method, where)
         self.seed = seed
         self.dtype = np.dtype(dtype)
         self.device = device
@@ -270,11 +273,11 @@ class Forecaster:
         """Forecasts of the windows ``x`` whose targets sit at ``positions`` of ``y``."""
         (m, s), _ = self._scale
         base = self._diff.history_part(fill_missing(y, self.fill), positions)
+        scale2 = (s + _EPS) ** 2
         means, variances, parts = [], [], []
         for member in members or self.members_:
             mean_z, var_z, noise_z = member.predict(x)
             means.append(Normalizer.unstandardize(mean_z, m, s) + base)
-            scale2 = (s + _EPS) ** 2
             parts.append({"parameters": var_z * scale2, "noise": noise_z * scale2,
                           "fed_back": np.zeros_like(var_z)})
             variances.append((var_z + noise_z) * scale2)
@@ -350,11 +353,7 @@ class Forecaster:
         return out
 
     def _method(self, method, where: str) -> str:
-        method = self.method if method is None else method
-        if method not in propagate.METHODS:
-            raise ValueError(f"{where}: method must be one of {propagate.METHODS}; got "
-                             f"{method!r}")
-        return method
+        return _check_method(self.method if method is None else method, where)
 
     def forecast(self, horizon: int, y=None, covariates=None, dates=None,
                  future_covariates=None, *, method: str | None = None,
@@ -610,23 +609,21 @@ class Forecaster:
             season = check_positive_int(season, name="season", where=where)
         horizon = check_positive_int(horizon or season or DEFAULT_CALIBRATION_HORIZON,
                                      name="horizon", where=where)
-        fixed = {k: v for k, v in settings.items()}
-
         def make(**chosen):
-            return cls(**{"season": season, **chosen, **fixed, "seed": seed})
+            return cls(**{"season": season, **chosen, **settings, "seed": seed})
         chosen, report = search(make, y, covariates, dates, horizon=horizon, season=season,
                                 base={}, epochs=epochs, patience=patience,
                                 validation=validation, progress=progress,
-                                calendar=() if "calendar" in fixed else calendar_for(freq),
+                                calendar=() if "calendar" in settings else calendar_for(freq),
                                 lags=seasonal_lags(freq, season))
-        refit = chosen.pop("refit")
-        model = cls(**{"season": season, **chosen, **fixed, "seed": seed,
-                       "ensemble": ensemble})
+        refit = chosen["refit"]
+        constructor = {k: v for k, v in chosen.items() if k != "refit"}
+        model = make(**constructor, ensemble=ensemble)
         model.fit(y, covariates, dates, validation=validation, epochs=epochs,
                   patience=patience, refit=refit, calibrate=horizon if calibrate else False,
                   progress=progress)
-        chosen["refit"] = refit
-        model.auto_, model.auto_settings_ = report, chosen
+        # the constructor's settings, then fit's
+        model.auto_, model.auto_settings_ = report, {**constructor, "refit": refit}
         return model
 
     # --------------------------------------------------------------- learning

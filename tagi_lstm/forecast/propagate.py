@@ -49,7 +49,7 @@ def _window(series, cov_track, h: int, lookback: int):
     return np.concatenate([x, cov_track[:, h:h + lookback]], axis=2)
 
 
-def linearized(member, z_hist, cov_track, horizon: int) -> dict:
+def linearized(member, z_hist, cov_track, horizon: int, diagnose: bool = False) -> dict:
     """Forecasts with the full covariance of the fed-back values (delta method).
 
     Args:
@@ -58,33 +58,49 @@ def linearized(member, z_hist, cov_track, horizon: int) -> dict:
         z_hist: ``(O, L)`` values before each origin.
         cov_track: ``(O, L + H - 1, k)`` covariates or ``None``.
         horizon: steps ``H``.
+        diagnose: also evaluate, at every step and from the same window
+            covariance, what a diagonal propagation keeps of the fed-back
+            part (see :func:`sources`).
 
     Returns:
-        A dict of arrays: ``mean`` and the parts ``parameters`` and ``noise``
-        of each step's variance, ``(O, H)``, and ``cov``, ``(O, H, H)``.
+        A dict of arrays: ``mean``, the parts ``parameters``, ``noise`` and
+        ``fed_back`` of each step's variance, ``(O, H)``, and ``cov``,
+        ``(O, H, H)``; with ``diagnose`` also ``fed_back_diagonal`` and
+        ``fed_back_tagi``, ``(O, H)``.
     """
     n, lookback = z_hist.shape
     series = np.concatenate([z_hist, np.zeros((n, horizon))], axis=1)
-    mean = np.zeros((n, horizon))
     cov = np.zeros((n, horizon, horizon))
-    v_par, v_noise = np.zeros((n, horizon)), np.zeros((n, horizon))
+    names = ("mean", "parameters", "noise", "fed_back") + (
+        ("fed_back_diagonal", "fed_back_tagi") if diagnose else ())
+    out = {name: np.zeros((n, horizon)) for name in names}
     for h in range(horizon):
-        m, vp, nz, jac = member.predict_jacobian(_window(series, cov_track, h, lookback))
+        x = _window(series, cov_track, h, lookback)
+        m, vp, nz, jac = member.predict_jacobian(x)
         first = max(0, h - lookback)  # the oldest forecast still inside the window
         j_fed = jac[:, lookback - (h - first):]
         cross = np.einsum("oi,oij->oj", j_fed, cov[:, first:h, :h])
         fed = np.einsum("oj,oj->o", cross[:, first:h], j_fed)
+        if diagnose:
+            var_diag = np.diagonal(cov[:, first:h, first:h], axis1=1, axis2=2)
+            var_x = np.zeros_like(x)
+            var_x[:, lookback - (h - first):, 0] = var_diag
+            out["fed_back_tagi"][:, h] = member.predict(x, var_x)[1] - vp
+            out["fed_back_diagonal"][:, h] = np.einsum("oj,oj->o", j_fed ** 2, var_diag)
         cov[:, h, :h] = cov[:, :h, h] = cross
         cov[:, h, h] = vp + nz + fed
-        mean[:, h], v_par[:, h], v_noise[:, h] = m, vp, nz
+        out["mean"][:, h], out["parameters"][:, h] = m, vp
+        out["noise"][:, h], out["fed_back"][:, h] = nz, fed
         series[:, lookback + h] = m
-    return {"mean": mean, "cov": cov, "parameters": v_par, "noise": v_noise}
+    out["cov"] = cov
+    return out
 
 
 def diagonal(member, z_hist, cov_track, horizon: int) -> dict:
     """Forecasts whose fed-back variances TAGI's forward pass carries (no covariances).
 
-    Same arguments and result as :func:`linearized`; ``cov`` is diagonal.
+    Same arguments and result as :func:`linearized` without ``diagnose`` (no
+    ``fed_back`` part); ``cov`` is diagonal.
     """
     n, lookback = z_hist.shape
     series = np.concatenate([z_hist, np.zeros((n, horizon))], axis=1)
@@ -138,26 +154,6 @@ def sources(member, z_hist, cov_track, horizon: int) -> dict:
         ``"parameters"``, ``"noise"``, ``"fed_back"`` (full covariance),
         ``"fed_back_diagonal"`` and ``"fed_back_tagi"``.
     """
-    n, lookback = z_hist.shape
-    series = np.concatenate([z_hist, np.zeros((n, horizon))], axis=1)
-    cov = np.zeros((n, horizon, horizon))
-    out = {k: np.zeros((n, horizon)) for k in ("parameters", "noise", "fed_back",
-                                                "fed_back_diagonal", "fed_back_tagi")}
-    for h in range(horizon):
-        x = _window(series, cov_track, h, lookback)
-        m, vp, nz, jac = member.predict_jacobian(x)
-        first = max(0, h - lookback)
-        j_fed = jac[:, lookback - (h - first):]
-        window_cov = cov[:, first:h, first:h]
-        cross = np.einsum("oi,oij->oj", j_fed, cov[:, first:h, :h])
-        fed = np.einsum("oj,oj->o", cross[:, first:h], j_fed)
-        var_diag = np.diagonal(window_cov, axis1=1, axis2=2)
-        var_x = np.zeros_like(x)
-        var_x[:, lookback - (h - first):, 0] = var_diag
-        out["fed_back_tagi"][:, h] = member.predict(x, var_x)[1] - vp
-        out["fed_back_diagonal"][:, h] = np.einsum("oj,oj->o", j_fed ** 2, var_diag)
-        out["parameters"][:, h], out["noise"][:, h], out["fed_back"][:, h] = vp, nz, fed
-        cov[:, h, :h] = cov[:, :h, h] = cross
-        cov[:, h, h] = vp + nz + fed
-        series[:, lookback + h] = m
-    return out
+    out = linearized(member, z_hist, cov_track, horizon, diagnose=True)
+    return {name: out[name] for name in ("parameters", "noise", "fed_back",
+                                         "fed_back_diagonal", "fed_back_tagi")}
