@@ -571,25 +571,24 @@ _AUTO_FITS = {}  # (len, season, horizon, seed) -> saved file of the automatic f
 
 
 def _auto_copy(y_train, dates_train, season, horizon, seed, calibrated: bool):
-    """A fresh copy of ``Forecaster.auto``'s model (5-member ensemble, with a per-horizon
-    calibration fitted on the training part's tail that the uncalibrated variants drop):
-    fitted once per series and seed, reloaded for each variant, so the variants differ
+    """A fresh copy of ``Forecaster.auto``'s model (5-member ensemble; with
+    ``calibrated``, a per-horizon calibration fitted on the training part's tail, which
+    leaves the hybrid out of the search): fitted once per series, seed and
+    calibration, reloaded for each variant, so the variants that share a fit differ
     only in how they forecast."""
     from tagi_lstm.forecast import Forecaster
 
-    key = (len(y_train), season, horizon, seed)
+    key = (len(y_train), season, horizon, seed, calibrated)
     if key not in _AUTO_FITS:
         model = Forecaster.auto(y_train, dates=dates_train, horizon=horizon,
                                 season=season if season > 1 else None, ensemble=5,
-                                calibrate=True, seed=seed, progress=False)
+                                calibrate=calibrated, seed=seed, progress=False)
         path = Path(tempfile.mkdtemp()) / "auto.npz"
         model.save(path)
         _AUTO_FITS[key] = (path, model.auto_settings_)
     path, settings = _AUTO_FITS[key]
     model = Forecaster.load(path)
     model.auto_settings_ = settings
-    if not calibrated:
-        model.calibration_ = None
     return model
 
 

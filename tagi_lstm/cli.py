@@ -15,6 +15,9 @@ from .data import CALENDAR_PERIODS
 from .dates import check_dates
 from .forecast import METHODS, NOISE_MODES, Forecaster
 
+#: Forecaster settings the command line can fix, at their defaults.
+DEFAULTS = {"num_layers": 1, "method": "linearized", "calendar": ()}
+
 _MISSING = {"", "na", "nan", "null", "none", "n/a"}
 
 
@@ -108,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="steps to forecast past the end of the data (default: %(default)s)")
     fc.add_argument("--hidden", type=int, default=16, metavar="N",
                     help="LSTM units per layer (default: %(default)s)")
-    fc.add_argument("--layers", type=int, default=1, metavar="N",
+    fc.add_argument("--layers", type=int, default=DEFAULTS["num_layers"], metavar="N",
                     help="stacked LSTM layers (default: %(default)s)")
     fc.add_argument("--epochs", type=int, default=30, metavar="N",
                     help="most training epochs (default: %(default)s)")
@@ -131,14 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--ensemble", type=int, default=1, metavar="N",
                     help="networks trained from N seeds, combined by mixture moments "
                          "(default: %(default)s; 5 with --auto)")
-    fc.add_argument("--method", choices=METHODS, default="linearized",
+    fc.add_argument("--method", choices=METHODS, default=DEFAULTS["method"],
                     help="how multi-step uncertainty is carried (default: %(default)s)")
     fc.add_argument("--calibrate", action="store_true",
                     help="fit per-horizon variance factors on a backtest of the held-out part")
     fc.add_argument("--auto", action="store_true",
                     help="choose differencing, calendar covariates, lookback, width and noise "
-                         "on a backtest of the data (ignores --lookback, --hidden, --noise, "
-                         "--difference, --seasonal-difference)")
+                         "on a backtest of the data, and whether the LSTM / local-level "
+                         "hybrid does better (ignores --lookback, --hidden, --noise, "
+                         "--difference, --seasonal-difference; --calendar, --layers, "
+                         "--method and --calibrate leave the hybrid out)")
     fc.add_argument("--calendar", default="", metavar="LIST",
                     help="comma-separated calendar covariates from the timestamps: "
                          f"{', '.join(CALENDAR_PERIODS)} (default: none)")
@@ -157,9 +162,10 @@ def run_forecast(args) -> None:
         raise CLIError("--calendar needs timestamps: give --time-col")
     if args.horizon < 1:
         raise CLIError(f"--horizon must be a positive number of steps; got {args.horizon}")
-    fixed = {"num_layers": args.layers, "seed": args.seed, "method": args.method}
-    if calendar:
-        fixed["calendar"] = calendar
+    fixed = {"num_layers": args.layers, "method": args.method, "calendar": calendar}
+    # only what the user changed, so that --auto may still pick the hybrid
+    fixed = {k: v for k, v in fixed.items() if v != DEFAULTS[k]}
+    fixed["seed"] = args.seed
     if args.auto:
         model = Forecaster.auto(y, dates=dates, horizon=args.horizon, season=args.season,
                                 ensemble=args.ensemble if args.ensemble > 1 else 5,

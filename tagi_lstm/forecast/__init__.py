@@ -4,14 +4,16 @@
 ensemble of Bayesian LSTMs trained by TAGI, and forecasts one step or many
 steps ahead with a mean, a standard deviation and the sources of that
 uncertainty for every step; :meth:`Forecaster.backtest` scores it from
-rolling origins. Everything goes through ``net(x, var_x)``,
+rolling origins. :class:`HybridForecaster` couples an LSTM with a random-walk
+level in one Kalman filter (Vuong, Nguyen & Goulet, 2024). Everything goes through ``net(x, var_x)``,
 :class:`~tagi_lstm.OutputUpdater`, ``net.backward()`` and ``net.step()``.
 """
 
 from .baselines import seasonal_naive
+from .hybrid import HybridForecaster
 from .model import NOISE_MODES, Forecaster
 from .propagate import METHODS
 from .result import COMPONENTS, Backtest, Forecast, mixture_moments
 
 __all__ = ["COMPONENTS", "METHODS", "NOISE_MODES", "Backtest", "Forecast", "Forecaster",
-           "mixture_moments", "seasonal_naive"]
+           "HybridForecaster", "mixture_moments", "seasonal_naive"]

@@ -88,9 +88,20 @@ def stages(season: int | None, n_fit: int, calendar: tuple = (), lags=None) -> l
             ("refit", [{"refit": False}, {"refit": "retrain"}])]
 
 
+def hybrid_stages(season: int | None) -> list:
+    """The groups of settings tried for :class:`~tagi_lstm.forecast.HybridForecaster`:
+    the level's noise, the observation noise, the lookback and how the held-out
+    tail is learned from (the base lookback is one season, 16 steps without one)."""
+    lookbacks = [season, 2 * season] if season and season > 1 else [16, 32]
+    return [("hybrid:level_noise", [{"level_noise": q} for q in (1e-3, 1e-2, 3e-2)]),
+            ("hybrid:sigma_v", [{"sigma_v": s} for s in (0.1, 0.2, 0.3)]),
+            ("hybrid:lookback", [{"lookback": min(L, MAX_LOOKBACK)} for L in lookbacks]),
+            ("hybrid:refit", [{"refit": "retrain"}, {"refit": "online"}])]
+
+
 def search(make, y, covariates, dates, *, horizon: int, season: int | None, base: dict,
            epochs: int, patience: int, validation: float, progress: bool,
-           calendar: tuple = (), lags=None) -> tuple:
+           calendar: tuple = (), lags=None, groups=None) -> tuple:
     """Choose settings by backtest CRPS on the last ``validation`` fraction of ``y``.
 
     Args:
@@ -101,6 +112,8 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
         calendar: calendar covariates to try (with dates), see :func:`calendar_for`.
         lags: seasonal differencing lags to try (default ``[season]``), see
             :func:`seasonal_lags`.
+        groups: the groups to walk through instead of :func:`stages`'s
+            (e.g. :func:`hybrid_stages`).
         base: settings every candidate starts from (a group's choice
             replaces its keys).
         epochs, patience: each candidate's training budget.
@@ -108,9 +121,10 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
         progress: show a tqdm bar over candidates.
 
     Returns:
-        ``(settings, report)``: the chosen settings (constructor arguments
-        plus ``"refit"`` for ``fit``) and one dict per candidate tried
-        (``stage``, ``settings``, ``crps``, ``seconds``).
+        ``(settings, score, report)``: the chosen settings (constructor
+        arguments plus ``"refit"`` for ``fit``), their backtest CRPS and one
+        dict per candidate tried (``stage``, ``settings``, ``crps``,
+        ``seconds``).
     """
     n = len(y)
     n_fit = n - max(round(validation * n), horizon + 1)
@@ -118,7 +132,8 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
     origins = origins[::max(1, int(np.ceil(len(origins) / MAX_ORIGINS)))]
     cov_fit = None if covariates is None else covariates[:n_fit]
     dates_fit = None if dates is None else dates[:n_fit]
-    groups = stages(season, n_fit, calendar if dates is not None else (), lags)
+    if groups is None:
+        groups = stages(season, n_fit, calendar if dates is not None else (), lags)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -145,13 +160,13 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
         chosen.update(best[1])
     if bar is not None:
         bar.close()
-    return chosen, report
+    return chosen, scores[tuple(sorted(chosen.items()))], report
 
 
 def _score(model, refit, y, covariates, dates, cov_fit, dates_fit, n_fit, origins, horizon,
            epochs, patience) -> float:
     """Mean CRPS of a candidate's backtest over the tail (inf if it cannot be fitted)."""
-    usable = origins[origins >= model.lookback + model._diff.lost + 1]
+    usable = origins[origins > model.min_history]
     try:
         model.fit(y[:n_fit], cov_fit, dates_fit, epochs=epochs, patience=patience,
                   refit=refit, progress=False)

@@ -57,6 +57,28 @@ def _check_method(method, where: str) -> str:
     return method
 
 
+def check_series(y, covariates, dates, where):
+    """Validated ``(y, covariates, dates)``; pandas objects give their values and index."""
+    if dates is None and hasattr(y, "index") and hasattr(y.index, "dtype") and \
+            np.issubdtype(np.asarray(y.index).dtype, np.datetime64):
+        dates = y.index
+    y = check_array(np.asarray(y, dtype=np.float64), name="y", where=where, allow_nan=True)
+    if y.ndim != 1:
+        raise ValueError(f"{where}: y must be a 1-D series; got shape {y.shape}")
+    n = y.size
+    if covariates is not None:
+        covariates = check_array(np.asarray(covariates, dtype=np.float64),
+                                 name="covariates", where=where)
+        if covariates.ndim == 1:
+            covariates = covariates[:, None]
+        if covariates.ndim != 2 or covariates.shape[0] != n:
+            raise ValueError(f"{where}: covariates must be ({n}, k), one row per step of "
+                             f"y; got shape {covariates.shape}")
+    if dates is not None:
+        dates = check_dates(dates, n, where=where)
+    return y, covariates, dates
+
+
 class Forecaster:
     r"""A Bayesian LSTM forecaster: ``fit``, ``predict``, ``forecast``, ``backtest``, ``update``.
 
@@ -180,32 +202,19 @@ class Forecaster:
         return tuple(m.best_epoch for m in self.members_)
 
     @property
+    def min_history(self) -> int:
+        """Steps of history a forecast needs: the lookback plus what differencing uses."""
+        return self.lookback + self._diff.lost
+
+    @property
     def best_epoch_(self):
         """The epoch the first member kept."""
         return self.members_[0].best_epoch if self.members_ else None
 
     # ------------------------------------------------------------------- data
     def _check_series(self, y, covariates, dates, where):
-        """Validated ``(y, covariates, dates)``; pandas objects give their values and index."""
-        if dates is None and hasattr(y, "index") and hasattr(y.index, "dtype") and \
-                np.issubdtype(np.asarray(y.index).dtype, np.datetime64):
-            dates = y.index
-        y = check_array(np.asarray(y, dtype=np.float64), name="y", where=where,
-                        allow_nan=True)
-        if y.ndim != 1:
-            raise ValueError(f"{where}: y must be a 1-D series; got shape {y.shape}")
-        n = y.size
-        if covariates is not None:
-            covariates = check_array(np.asarray(covariates, dtype=np.float64),
-                                     name="covariates", where=where)
-            if covariates.ndim == 1:
-                covariates = covariates[:, None]
-            if covariates.ndim != 2 or covariates.shape[0] != n:
-                raise ValueError(f"{where}: covariates must be ({n}, k), one row per step of "
-                                 f"y; got shape {covariates.shape}")
-        if dates is not None:
-            dates = check_dates(dates, n, where=where)
-        elif self.calendar:
+        y, covariates, dates = check_series(y, covariates, dates, where)
+        if dates is None and self.calendar:
             raise ValueError(f"{where}: calendar={self.calendar} needs timestamps; pass "
                              f"dates= or a pandas Series with a DatetimeIndex")
         return y, covariates, dates
@@ -562,7 +571,8 @@ class Forecaster:
     def auto(cls, y, covariates=None, dates=None, *, horizon: int | None = None,
              season: int | None = None, ensemble: int = 5, calibrate: bool = False,
              validation: float = 0.2, epochs: int = 50, patience: int = 5,
-             seed: int | None = 0, progress: bool = True, **settings) -> Forecaster:
+             seed: int | None = 0, hybrid: bool = True, progress: bool = True,
+             **settings):
         """A forecaster whose settings are chosen on a backtest of ``y``, then fitted.
 
         Differencing (none, ordinary, seasonal, both), a linear autoregression
@@ -574,6 +584,12 @@ class Forecaster:
         then fitted on all of ``y`` as :meth:`fit` does (early stopping on the
         held-out tail, per-horizon calibration when ``calibrate``, refit on
         everything) with ``ensemble`` members.
+
+        With ``hybrid``, the LSTM / local-level hybrid
+        (:class:`~tagi_lstm.forecast.HybridForecaster`: its level and
+        observation noise, lookback and refit) is searched on the same
+        backtest, and the family whose best candidate scores lower is the
+        one returned.
 
         Args:
             y, covariates, dates: the training data, as for :meth:`fit`.
@@ -588,16 +604,22 @@ class Forecaster:
                 were right and cost CRPS on five of seven series.
             validation, epochs, patience: as for :meth:`fit`.
             seed: seeds every candidate and the members.
+            hybrid: also try the hybrid; it is skipped when there are
+                covariates, ``calibrate`` is set or ``settings`` other than
+                ``dtype`` are given (the hybrid takes none of them).
             progress: show progress bars.
             **settings: fixed constructor arguments (``calendar``,
                 ``batch_size``, ``dtype`` ...); a fixed setting that the search
                 would vary is not varied.
 
         Returns:
-            The fitted forecaster; ``auto_`` lists every candidate tried with
-            its score and ``auto_settings_`` the chosen settings.
+            The fitted :class:`Forecaster`, or :class:`HybridForecaster
+            <tagi_lstm.forecast.HybridForecaster>` when that family won;
+            ``auto_`` lists every candidate tried with its score and
+            ``auto_settings_`` the chosen settings.
         """
-        from .auto import calendar_for, search, seasonal_lags
+        from .auto import calendar_for, hybrid_stages, search, seasonal_lags
+        from .hybrid import HybridForecaster
 
         where = "Forecaster.auto"
         probe = cls(seed=seed, **settings)
@@ -611,17 +633,31 @@ class Forecaster:
                                      name="horizon", where=where)
         def make(**chosen):
             return cls(**{"season": season, **chosen, **settings, "seed": seed})
-        chosen, report = search(make, y, covariates, dates, horizon=horizon, season=season,
-                                base={}, epochs=epochs, patience=patience,
-                                validation=validation, progress=progress,
-                                calendar=() if "calendar" in settings else calendar_for(freq),
-                                lags=seasonal_lags(freq, season))
+        common = {"horizon": horizon, "season": season, "epochs": epochs,
+                  "patience": patience, "validation": validation, "progress": progress}
+        chosen, score, report = search(
+            make, y, covariates, dates, base={}, **common,
+            calendar=() if "calendar" in settings else calendar_for(freq),
+            lags=seasonal_lags(freq, season))
+        if hybrid and covariates is None and not calibrate and set(settings) <= {"dtype"}:
+            def make_hybrid(**chosen):
+                return HybridForecaster(**{"season": season, "freq": freq, **chosen,
+                                           **settings, "seed": seed})
+            base = {"refit": "retrain", "lookback": season if season and season > 1 else 16}
+            h_chosen, h_score, h_report = search(make_hybrid, y, None, dates, base=base,
+                                                 **common, groups=hybrid_stages(season))
+            report += h_report
+            if h_score < score:
+                make, chosen = make_hybrid, h_chosen
         refit = chosen["refit"]
         constructor = {k: v for k, v in chosen.items() if k != "refit"}
         model = make(**constructor, ensemble=ensemble)
-        model.fit(y, covariates, dates, validation=validation, epochs=epochs,
-                  patience=patience, refit=refit, calibrate=horizon if calibrate else False,
-                  progress=progress)
+        fit = {"validation": validation, "epochs": epochs, "patience": patience,
+               "refit": refit, "progress": progress}
+        if isinstance(model, HybridForecaster):
+            model.fit(y, None, dates, **fit)
+        else:
+            model.fit(y, covariates, dates, calibrate=horizon if calibrate else False, **fit)
         # the constructor's settings, then fit's
         model.auto_, model.auto_settings_ = report, {**constructor, "refit": refit}
         return model
@@ -881,9 +917,15 @@ class Forecaster:
 
     @classmethod
     def load(cls, filename) -> Forecaster:
-        """A forecaster written by :meth:`save`, ready to ``predict``/``forecast``/``update``."""
+        """A forecaster written by :meth:`save`, ready to ``predict``/``forecast``/``update``
+        (a file written by :meth:`HybridForecaster.save
+        <tagi_lstm.forecast.HybridForecaster.save>` gives that forecaster)."""
         path = Path(filename)
         with np.load(path, allow_pickle=False) as data:
+            if "__hybrid__" in data:
+                from .hybrid import HybridForecaster
+
+                return HybridForecaster.load(path)
             if "__forecaster__" not in data:
                 raise ValueError(f"Forecaster.load: {path} is not a saved Forecaster")
             state = json.loads(str(data["__forecaster__"]))

@@ -1,0 +1,606 @@
+r"""The LSTM / local-level hybrid: an LSTM and a random-walk level in one Kalman filter.
+
+Model, in units standardised by the training part's mean and standard
+deviation (the coupling of Vuong, Nguyen & Goulet, *Coupling LSTM neural
+networks and state-space models through analytically tractable inference*,
+International Journal of Forecasting, 2024, with a local level as the
+state-space part)::
+
+    level      l_t = l_{t-1} + w_t,                 w_t ~ N(0, q)
+    pattern    z_t ~ N(mu_z, var_z) = LSTM(z_{t-L}, ..., z_{t-1})
+    observed   y_t = l_t + z_t + v_t,               v_t ~ N(0, sigma_v^2)
+
+The LSTM reads the filtered moments of its own component ``z`` (not the
+observations), so the level carries the slow drift and the LSTM the recurrent
+pattern around it.
+
+One filter step. With the level's prior ``N(m, p)`` (``q`` already added)
+and the LSTM's prior ``N(mu_z, var_z)``, independent a priori, an observation
+``y_t`` gives
+
+.. math::
+
+    s = p + \mathrm{var}_z + \sigma_v^2, \qquad e = y_t - m - \mu_z,
+
+    m \leftarrow m + \frac{p}{s} e, \qquad p \leftarrow p - \frac{p^2}{s},
+
+    \mu_z \leftarrow \mu_z + \frac{\mathrm{var}_z}{s} e, \qquad
+    \mathrm{var}_z \leftarrow \mathrm{var}_z - \frac{\mathrm{var}_z^2}{s}.
+
+The update of ``z`` is exactly TAGI's output update for the observation
+``y_t - m`` with noise variance ``p + sigma_v^2``, so learning is one call of
+:meth:`Sequential.update <tagi_lstm.Sequential.update>` with that target and
+variance; the backward pass carries it to the weights. The posterior
+covariance ``-p var_z / s`` between level and pattern is dropped: the next
+step's priors treat them as independent. A missing ``y_t`` (NaN) leaves both
+priors as they are.
+
+Forecasting ``h`` steps ahead, the level's variance grows by ``q`` per step
+and the LSTM reads its own forecasts back with their variances (TAGI's
+forward pass carries input variances), so the variance of ``y_{t+h}``,
+``p_h + var_{z,h} + sigma_v^2``, widens with the horizon by construction.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .._validation import check_positive_int, check_real
+from ..dates import check_dates, future_dates, infer_frequency
+from ..layers import LSTM, Linear
+from ..random import manual_seed
+from ..sequential import Sequential
+from ..utils import Normalizer
+from .model import check_series
+from .result import Backtest, Forecast, mixture_moments
+
+#: Variance parts of a hybrid forecast (they add up to its variance).
+HYBRID_COMPONENTS = ("parameters", "fed_back", "level", "noise", "ensemble")
+#: Variance of the level before the first step (standardised units).
+START_VAR = 0.1
+#: How ``fit`` learns from the held-out tail after early stopping.
+HYBRID_REFITS = ("retrain", "online", False)
+
+
+class FilterState:
+    """Filter moments of ``B`` independent runs (one per row).
+
+    Attributes:
+        level, level_var: ``(B,)`` posterior mean and variance of the level.
+        mu_z, var_z: ``(B, L)`` posterior moments of the last ``L`` pattern
+            values, oldest first (what the LSTM reads next).
+    """
+
+    def __init__(self, level, level_var, mu_z, var_z):
+        self.level, self.level_var = level, level_var
+        self.mu_z, self.var_z = mu_z, var_z
+
+    @classmethod
+    def start(cls, level: float, level_var: float, lookback: int) -> FilterState:
+        """Before the first step: the level's moments, no pattern yet."""
+        return cls(np.array([level]), np.array([level_var]), np.zeros((1, lookback)),
+                   np.zeros((1, lookback)))
+
+    @classmethod
+    def stack(cls, states) -> FilterState:
+        return cls(*(np.concatenate([getattr(s, a) for s in states])
+                     for a in ("level", "level_var", "mu_z", "var_z")))
+
+    def copy(self) -> FilterState:
+        return FilterState(self.level.copy(), self.level_var.copy(), self.mu_z.copy(),
+                           self.var_z.copy())
+
+    def as_lists(self) -> dict:
+        return {a: getattr(self, a).tolist() for a in ("level", "level_var", "mu_z", "var_z")}
+
+
+class HybridMember:
+    """One LSTM ``LSTM(1, hidden, L) -> Linear(hidden * L, 1)`` and its filter."""
+
+    def __init__(self, lookback: int, hidden_size: int, dtype, seed: int | None):
+        if seed is not None:
+            manual_seed(seed)
+        self.net = Sequential(LSTM(1, hidden_size, lookback),
+                              Linear(hidden_size * lookback, 1)).to_dtype(dtype)
+        self.dtype = np.dtype(dtype)
+        self.history: list = []
+        self.best_epoch: int | None = None
+        #: ``(mean, variance)`` of the level before the first step.
+        self.start: tuple | None = None
+
+    def pattern(self, mu_z, var_z):
+        """Prior moments ``(B,)`` of the next pattern value after windows ``(B, L)``."""
+        mu, var = self.net(mu_z[:, :, None].astype(self.dtype),
+                           var_z[:, :, None].astype(self.dtype))
+        return mu[:, 0].astype(np.float64), var[:, 0].astype(np.float64)
+
+    def filter(self, y, state: FilterState, q: float, sigma_v2: float, *, learn: bool,
+               keep=()) -> tuple:
+        """Run the filter through standardised ``y`` (one run, ``B = 1``).
+
+        Args:
+            y: ``(n,)`` observations, NaN where missing.
+            state: where the run starts (not modified).
+            q, sigma_v2: level and observation noise variances.
+            learn: update the LSTM at each observed step.
+            keep: positions ``t`` (increasing) whose state *before* step ``t``
+                is returned.
+
+        Returns:
+            ``(mean, var, state, kept, levels)``: the one-step-ahead
+            predictive moments of every step ``(n,)``, the state after the
+            last step, the list of kept states and ``(n, 2)`` the level's
+            filtered mean and variance after each step.
+        """
+        net = self.net
+        net.train() if learn else net.eval()
+        L = state.mu_z.shape[1]
+        n = len(y)
+        m, p = float(state.level[0]), float(state.level_var[0])
+        z_mu = np.concatenate([state.mu_z[0], np.empty(n)])
+        z_var = np.concatenate([state.var_z[0], np.empty(n)])
+        mean, var, levels = np.empty(n), np.empty(n), np.empty((n, 2))
+        kept, want = [], iter(keep)
+        nxt = next(want, None)
+        for t in range(n):
+            if nxt == t:
+                kept.append(FilterState(np.array([m]), np.array([p]),
+                                        z_mu[None, t:t + L].copy(), z_var[None, t:t + L].copy()))
+                nxt = next(want, None)
+            p += q
+            mu, vz = self.pattern(z_mu[None, t:t + L], z_var[None, t:t + L])
+            mz, vz = float(mu[0]), float(vz[0])
+            s = p + vz + sigma_v2
+            mean[t], var[t] = m + mz, s
+            if np.isnan(y[t]):
+                z_mu[t + L], z_var[t + L] = mz, vz
+                levels[t] = m, p
+                continue
+            e = y[t] - m - mz
+            if learn:
+                net.update(np.array([y[t] - m]), p + sigma_v2)
+            m, p = m + p * e / s, p - p * p / s
+            z_mu[t + L], z_var[t + L] = mz + vz * e / s, vz - vz * vz / s
+            levels[t] = m, p
+        end = FilterState(np.array([m]), np.array([p]), z_mu[None, n:].copy(),
+                          z_var[None, n:].copy())
+        while nxt is not None:  # positions at or past the end: the final state
+            kept.append(end.copy())
+            nxt = next(want, None)
+        return mean, var, end, kept, levels
+
+    def forecast(self, state: FilterState, horizon: int, q: float, sigma_v2: float) -> dict:
+        """``horizon``-step forecasts from each row of ``state``: ``(B, H)`` arrays
+        ``mean`` and the variance parts ``parameters`` (the weights' own
+        uncertainty), ``fed_back`` (what the uncertain inputs add: filtered and
+        fed-back pattern values), ``level`` and ``noise``."""
+        self.net.eval()
+        m, p = state.level.copy(), state.level_var.copy()
+        z_mu, z_var = state.mu_z.copy(), state.var_z.copy()
+        B = len(m)
+        out = {k: np.empty((B, horizon)) for k in ("mean", "parameters", "fed_back", "level")}
+        for h in range(horizon):
+            p = p + q
+            mu, vz = self.pattern(z_mu, z_var)
+            _, v_weights = self.pattern(z_mu, np.zeros_like(z_var))
+            out["mean"][:, h] = m + mu
+            out["parameters"][:, h] = v_weights
+            out["fed_back"][:, h] = vz - v_weights
+            out["level"][:, h] = p
+            z_mu = np.concatenate([z_mu[:, 1:], mu[:, None]], axis=1)
+            z_var = np.concatenate([z_var[:, 1:], vz[:, None]], axis=1)
+        out["noise"] = np.full((B, horizon), sigma_v2)
+        return out
+
+
+class HybridForecaster:
+    r"""The LSTM / local-level hybrid (see the module docstring for the model).
+
+    An LSTM models the recurrent pattern, a random-walk level the drift
+    around which it recurs, and one Kalman filter couples them, so the
+    predictive variance of a multi-step forecast grows with the horizon by
+    construction: ``level`` (the level's ``q`` per step), ``parameters`` and
+    ``fed_back`` (the LSTM) and ``noise``. It suits short seasonal series where
+    a level that adapts at every step matters more than a long window; on
+    :meth:`Forecaster.auto <tagi_lstm.forecast.Forecaster.auto>`'s backtest
+    it competes with the plain forecaster and wins where it does better.
+
+    The series is standardised by the training part's mean and standard
+    deviation; ``level_noise`` and ``sigma_v`` are in those units. No
+    covariates: the LSTM reads only its own component.
+
+    Args:
+        lookback: pattern values the LSTM reads, ``L``.
+        hidden_size: LSTM units.
+        level_noise: variance ``q`` of the level's step.
+        sigma_v: observation-noise standard deviation.
+        season: season length (the default horizon of :meth:`backtest`).
+        freq: the dates' frequency (pandas offset alias); inferred when
+            ``None``.
+        ensemble: members trained from seeds ``seed, seed + 1, ...``, combined
+            by :func:`~tagi_lstm.forecast.mixture_moments`.
+        seed: seeds the initial weights.
+        dtype: of the networks.
+
+    Attributes:
+        members_: the :class:`HybridMember` networks (after ``fit``).
+        state_: the filter's state after the series seen so far, one row per
+            member.
+        history_: per-epoch dicts ``{"member", "epoch",
+            "val_log_likelihood"}`` of the early-stopping run.
+    """
+
+    def __init__(self, lookback: int = 24, hidden_size: int = 16, *,
+                 level_noise: float = 1e-2, sigma_v: float = 0.2, season: int | None = None,
+                 freq: str | None = None, ensemble: int = 1, seed: int | None = 0,
+                 dtype: str = "float32"):
+        where = "HybridForecaster"
+        self.lookback = check_positive_int(lookback, name="lookback", where=where)
+        self.hidden_size = check_positive_int(hidden_size, name="hidden_size", where=where)
+        self.level_noise = check_real(level_noise, name="level_noise", where=where,
+                                      positive=True)
+        self.sigma_v = check_real(sigma_v, name="sigma_v", where=where, positive=True)
+        self.season = None if season is None else check_positive_int(season, name="season",
+                                                                     where=where)
+        self.freq = freq
+        self.ensemble = check_positive_int(ensemble, name="ensemble", where=where)
+        self.seed = seed
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"{where}: dtype must be float32 or float64; got {dtype!r}")
+        self.members_: list = []
+        self.history_: list = []
+        self.freq_ = freq
+
+    #: Steps of history a forecast needs (the filter starts from one observation).
+    min_history = 1
+
+    @property
+    def best_epochs_(self) -> tuple:
+        """The epoch each member kept."""
+        return tuple(m.best_epoch for m in self.members_)
+
+    @property
+    def best_epoch_(self):
+        """The epoch the first member kept."""
+        return self.members_[0].best_epoch if self.members_ else None
+
+    # ------------------------------------------------------------------ helpers
+    def _check(self, y, covariates, dates, where):
+        if covariates is not None:
+            raise ValueError(f"{where}: the hybrid takes no covariates (its LSTM reads only "
+                             f"its own component); use Forecaster for covariates")
+        y, _, dates = check_series(y, None, dates, where)
+        return y, dates
+
+    def _standardise(self, y):
+        m, s = self._scale
+        return Normalizer.standardize(y, m, s)
+
+    def _run(self, member, z, *, learn, keep=()):
+        """The member's filter through ``z`` from its start (see :meth:`HybridMember.filter`)."""
+        return member.filter(z, FilterState.start(*member.start, self.lookback),
+                             self.level_noise, self.sigma_v ** 2, learn=learn, keep=keep)
+
+    def _forecasts(self, states, horizon: int) -> dict:
+        """Mixture over members of their forecasts from ``states[i]`` (member ``i``), in
+        original units: ``mean``, ``var`` and the parts."""
+        m, s = self._scale
+        means, variances, parts = [], [], []
+        for member, state in zip(self.members_, states):
+            out = member.forecast(state, horizon, self.level_noise, self.sigma_v ** 2)
+            means.append(Normalizer.unstandardize(out["mean"], m, s))
+            parts.append({k: out[k] * s ** 2 for k in HYBRID_COMPONENTS[:-1]})
+            variances.append(sum(parts[-1].values()))
+        mean, var = mixture_moments(np.stack(means), np.stack(variances))
+        components = {k: np.mean([p[k] for p in parts], axis=0)
+                      for k in HYBRID_COMPONENTS[:-1]}
+        components["ensemble"] = var - np.mean(variances, axis=0)
+        return {"mean": mean, "var": var, "components": components}
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, y, covariates=None, dates=None, *, validation: float = 0.2,
+            epochs: int = 50, patience: int = 5, refit: str | bool = "retrain",
+            progress: bool = True) -> HybridForecaster:
+        """Train each member: one filter pass per epoch, learning at every step.
+
+        The last ``validation`` fraction is held out: after each epoch the
+        filter runs on through it without learning, and the mean log-likelihood
+        of its one-step forecasts there picks the epoch to keep (early stopping
+        after ``patience`` epochs without improvement). Each epoch starts the
+        level where the previous epoch's smoothed level began
+        (:func:`smoothed_start`). Then the held-out tail is learned from:
+        ``refit="retrain"`` trains the member afresh (same seed) on all of
+        ``y`` for the number of epochs that scored best; ``"online"`` lets the
+        kept network learn from the tail in time order, once; ``False`` leaves
+        it unlearned (the filter still runs through it).
+
+        Args:
+            y: ``(time,)`` series (NaN: missing); a pandas Series brings its
+                index as dates.
+            covariates: must be ``None`` (accepted for a common signature).
+            dates: ``(time,)`` strictly increasing timestamps, or None.
+            validation, epochs, patience: as above.
+            refit: ``"retrain"``, ``"online"`` or ``False``.
+            progress: show a tqdm progress bar.
+
+        Returns:
+            ``self``.
+        """
+        where = "HybridForecaster.fit"
+        y, dates = self._check(y, covariates, dates, where)
+        epochs = check_positive_int(epochs, name="epochs", where=where)
+        patience = check_positive_int(patience, name="patience", where=where)
+        if not 0 <= validation < 1:
+            raise ValueError(f"{where}: validation must be a fraction in [0, 1); got "
+                             f"{validation}")
+        if refit not in HYBRID_REFITS:
+            raise ValueError(f"{where}: refit must be one of {HYBRID_REFITS}; got {refit!r}")
+        n_train = len(y) - round(validation * len(y))
+        train = y[:n_train]
+        if np.sum(~np.isnan(train)) < 2:
+            raise ValueError(f"{where}: the training part ({n_train} steps) needs at least "
+                             f"two observed values")
+        self._scale = tuple(float(v) for v in Normalizer.compute_mean_std(train))
+        z = self._standardise(y)
+        held_out = ~np.isnan(z[n_train:])
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.ensemble * epochs, desc="fit", unit="epoch")
+        self.members_, self.history_ = [], []
+        states = []
+        for i in range(self.ensemble):
+            member = HybridMember(self.lookback, self.hidden_size, self.dtype,
+                                  None if self.seed is None else self.seed + i)
+            first = z[:n_train][~np.isnan(z[:n_train])][:self.lookback]
+            member.start = (float(first.mean()), START_VAR)
+            self._train(member, i, z, n_train, held_out, epochs, patience, bar)
+            if refit == "retrain" and n_train < len(z):
+                kept = member
+                member = HybridMember(self.lookback, self.hidden_size, self.dtype,
+                                      None if self.seed is None else self.seed + i)
+                member.start, member.history = kept.start, kept.history
+                self._train(member, i, z, len(z), held_out[:0], kept.best_epoch + 1, patience,
+                            None)
+                member.best_epoch = kept.best_epoch
+            # the state after all of y; the tail learned from when refit="online"
+            state = self._run(member, z[:n_train], learn=False)[2]
+            if n_train < len(z):
+                state = member.filter(z[n_train:], state, self.level_noise, self.sigma_v ** 2,
+                                      learn=refit == "online")[2]
+            self.members_.append(member)
+            self.history_ += member.history
+            states.append(state)
+        if bar is not None:
+            bar.close()
+        self.state_ = FilterState.stack(states)
+        self._y, self._dates = y, dates
+        self.freq_ = self.freq or _infer(dates)
+        return self
+
+    def _train(self, member, i, z, n_train, held_out, epochs, patience, bar) -> None:
+        """Epochs of one member; each starts the level where the last one's smoothed
+        level began (a Rauch-Tung-Striebel pass over the level), as in Vuong et al."""
+        best, waited = (-np.inf, None, None), 0
+        for epoch in range(epochs):
+            _, _, state, _, levels = self._run(member, z[:n_train], learn=True)
+            member.start = smoothed_start(levels, self.level_noise)
+            if bar is not None:
+                bar.update(1)
+            if not held_out.any():
+                member.best_epoch = epoch
+                continue
+            mean, var = member.filter(z[n_train:], state, self.level_noise, self.sigma_v ** 2,
+                                      learn=False)[:2]
+            obs = z[n_train:][held_out]
+            ll = float(np.mean(-0.5 * np.log(2 * np.pi * var[held_out])
+                               - 0.5 * (obs - mean[held_out]) ** 2 / var[held_out]))
+            member.history.append({"member": i, "epoch": epoch, "val_log_likelihood": ll})
+            if ll > best[0]:
+                best = (ll, member.net.state_dict(), member.start)
+                waited, member.best_epoch = 0, epoch
+            else:
+                waited += 1
+            if waited >= patience:
+                if bar is not None:
+                    bar.update(epochs - 1 - epoch)
+                break
+        if best[1] is not None:
+            member.net.load_state_dict(best[1])
+            member.start = best[2]
+
+    # --------------------------------------------------------------- forecasts
+    def _check_fitted(self, what: str) -> None:
+        if not self.members_:
+            raise RuntimeError(f"HybridForecaster.{what}: call fit() first")
+
+    def predict(self, y, dates=None) -> Forecast:
+        """One-step-ahead forecasts of every step of ``y``, filtering without learning
+        from each member's starting level (the first steps are forecast before the
+        level has seen much)."""
+        where = "HybridForecaster.predict"
+        self._check_fitted("predict")
+        y, dates = self._check(y, None, dates, where)
+        z = self._standardise(y)
+        (m, s), means, variances = self._scale, [], []
+        for member in self.members_:
+            mean, var = self._run(member, z, learn=False)[:2]
+            means.append(mean)
+            variances.append(var)
+        mean, var = mixture_moments(np.stack(means), np.stack(variances))
+        index = dates if dates is not None else np.arange(len(y))
+        return Forecast(Normalizer.unstandardize(mean, m, s), np.sqrt(var) * s, index,
+                        np.full(len(y), self.sigma_v * s))
+
+    def forecast(self, horizon: int, y=None, covariates=None, dates=None) -> Forecast:
+        """Forecast of the next ``horizon`` steps after the end of ``y`` (default: the
+        series seen by ``fit`` and ``update``, from the stored filter state)."""
+        where = "HybridForecaster.forecast"
+        self._check_fitted("forecast")
+        horizon = check_positive_int(horizon, name="horizon", where=where)
+        if y is None:
+            y, dates = self._y, self._dates
+            states = [FilterState(*(getattr(self.state_, a)[i:i + 1] for a in
+                                    ("level", "level_var", "mu_z", "var_z")))
+                      for i in range(len(self.members_))]
+        else:
+            y, dates = self._check(y, covariates, dates, where)
+            z = self._standardise(y)
+            states = [self._run(member, z, learn=False)[2] for member in self.members_]
+        out = self._forecasts(states, horizon)
+        index = future_dates(dates, horizon, self.freq_) if dates is not None else \
+            np.arange(len(y), len(y) + horizon)
+        return Forecast(out["mean"][0], np.sqrt(out["var"][0]), index,
+                        np.sqrt(out["components"]["noise"][0]),
+                        {k: v[0] for k, v in out["components"].items()})
+
+    def backtest(self, y, horizon: int | None = None, covariates=None, dates=None, *,
+                 start: int | None = None, stride: int = 1, origins=None) -> Backtest:
+        """Rolling-origin evaluation: from each origin ``o``, forecast ``y[o:o + horizon]``
+        from ``y[:o]`` alone (one filter pass, no learning; the forecaster is left as
+        it was). Arguments and result as for :meth:`Forecaster.backtest
+        <tagi_lstm.forecast.Forecaster.backtest>` (``start`` defaults to the
+        steps seen so far)."""
+        where = "HybridForecaster.backtest"
+        self._check_fitted("backtest")
+        if horizon is None:
+            if self.season is None:
+                raise ValueError(f"{where}: give horizon= (the forecaster has no season to "
+                                 f"default to)")
+            horizon = self.season
+        horizon = check_positive_int(horizon, name="horizon", where=where)
+        stride = check_positive_int(stride, name="stride", where=where)
+        y, dates = self._check(y, covariates, dates, where)
+        n = len(y)
+        if origins is None:
+            start = len(self._y) if start is None else start
+            origins = np.arange(start, n - horizon + 1, stride)
+        origins = np.asarray(origins)
+        if origins.ndim != 1 or origins.size == 0 or origins.dtype.kind not in "iu" or \
+                origins.min() < self.min_history or origins.max() > n or \
+                np.any(np.diff(origins) <= 0):
+            raise ValueError(f"{where}: origins must be increasing integers in "
+                             f"[{self.min_history}, {n}]; got {origins!r}")
+        z = self._standardise(y)
+        kept = [FilterState.stack(self._run(m, z[:origins[-1]], learn=False,
+                                            keep=origins.tolist())[3])
+                for m in self.members_]
+        out = self._forecasts(kept, horizon)
+        steps = origins[:, None] + np.arange(horizon)
+        padded = np.concatenate([y, np.full(max(0, int(steps.max()) + 1 - n), np.nan)])
+        index = steps
+        if dates is not None:
+            extra = max(0, int(steps.max()) + 1 - n)
+            all_dates = dates if not extra else np.concatenate(
+                [dates, future_dates(dates, extra, self.freq_)])
+            index = all_dates[steps]
+        return Backtest(origins, index, out["mean"], np.sqrt(out["var"]), padded[steps],
+                        out["components"])
+
+    def update(self, y_new, dates_new=None) -> Forecast:
+        """Online learning: forecast each new step one step ahead, then learn from it
+        (one filter step per member; the cost per step does not grow with the
+        series).
+
+        Returns:
+            :class:`Forecast` of the new steps, each made before learning it.
+        """
+        where = "HybridForecaster.update"
+        self._check_fitted("update")
+        y_new, dates_new = self._check(y_new, None, dates_new, where)
+        if (dates_new is None) != (self._dates is None):
+            raise ValueError(f"{where}: give dates_new exactly when fit had dates")
+        dates = None if dates_new is None else check_dates(
+            np.concatenate([self._dates, dates_new]), where=where)
+        z = self._standardise(y_new)
+        (m, s), means, variances, states = self._scale, [], [], []
+        for i, member in enumerate(self.members_):
+            start = FilterState(*(getattr(self.state_, a)[i:i + 1] for a in
+                                  ("level", "level_var", "mu_z", "var_z")))
+            mean, var, state = member.filter(z, start, self.level_noise, self.sigma_v ** 2,
+                                             learn=True)[:3]
+            means.append(mean)
+            variances.append(var)
+            states.append(state)
+        self.state_ = FilterState.stack(states)
+        self._y, self._dates = np.concatenate([self._y, y_new]), dates
+        mean, var = mixture_moments(np.stack(means), np.stack(variances))
+        index = dates_new if dates_new is not None else \
+            np.arange(len(self._y) - len(y_new), len(self._y))
+        return Forecast(Normalizer.unstandardize(mean, m, s), np.sqrt(var) * s, index,
+                        np.full(len(y_new), self.sigma_v * s))
+
+    # ------------------------------------------------------------- persistence
+    def _config(self) -> dict:
+        return {"lookback": self.lookback, "hidden_size": self.hidden_size,
+                "level_noise": self.level_noise, "sigma_v": self.sigma_v,
+                "season": self.season, "freq": self.freq, "ensemble": self.ensemble,
+                "seed": self.seed, "dtype": self.dtype.name}
+
+    def save(self, filename) -> None:
+        """Save configuration, scaling, filter state, the series seen and the networks
+        to ``.npz`` (:meth:`Forecaster.load <tagi_lstm.forecast.Forecaster.load>`
+        reads it back too)."""
+        self._check_fitted("save")
+        state = {"config": self._config(), "scale": list(self._scale), "freq_": self.freq_,
+                 "state": self.state_.as_lists(),
+                 "members": [{"best_epoch": m.best_epoch, "start": list(m.start)}
+                             for m in self.members_]}
+        arrays = {"__hybrid__": np.array(json.dumps(state)), "y": self._y}
+        if self._dates is not None:
+            arrays["dates"] = self._dates.astype("datetime64[s]").astype(np.int64)
+        for i, member in enumerate(self.members_):
+            arrays.update({f"member{i}:{k}": v for k, v in member.net._param_arrays().items()})
+        with open(filename, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, filename) -> HybridForecaster:
+        """A forecaster written by :meth:`save`."""
+        path = Path(filename)
+        with np.load(path, allow_pickle=False) as data:
+            if "__hybrid__" not in data:
+                raise ValueError(f"HybridForecaster.load: {path} is not a saved "
+                                 f"HybridForecaster")
+            state = json.loads(str(data["__hybrid__"]))
+            self = cls(**state["config"])
+            for i, info in enumerate(state["members"]):
+                member = HybridMember(self.lookback, self.hidden_size, self.dtype, None)
+                prefix = f"member{i}:"
+                member.net._load_param_arrays({k[len(prefix):]: data[k] for k in data.files
+                                               if k.startswith(prefix)})
+                member.best_epoch, member.start = info["best_epoch"], tuple(info["start"])
+                self.members_.append(member)
+            self._scale = tuple(state["scale"])
+            self.freq_ = state["freq_"]
+            self.state_ = FilterState(*(np.array(state["state"][a]) for a in
+                                        ("level", "level_var", "mu_z", "var_z")))
+            self._y = data["y"]
+            self._dates = data["dates"].astype("datetime64[s]") if "dates" in data else None
+        return self
+
+
+def smoothed_start(levels, q: float) -> tuple:
+    """``(mean, variance)`` of the level at the first step given all steps: the
+    Rauch-Tung-Striebel smoother of a random walk run back over ``levels``, the
+    ``(n, 2)`` filtered moments :meth:`HybridMember.filter` returns."""
+    m_s, p_s = levels[-1]
+    for m_f, p_f in levels[-2::-1]:
+        gain = p_f / (p_f + q)
+        m_s, p_s = m_f + gain * (m_s - m_f), p_f + gain ** 2 * (p_s - p_f - q)
+    return float(m_s), float(p_s)
+
+
+def _infer(dates):
+    """The dates' frequency, or None when it cannot be told."""
+    if dates is None:
+        return None
+    try:
+        return infer_frequency(dates)
+    except ValueError:
+        return None

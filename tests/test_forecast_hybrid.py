@@ -1,0 +1,212 @@
+"""The LSTM / local-level hybrid: its filter against the Kalman equations, the level's
+smoother against the batch posterior, forecasts, backtests, updates and persistence."""
+
+import numpy as np
+import pytest
+
+from tagi_lstm.forecast import Forecaster, HybridForecaster
+from tagi_lstm.forecast.hybrid import FilterState, HybridMember, smoothed_start
+
+
+def _series(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    level = np.cumsum(rng.normal(0, 0.05, n))
+    return 10 + level + np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.1, n)
+
+
+def _member(lookback=4, seed=3):
+    return HybridMember(lookback, 3, "float64", seed)
+
+
+def test_filter_step_is_the_kalman_update():
+    member = _member()
+    rng = np.random.default_rng(1)
+    state = FilterState(np.array([0.3]), np.array([0.2]), rng.normal(size=(1, 4)),
+                        rng.uniform(0.01, 0.1, size=(1, 4)))
+    q, sv2, y = 0.05, 0.09, 1.1
+    mu_z, var_z = member.pattern(state.mu_z, state.var_z)
+    mean, var, end, _, levels = member.filter(np.array([y]), state, q, sv2, learn=False)
+    p = 0.2 + q
+    s = p + var_z[0] + sv2
+    e = y - 0.3 - mu_z[0]
+    assert mean[0] == pytest.approx(0.3 + mu_z[0], rel=1e-12)
+    assert var[0] == pytest.approx(s, rel=1e-12)
+    assert end.level[0] == pytest.approx(0.3 + p * e / s, rel=1e-12)
+    assert end.level_var[0] == pytest.approx(p - p * p / s, rel=1e-12)
+    assert levels[0].tolist() == pytest.approx([end.level[0], end.level_var[0]], rel=1e-12)
+    # the window moved on by one, ending with z's posterior
+    assert end.mu_z[0, :3].tolist() == state.mu_z[0, 1:].tolist()
+    assert end.mu_z[0, 3] == pytest.approx(mu_z[0] + var_z[0] * e / s, rel=1e-12)
+    assert end.var_z[0, 3] == pytest.approx(var_z[0] - var_z[0] ** 2 / s, rel=1e-12)
+
+
+def test_missing_observation_keeps_the_priors():
+    member = _member()
+    state = FilterState.start(0.5, 0.1, 4)
+    mean, var, end, _, _ = member.filter(np.array([np.nan]), state, 0.05, 0.09, learn=True)
+    mu_z, var_z = member.pattern(state.mu_z, state.var_z)
+    assert end.level[0] == 0.5 and end.level_var[0] == pytest.approx(0.15)
+    assert end.mu_z[0, -1] == pytest.approx(mu_z[0]) and end.var_z[0, -1] == pytest.approx(
+        var_z[0])
+    assert np.isfinite(mean).all() and np.isfinite(var).all()
+
+
+def test_smoothed_start_matches_the_batch_posterior():
+    """A random walk observed with noise: the smoother's first level equals the
+    Gaussian posterior computed from the joint covariance of all the steps."""
+    rng = np.random.default_rng(2)
+    n, q, r, m0, p0 = 15, 0.04, 0.25, 0.2, 0.5
+    y = rng.normal(size=n)
+    m, p, levels = m0, p0, []
+    for t in range(n):
+        p += q
+        gain = p / (p + r)
+        m, p = m + gain * (y[t] - m), p - gain * p
+        levels.append((m, p))
+    mean, var = smoothed_start(np.array(levels), q)
+    # l_t = l_0 + w_1 + ... + w_t with l_0 ~ N(m0, p0 + q); y_t = l_t + v_t
+    idx = np.arange(n)
+    cov_l = p0 + q + q * np.minimum(idx[:, None], idx[None, :])
+    cov_y = cov_l + r * np.eye(n)
+    cross = cov_l[0]
+    post_mean = m0 + cross @ np.linalg.solve(cov_y, y - m0)
+    post_var = cov_l[0, 0] - cross @ np.linalg.solve(cov_y, cross)
+    assert mean == pytest.approx(post_mean, rel=1e-10)
+    assert var == pytest.approx(post_var, rel=1e-10)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    y = _series()
+    model = HybridForecaster(lookback=12, hidden_size=4, level_noise=0.01, sigma_v=0.2,
+                             season=12, ensemble=2, seed=0)
+    return model.fit(y[:100], epochs=4, progress=False), y
+
+
+def test_forecast_parts_add_up_and_the_level_widens(fitted):
+    model, _ = fitted
+    fc = model.forecast(12)
+    total = sum(fc.components.values())
+    np.testing.assert_allclose(total, fc.std ** 2, rtol=1e-9)
+    _, s = model._scale
+    np.testing.assert_allclose(np.diff(fc.components["level"]),
+                               model.level_noise * s ** 2, rtol=1e-9)
+    assert (fc.components["parameters"] > 0).all() and (fc.components["ensemble"] >= 0).all()
+    np.testing.assert_array_equal(fc.index, np.arange(100, 112))
+
+
+def test_backtest_rows_are_forecasts_from_each_history(fitted):
+    model, y = fitted
+    bt = model.backtest(y, 6, origins=np.array([40, 73, 100, 114]))
+    for row, o in enumerate(bt.origins):
+        fc = model.forecast(6, y=y[:o])
+        np.testing.assert_allclose(bt.mean[row], fc.mean, rtol=1e-6)
+        np.testing.assert_allclose(bt.std[row], fc.std, rtol=1e-5)
+    np.testing.assert_array_equal(bt.observed[-1], y[114:120])
+    assert (np.diff(bt.components["level"], axis=1) > 0).all()
+
+
+def test_stored_state_is_the_end_of_the_series(fitted):
+    """Without ``refit="online"`` nothing is learned from the tail, so forecasting from
+    the stored state equals re-filtering the training series."""
+    y = _series()
+    model = HybridForecaster(lookback=6, hidden_size=3, ensemble=1, seed=1)
+    model.fit(y[:90], epochs=3, refit=False, progress=False)
+    a, b = model.forecast(5), model.forecast(5, y=y[:90])
+    np.testing.assert_allclose(a.mean, b.mean, rtol=1e-12)
+    np.testing.assert_allclose(a.std, b.std, rtol=1e-12)
+
+
+def test_update_forecasts_before_learning(fitted, tmp_path):
+    model, y = fitted
+    model.save(tmp_path / "m.npz")
+    clone = HybridForecaster.load(tmp_path / "m.npz")
+    one_step = model.forecast(1)
+    out = clone.update(y[100:110])
+    assert out.mean[0] == pytest.approx(one_step.mean[0], rel=1e-9)
+    assert out.std[0] == pytest.approx(one_step.std[0], rel=1e-9)
+    assert len(clone._y) == 110 and len(out) == 10
+    np.testing.assert_array_equal(out.index, np.arange(100, 110))
+    before = model.members_[0].net.state_dict()
+    after = clone.members_[0].net.state_dict()
+    assert not all(np.array_equal(a, b) for a, b in zip(_leaves(before), _leaves(after)))
+    # the stored state moved on: the next forecast starts after step 110
+    np.testing.assert_array_equal(clone.forecast(2).index, [110, 111])
+
+
+def _leaves(tree):
+    if isinstance(tree, dict):
+        for v in tree.values():
+            yield from _leaves(v)
+    elif isinstance(tree, (list, tuple)):
+        for v in tree:
+            yield from _leaves(v)
+    else:
+        yield np.asarray(tree)
+
+
+def test_save_and_load_round_trip(fitted, tmp_path):
+    model, y = fitted
+    path = tmp_path / "hybrid.npz"
+    model.save(path)
+    for loader in (HybridForecaster.load, Forecaster.load):
+        back = loader(path)
+        assert isinstance(back, HybridForecaster)
+        a, b = model.forecast(8), back.forecast(8)
+        np.testing.assert_array_equal(a.mean, b.mean)
+        np.testing.assert_array_equal(a.std, b.std)
+        np.testing.assert_array_equal(model.backtest(y, 4, origins=[50, 60]).mean,
+                                      back.backtest(y, 4, origins=[50, 60]).mean)
+
+
+def test_dates_follow_the_calendar():
+    y = _series(60)
+    dates = np.arange("2000-01", "2005-01", dtype="datetime64[M]").astype("datetime64[s]")
+    model = HybridForecaster(lookback=12, hidden_size=3, seed=0).fit(
+        y, dates=dates, epochs=2, progress=False)
+    fc = model.forecast(3)
+    assert [str(d)[:10] for d in fc.index] == ["2005-01-01", "2005-02-01", "2005-03-01"]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"level_noise": 0}, "level_noise"),
+    ({"sigma_v": -1}, "sigma_v"),
+    ({"lookback": 0}, "lookback"),
+    ({"ensemble": 1.5}, "ensemble"),
+    ({"dtype": "int32"}, "dtype"),
+])
+def test_bad_settings_are_named(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        HybridForecaster(**kwargs)
+
+
+def test_bad_calls_are_named(fitted):
+    model, y = fitted
+    with pytest.raises(ValueError, match="no covariates"):
+        HybridForecaster().fit(y, covariates=np.ones((len(y), 1)), progress=False)
+    with pytest.raises(ValueError, match="refit"):
+        HybridForecaster().fit(y, refit="twice", progress=False)
+    with pytest.raises(RuntimeError, match="fit"):
+        HybridForecaster().forecast(3)
+    with pytest.raises(ValueError, match="origins"):
+        model.backtest(y, 4, origins=[0, 10])
+    with pytest.raises(ValueError, match="dates_new"):
+        model.update(y[:3], dates_new=np.arange(3).astype("datetime64[D]"))
+
+
+def test_auto_returns_the_family_that_scored_lower():
+    y = _series(150, seed=4)
+    model = Forecaster.auto(y, horizon=6, season=12, ensemble=1, epochs=3, patience=2,
+                            progress=False)
+    best = {}
+    for row in model.auto_:
+        family = "hybrid" if row["stage"].startswith("hybrid:") else "lstm"
+        best[family] = min(best.get(family, np.inf), row["crps"])
+    assert set(best) == {"hybrid", "lstm"}
+    winner = HybridForecaster if best["hybrid"] < best["lstm"] else Forecaster
+    assert isinstance(model, winner)
+    no_hybrid = Forecaster.auto(y, horizon=6, season=12, ensemble=1, epochs=3, patience=2,
+                                hybrid=False, progress=False)
+    assert isinstance(no_hybrid, Forecaster)
+    assert not any(r["stage"].startswith("hybrid:") for r in no_hybrid.auto_)
