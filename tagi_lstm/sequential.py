@@ -13,6 +13,7 @@ from .backend import get_backend
 from .layers.base import PARAM_NAMES, BaseLayer
 from .layers.lstm import LSTM
 from .output_updater import OutputUpdater
+from .persist import open_npz, save_npz
 from .states import DeltaStates, HiddenStates
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -464,18 +465,17 @@ class Sequential:
                               for key, _ in self._param_layers()})
 
     def save(self, filename) -> None:
-        """Save the parameters (and the architecture, checked on load) to ``.npz``."""
+        """Save the parameters (and the architecture, checked on load) to ``.npz``,
+        atomically (:func:`tagi_lstm.persist.save_npz`)."""
         arrays = {"__architecture__": np.array(json.dumps(self._architecture())),
                   **self._param_arrays()}
-        with open(filename, "wb") as fh:
-            np.savez(fh, **arrays)
+        save_npz(filename, arrays)
 
     def load(self, filename) -> None:
         """Load parameters written by :meth:`save` into this (identical) network."""
         path = Path(filename)
-        with np.load(path, allow_pickle=False) as data:
-            if "__architecture__" not in data:
-                raise ValueError(f"Sequential.load: {path} is not a tagi_lstm network file")
+        with open_npz(path, "Sequential.load", "__architecture__",
+                      "tagi_lstm network file") as data:
             arch = json.loads(str(data["__architecture__"]))
             if arch != self._architecture():
                 raise ValueError(f"Sequential.load: {path} holds {arch}; this network is "

@@ -51,6 +51,7 @@ import numpy as np
 from .._validation import check_positive_int, check_real
 from ..dates import check_dates, future_dates, infer_frequency
 from ..layers import LSTM, Linear
+from ..persist import open_npz, save_npz
 from ..random import manual_seed
 from ..sequential import Sequential
 from ..utils import Normalizer
@@ -544,7 +545,7 @@ class HybridForecaster:
 
     def save(self, filename) -> None:
         """Save configuration, scaling, filter state, the series seen and the networks
-        to ``.npz`` (:meth:`Forecaster.load <tagi_lstm.forecast.Forecaster.load>`
+        to ``.npz``, atomically (:meth:`Forecaster.load <tagi_lstm.forecast.Forecaster.load>`
         reads it back too)."""
         self._check_fitted("save")
         state = {"config": self._config(), "scale": list(self._scale), "freq_": self.freq_,
@@ -556,17 +557,14 @@ class HybridForecaster:
             arrays["dates"] = self._dates.astype("datetime64[s]").astype(np.int64)
         for i, member in enumerate(self.members_):
             arrays.update({f"member{i}:{k}": v for k, v in member.net._param_arrays().items()})
-        with open(filename, "wb") as fh:
-            np.savez(fh, **arrays)
+        save_npz(filename, arrays)
 
     @classmethod
     def load(cls, filename) -> HybridForecaster:
         """A forecaster written by :meth:`save`."""
         path = Path(filename)
-        with np.load(path, allow_pickle=False) as data:
-            if "__hybrid__" not in data:
-                raise ValueError(f"HybridForecaster.load: {path} is not a saved "
-                                 f"HybridForecaster")
+        with open_npz(path, "HybridForecaster.load", "__hybrid__",
+                      "saved HybridForecaster") as data:
             state = json.loads(str(data["__hybrid__"]))
             self = cls(**state["config"])
             for i, info in enumerate(state["members"]):

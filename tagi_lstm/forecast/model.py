@@ -35,6 +35,7 @@ from ..data import (
     time_features,
 )
 from ..dates import check_dates, future_dates, infer_frequency, season_length
+from ..persist import open_npz, save_npz
 from ..utils import _EPS, Normalizer, exponential_scheduler
 from . import propagate
 from .calibration import variance_factors
@@ -893,7 +894,9 @@ class Forecaster:
                 "method": self.method, "seed": self.seed, "dtype": self.dtype.name}
 
     def save(self, filename) -> None:
-        """Save configuration, scaling, the series seen so far and the networks to ``.npz``."""
+        """Save configuration, scaling, the series seen so far and the networks to ``.npz``,
+        atomically (:func:`tagi_lstm.persist.save_npz`: a crash mid-save leaves the old
+        file)."""
         self._check_fitted("save")
         (m, s), (cm, cs) = self._scale
         state = {"config": self._config(), "scale": [m, s], "freq_": self.freq_,
@@ -912,8 +915,7 @@ class Forecaster:
             for name, net in member.networks.items():
                 arrays.update({f"member{i}:{name}:{k}": v
                                for k, v in net._param_arrays().items()})
-        with open(filename, "wb") as fh:
-            np.savez(fh, **arrays)
+        save_npz(filename, arrays)
 
     @classmethod
     def load(cls, filename) -> Forecaster:
@@ -921,13 +923,13 @@ class Forecaster:
         (a file written by :meth:`HybridForecaster.save
         <tagi_lstm.forecast.HybridForecaster.save>` gives that forecaster)."""
         path = Path(filename)
-        with np.load(path, allow_pickle=False) as data:
-            if "__hybrid__" in data:
-                from .hybrid import HybridForecaster
+        with open_npz(path, "Forecaster.load", "y", "saved Forecaster") as data:
+            hybrid = "__hybrid__" in data.files
+        if hybrid:
+            from .hybrid import HybridForecaster
 
-                return HybridForecaster.load(path)
-            if "__forecaster__" not in data:
-                raise ValueError(f"Forecaster.load: {path} is not a saved Forecaster")
+            return HybridForecaster.load(path)
+        with open_npz(path, "Forecaster.load", "__forecaster__", "saved Forecaster") as data:
             state = json.loads(str(data["__forecaster__"]))
             self = cls(**state["config"])
             self._num_covariates = state["num_covariates"]

@@ -1,0 +1,102 @@
+"""Model files: atomic saves that a crash cannot destroy, clear errors for bad files."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tagi_lstm import Sequential
+from tagi_lstm.forecast import Forecaster, HybridForecaster
+from tagi_lstm.layers import LSTM, Linear
+from tagi_lstm.persist import save_npz
+
+
+def _net(seed=0):
+    from tagi_lstm.random import manual_seed
+
+    manual_seed(seed)
+    return Sequential(LSTM(1, 4, 3), Linear(12, 1))
+
+
+def test_a_failed_save_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "net.npz"
+    good = _net(0)
+    good.save(path)
+
+    def broken(fh, **arrays):
+        fh.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt  # Ctrl-C in the middle of writing
+
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(KeyboardInterrupt):
+        _net(1).save(path)
+    monkeypatch.undo()
+    back = _net(2)
+    back.load(path)
+    for key, value in good._param_arrays().items():
+        np.testing.assert_array_equal(value, back._param_arrays()[key])
+    assert sorted(os.listdir(tmp_path)) == ["net.npz"]  # no temporary file left
+
+
+@pytest.mark.parametrize("loader", [
+    lambda p: _net().load(p), Forecaster.load, HybridForecaster.load])
+def test_damaged_files_name_themselves(tmp_path, loader):
+    good = tmp_path / "good.npz"
+    _net().save(good)
+    raw = good.read_bytes()
+    cases = {"truncated.npz": raw[: len(raw) // 2], "garbage.npz": b"not a zip at all",
+             "empty.npz": b""}
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=name):
+            loader(tmp_path / name)
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    with pytest.raises(ValueError, match="array.npy"):
+        loader(tmp_path / "array.npy")
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        loader(tmp_path / "missing.npz")
+
+
+def test_a_file_of_another_kind_is_named(tmp_path):
+    net_file = tmp_path / "net.npz"
+    _net().save(net_file)
+    with pytest.raises(ValueError, match="not a saved Forecaster"):
+        Forecaster.load(net_file)
+    save_npz(tmp_path / "other.npz", {"x": np.zeros(2)})
+    with pytest.raises(ValueError, match="not a tagi_lstm network file"):
+        _net().load(tmp_path / "other.npz")
+
+
+CHILD = """
+import sys
+from tagi_lstm import Sequential
+from tagi_lstm.layers import LSTM, Linear
+net = Sequential(LSTM(1, 64, 24), Linear(64 * 24, 1))
+print("ready", flush=True)
+while True:
+    net.save(sys.argv[1])
+"""
+
+
+def test_killed_while_saving_the_file_still_loads(tmp_path):
+    """A process saving in a loop is killed (SIGKILL) at random moments: the file it
+    was overwriting always loads."""
+    if os.name != "posix":  # pragma: no cover - platform dependent
+        pytest.skip("SIGKILL is POSIX")
+    path = tmp_path / "net.npz"
+    probe = Sequential(LSTM(1, 64, 24), Linear(64 * 24, 1))
+    probe.save(path)
+    rng = np.random.default_rng(0)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for _ in range(5):
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)],
+                                 stdout=subprocess.PIPE, env=env)
+        assert child.stdout.readline().strip() == b"ready"
+        time.sleep(rng.uniform(0.0, 0.3))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        probe.load(path)  # raises if the file were damaged
