@@ -5,11 +5,11 @@ from __future__ import annotations
 from numbers import Real
 
 from ._validation import check_array, is_device_array
-from .backend import get_backend
+from .backend import OnBackend, get_backend
 from .states import DeltaStates, HiddenStates
 
 
-class OutputUpdater:
+class OutputUpdater(OnBackend):
     r"""Turns observations of the output into deltas for the backward pass.
 
     For an output unit with prior ``(m_z, s_z)`` observed as ``y = z + v``,

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._lengths import check_lengths, is_packed_sequence, unpack_sequence
 from ._validation import check_array, check_positive_int, is_device_array
-from .backend import get_backend
+from .backend import OnBackend, get_backend
 from .layers.base import PARAM_NAMES, BaseLayer
 from .layers.lstm import LSTM
 from .output_updater import OutputUpdater
@@ -19,7 +19,7 @@ from .states import DeltaStates, HiddenStates
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-class Sequential:
+class Sequential(OnBackend):
     r"""A network of TAGI layers applied in order (pytagi's ``Sequential``).
 
     Training by TAGI is one pass per batch: ``net(x)`` propagates means and

@@ -30,3 +30,21 @@ def get_backend(device: str) -> ModuleType:
 
     cuda.ensure_available()
     return cuda
+
+
+class OnBackend:
+    """Pickling and deep copies for objects that hold their backend module as ``_bk``.
+
+    A module cannot be pickled; the backend travels as its device name and is
+    looked up again on the way back (so a CUDA object needs CuPy and a GPU
+    where it is unpickled).
+    """
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_bk"] = self._bk.name
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._bk = get_backend(state["_bk"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_array, check_real
-from ..backend import cpu
+from ..backend import OnBackend, cpu
 from ..random import get_rng
 
 #: A variance that an update would take to zero or below is set to this.
@@ -67,7 +67,7 @@ class _Delta:
         return getattr(obj, self.attr)
 
 
-class BaseLayer:
+class BaseLayer(OnBackend):
     """Base class of TAGI layers.
 
     A layer maps Gaussian inputs (means ``mu``, variances ``var``, shape
@@ -178,6 +178,17 @@ class BaseLayer:
         self._delta_var_w, self._delta_var_b = self._dvar_theta[:n_w], self._dvar_theta[n_w:]
         self._pending_deltas = False
         self._batch_size = 0
+
+    def __setstate__(self, state: dict) -> None:
+        # a copy holds mu_w, mu_b ... as arrays of their own: make them views again
+        # (a layer without a vector of its own gets its views from its owner's)
+        super().__setstate__(state)
+        if self._mu_theta is None:
+            return
+        deltas = (self._dmu_theta, self._dvar_theta, self._pending_deltas)
+        self._set_params(self._mu_theta, self._var_theta, self._mu_w.size)
+        self._dmu_theta[...], self._dvar_theta[...] = deltas[:2]
+        self._pending_deltas = deltas[2]
 
     def _assign_param(self, name: str, value) -> None:
         current = getattr(self, "_" + name)
