@@ -43,6 +43,7 @@ forward pass carries input variances), so the variance of ``y_{t+h}``,
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -52,7 +53,7 @@ from .._validation import check_positive_int, check_real
 from ..dates import check_dates, future_dates, infer_frequency
 from ..layers import LSTM, Linear
 from ..persist import open_npz, save_npz
-from ..random import manual_seed
+from ..random import seeded
 from ..sequential import Sequential
 from ..utils import Normalizer
 from .model import check_series
@@ -102,10 +103,9 @@ class HybridMember:
     """One LSTM ``LSTM(1, hidden, L) -> Linear(hidden * L, 1)`` and its filter."""
 
     def __init__(self, lookback: int, hidden_size: int, dtype, seed: int | None):
-        if seed is not None:
-            manual_seed(seed)
-        self.net = Sequential(LSTM(1, hidden_size, lookback),
-                              Linear(hidden_size * lookback, 1)).to_dtype(dtype)
+        with seeded(seed) if seed is not None else contextlib.nullcontext():
+            self.net = Sequential(LSTM(1, hidden_size, lookback),
+                                  Linear(hidden_size * lookback, 1)).to_dtype(dtype)
         self.dtype = np.dtype(dtype)
         self.history: list = []
         self.best_epoch: int | None = None

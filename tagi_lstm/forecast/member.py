@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..layers import LSTM, EvenExp, Linear
 from ..output_updater import OutputUpdater
-from ..random import manual_seed
+from ..random import seeded
 from ..sequential import Sequential
 from ..states import HiddenStates
 
@@ -38,23 +40,25 @@ class Member:
         noise: ``"fixed"``, ``"scheduled"`` or ``"heteroscedastic"``.
         sigma_v: initial noise standard deviation (standardised units).
         dtype, device: of the networks.
-        seed: initial weights (``None``: the library's current generator).
+        seed: initial weights, drawn from a generator of their own (``None``:
+            from the library's shared generator, :func:`~tagi_lstm.manual_seed`).
         linear: add the linear autoregression.
     """
 
     def __init__(self, num_inputs: int, lookback: int, hidden_size: int, num_layers: int,
                  noise: str, sigma_v: float, dtype, device: str, seed: int | None,
                  linear: bool = False):
-        if seed is not None:
-            manual_seed(seed)
         h, L = hidden_size, lookback
-        layers = [LSTM(num_inputs, h, L)] + [LSTM(h, h, L) for _ in range(num_layers - 1)]
-        if noise == "heteroscedastic":
-            layers += [Linear(h * L, 2), EvenExp()]
-        else:
-            layers += [Linear(h * L, 1)]
-        self.net = Sequential(*layers).to_dtype(dtype)
-        self.linear = Sequential(Linear(L * num_inputs, 1)).to_dtype(dtype) if linear else None
+        # a generator of its own: the library's shared one is left alone
+        with seeded(seed) if seed is not None else contextlib.nullcontext():
+            layers = [LSTM(num_inputs, h, L)] + [LSTM(h, h, L) for _ in range(num_layers - 1)]
+            if noise == "heteroscedastic":
+                layers += [Linear(h * L, 2), EvenExp()]
+            else:
+                layers += [Linear(h * L, 1)]
+            self.net = Sequential(*layers).to_dtype(dtype)
+            self.linear = Sequential(Linear(L * num_inputs, 1)).to_dtype(dtype) if linear \
+                else None
         if device != "cpu":
             for net in self.networks:
                 net.to_device(device)
