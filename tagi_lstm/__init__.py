@@ -15,6 +15,7 @@ state and parameter. The interface follows pytagi::
 """
 
 from . import metric, nn
+from .exceptions import NotFittedError
 from .layers import LSTM, Linear, ReLU, Sigmoid, Tanh
 from .output_updater import OutputUpdater
 from .random import manual_seed
@@ -24,6 +25,6 @@ from .utils import Normalizer, exponential_scheduler
 
 __version__ = "0.1.0"
 
-__all__ = ["LSTM", "Linear", "Normalizer", "OutputUpdater", "ReLU", "Sequential", "Sigmoid",
-           "Tanh", "TorchLSTM", "exponential_scheduler", "manual_seed", "metric", "nn",
-           "__version__"]
+__all__ = ["LSTM", "Linear", "Normalizer", "NotFittedError", "OutputUpdater", "ReLU",
+           "Sequential", "Sigmoid", "Tanh", "TorchLSTM", "__version__",
+           "exponential_scheduler", "manual_seed", "metric", "nn"]

@@ -4,6 +4,7 @@ smoother against the batch posterior, forecasts, backtests, updates and persiste
 import numpy as np
 import pytest
 
+from tagi_lstm import NotFittedError
 from tagi_lstm.forecast import Forecaster, HybridForecaster
 from tagi_lstm.forecast.hybrid import FilterState, HybridMember, smoothed_start
 
@@ -187,7 +188,7 @@ def test_bad_calls_are_named(fitted):
         HybridForecaster().fit(y, covariates=np.ones((len(y), 1)), progress=False)
     with pytest.raises(ValueError, match="refit"):
         HybridForecaster().fit(y, refit="twice", progress=False)
-    with pytest.raises(RuntimeError, match="fit"):
+    with pytest.raises(NotFittedError, match="fit"):
         HybridForecaster().forecast(3)
     with pytest.raises(ValueError, match="origins"):
         model.backtest(y, 4, origins=[0, 10])
@@ -210,3 +211,14 @@ def test_auto_returns_the_family_that_scored_lower():
                                 hybrid=False, progress=False)
     assert isinstance(no_hybrid, Forecaster)
     assert not any(r["stage"].startswith("hybrid:") for r in no_hybrid.auto_)
+
+
+@pytest.mark.parametrize("kind", [Forecaster, HybridForecaster])
+@pytest.mark.parametrize("call", [
+    lambda m: m.forecast(3), lambda m: m.predict(np.ones(40)), lambda m: m.update(np.ones(3)),
+    lambda m: m.backtest(np.ones(40), 3), lambda m: m.save("never.npz")])
+def test_use_before_fit_is_not_fitted_error(kind, call):
+    model = kind()
+    for caught in (NotFittedError, ValueError, AttributeError):
+        with pytest.raises(caught, match="not fitted"):
+            call(model)

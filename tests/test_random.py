@@ -45,9 +45,8 @@ def test_seeded_blocks_nest_and_restore():
 
 @pytest.mark.parametrize("seed", [-1, 1.5, True, "0"])
 def test_bad_seeds_are_named(seed):
-    with pytest.raises(ValueError, match="seed"):
-        with seeded(seed):
-            pass
+    with pytest.raises(ValueError, match="seed"), seeded(seed):
+        pass
 
 
 def _fit(kind, seed):

@@ -52,6 +52,7 @@ import numpy as np
 from .._validation import check_positive_int, check_real
 from ..dates import check_dates, future_dates, infer_frequency
 from ..layers import LSTM, Linear
+from ..exceptions import NotFittedError
 from ..persist import open_npz, save_npz
 from ..random import seeded
 from ..sequential import Sequential
@@ -418,7 +419,8 @@ class HybridForecaster:
     # --------------------------------------------------------------- forecasts
     def _check_fitted(self, what: str) -> None:
         if not self.members_:
-            raise RuntimeError(f"HybridForecaster.{what}: call fit() first")
+            raise NotFittedError(f"HybridForecaster.{what}: this forecaster is not fitted yet; "
+                                 f"call fit() first")
 
     def predict(self, y, dates=None) -> Forecast:
         """One-step-ahead forecasts of every step of ``y``, filtering without learning

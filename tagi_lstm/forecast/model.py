@@ -35,6 +35,7 @@ from ..data import (
     time_features,
 )
 from ..dates import check_dates, future_dates, infer_frequency, season_length
+from ..exceptions import NotFittedError
 from ..persist import open_npz, save_npz
 from ..utils import _EPS, Normalizer, exponential_scheduler
 from . import propagate
@@ -956,7 +957,8 @@ class Forecaster:
     # ----------------------------------------------------------------- checks
     def _check_fitted(self, what: str) -> None:
         if not self.members_:
-            raise RuntimeError(f"Forecaster.{what}: call fit() first")
+            raise NotFittedError(f"Forecaster.{what}: this forecaster is not fitted yet; "
+                                 f"call fit() first")
 
     def _num_user_covariates(self) -> int:
         return self._num_covariates - 2 * len(self.calendar)
