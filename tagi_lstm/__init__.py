@@ -21,10 +21,10 @@ from .output_updater import OutputUpdater
 from .random import manual_seed
 from .sequential import Sequential
 from .torch_lstm import TorchLSTM
-from .utils import Normalizer, exponential_scheduler
+from .utils import Normalizer, Utils, exponential_scheduler
 
 __version__ = "0.1.0"
 
 __all__ = ["LSTM", "Linear", "Normalizer", "NotFittedError", "OutputUpdater", "ReLU",
-           "Sequential", "Sigmoid", "Tanh", "TorchLSTM", "__version__",
+           "Sequential", "Sigmoid", "Tanh", "TorchLSTM", "Utils", "__version__",
            "exponential_scheduler", "manual_seed", "metric", "nn"]

@@ -54,7 +54,8 @@ class OutputUpdater(OnBackend):
             mu_obs: observations, ``batch * outputs`` values (flat or
                 ``(batch, outputs)``); NaN marks a missing one.
             var_obs: observation-noise variances, positive, same size as
-                ``mu_obs`` (or one number for all).
+                ``mu_obs`` (or one number for all; as in pytagi, an array built
+                for a larger batch is accepted when its values are all equal).
             delta_states: ``net.input_delta_z_buffer``; receives the deltas.
         """
         where = "OutputUpdater.update"
@@ -69,8 +70,15 @@ class OutputUpdater(OnBackend):
         if isinstance(var_obs, Real) and not isinstance(var_obs, bool):
             self._v.fill(self._positive_scalar(var_obs, where))
         else:
-            v = check_array(var_obs, name="var_obs", where=where, size=mu.size, positive=True,
-                            backend=bk)
+            v = check_array(var_obs, name="var_obs", where=where, positive=True, backend=bk)
+            if v.size > mu.size and v.size and bool((v == v.reshape(-1)[0]).all()):
+                # pytagi's scripts build var_obs once for the full batch and pass it with
+                # the last, shorter batch too: one value throughout is unambiguous
+                v = v.reshape(-1)[:mu.size]
+            if v.size != mu.size:
+                raise ValueError(f"{where}: var_obs must have {mu.size} values, one per "
+                                 f"observation (or one number; a longer array only when all "
+                                 f"its values are equal); got {v.size}")
             self._v[...] = self._as_device(v).reshape(mu.shape)
         delta_states._ensure(mu, bk.xp)
         self.num_missing = bk.observation_deltas(mu, var, self._y, self._v,

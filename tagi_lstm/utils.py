@@ -57,3 +57,48 @@ class Normalizer:
     def unstandardize_std(norm_std, std):
         """A standard deviation back in original units, ``norm_std * (std + 1e-10)``."""
         return np.asarray(norm_std) * (np.asarray(std) + _EPS)
+
+
+class Utils:
+    """pytagi's ``Utils`` helpers that LSTM scripts call, with the same signatures."""
+
+    def create_rolling_window(self, data, output_col, input_seq_len: int,
+                              output_seq_len: int, num_features: int, stride: int):
+        """Input/output windows of a series, flattened as pytagi returns them.
+
+        Window ``k`` reads rows ``k*stride ... k*stride + input_seq_len - 1`` of every
+        column (time-major: all features of a step together) and the next
+        ``output_seq_len`` rows of the ``output_col`` columns
+        (:func:`tagi_lstm.data.rolling_windows` does the cutting).
+
+        Args:
+            data: ``(time, num_features)`` array (or a 1-D series when
+                ``num_features`` is 1).
+            output_col: indices of the predicted columns.
+            input_seq_len, output_seq_len: steps in and out.
+            num_features: columns of ``data``.
+            stride: steps between consecutive windows.
+
+        Returns:
+            ``(x, y)``: ``(windows, input_seq_len * num_features)`` and
+            ``(windows, output_seq_len * len(output_col))``.
+        """
+        from ._validation import check_positive_int
+        from .data import rolling_windows
+
+        where = "Utils.create_rolling_window"
+        num_features = check_positive_int(num_features, name="num_features", where=where)
+        data = check_array(data, name="data", where=where, allow_nan=True)
+        if data.ndim == 1 and num_features == 1:
+            data = data[:, None]
+        if data.ndim != 2 or data.shape[1] != num_features:
+            raise ValueError(f"{where}: data must be (time, num_features={num_features}); got "
+                             f"shape {data.shape}")
+        cols = np.atleast_1d(np.asarray(output_col))
+        if cols.dtype.kind not in "iu" or cols.size == 0 or cols.min() < 0 or \
+                cols.max() >= num_features:
+            raise ValueError(f"{where}: output_col must hold column indices in "
+                             f"[0, {num_features}); got {output_col!r}")
+        x, y = rolling_windows(data, input_seq_len, output_seq_len, stride,
+                               output_col=tuple(int(c) for c in cols))
+        return x.reshape(len(x), -1), y

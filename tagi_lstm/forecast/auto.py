@@ -165,7 +165,8 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
 
 def _score(model, refit, y, covariates, dates, cov_fit, dates_fit, n_fit, origins, horizon,
            epochs, patience) -> float:
-    """Mean CRPS of a candidate's backtest over the tail (inf if it cannot be fitted)."""
+    """Mean CRPS of a candidate's backtest over the tail (inf if it cannot be fitted or
+    its forecasts are not finite)."""
     usable = origins[origins > model.min_history]
     try:
         model.fit(y[:n_fit], cov_fit, dates_fit, epochs=epochs, patience=patience,
@@ -176,4 +177,5 @@ def _score(model, refit, y, covariates, dates, cov_fit, dates_fit, n_fit, origin
     seen = ~np.isnan(bt.observed)
     if not seen.any():
         return float(np.inf)
-    return metric.crps(bt.mean[seen], bt.observed[seen], bt.std[seen])
+    score = metric.crps(bt.mean[seen], bt.observed[seen], bt.std[seen])
+    return score if np.isfinite(score) else float(np.inf)  # a diverged candidate loses
