@@ -222,3 +222,32 @@ def test_use_before_fit_is_not_fitted_error(kind, call):
     for caught in (NotFittedError, ValueError, AttributeError):
         with pytest.raises(caught, match="not fitted"):
             call(model)
+
+
+def test_a_diverged_candidate_is_never_chosen():
+    """The search keeps a group's lowest score; a candidate whose backtest is NaN
+    scores inf, even when it is tried first."""
+    from tagi_lstm.forecast.auto import search
+    from tagi_lstm.forecast.result import Backtest
+
+    class Stub:
+        min_history = 1
+
+        def __init__(self, level_noise):
+            self.level_noise = level_noise
+
+        def fit(self, *args, **kwargs):
+            return self
+
+        def backtest(self, y, horizon, covariates, dates, origins):
+            steps = origins[:, None] + np.arange(horizon)
+            mean = np.full(steps.shape, np.nan if self.level_noise == 1 else 0.0)
+            return Backtest(origins, steps, mean, np.ones(steps.shape), y[steps])
+
+    y = np.sin(np.arange(100.0))
+    chosen, score, report = search(
+        lambda **s: Stub(s["level_noise"]), y, None, None, horizon=3, season=None,
+        base={}, epochs=1, patience=1, validation=0.2, progress=False,
+        groups=[("noise", [{"level_noise": 1}, {"level_noise": 2}])])
+    assert chosen["level_noise"] == 2 and np.isfinite(score)
+    assert report[0]["crps"] == np.inf

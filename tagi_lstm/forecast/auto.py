@@ -177,5 +177,7 @@ def _score(model, refit, y, covariates, dates, cov_fit, dates_fit, n_fit, origin
     seen = ~np.isnan(bt.observed)
     if not seen.any():
         return float(np.inf)
-    score = metric.crps(bt.mean[seen], bt.observed[seen], bt.std[seen])
-    return score if np.isfinite(score) else float(np.inf)  # a diverged candidate loses
+    mean, std = bt.mean[seen], bt.std[seen]
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        return float(np.inf)  # a diverged candidate loses
+    return metric.crps(mean, bt.observed[seen], std)
