@@ -24,14 +24,34 @@ class OutputUpdater(OnBackend):
     A missing observation (NaN in ``mu_obs``) gives zero deltas: nothing is
     learned from it. ``num_missing`` counts the NaNs of the last update.
 
+    Outliers. With ``max_innovation = k``, an observation further than ``k``
+    predictive standard deviations from the prediction,
+    ``|y - m_z| > k sqrt(s_z + s_v)``, is moved to that bound before the update
+    (a Huber-type robust filter): its mean delta is at most
+    ``k / sqrt(s_z + s_v)``, so one spike cannot throw the parameters (or, with
+    learned noise, the noise level) arbitrarily far, while a lasting shift is
+    still followed, ``k`` standard deviations per update. A Gaussian
+    observation lies beyond 5 standard deviations with probability 6e-7, so
+    the default changes nothing for data the model describes.
+    ``num_bounded`` counts the observations bounded in the last update,
+    ``total_bounded`` since construction.
+
     Args:
         model_device: the network's device (``net.device``), as in pytagi.
+        max_innovation: the bound ``k`` (``None``: no bound, pytagi's update
+            exactly).
     """
 
-    def __init__(self, model_device: str = "cpu"):
+    def __init__(self, model_device: str = "cpu", max_innovation: float | None = 5.0):
         self._bk = get_backend(model_device)
         self.device = self._bk.name
+        if max_innovation is not None:
+            max_innovation = self._positive_scalar(max_innovation, "OutputUpdater",
+                                                   "max_innovation")
+        self.max_innovation = max_innovation
         self.num_missing = 0
+        self.num_bounded = 0
+        self.total_bounded = 0
         self._y = None
         self._v = None
 
@@ -80,10 +100,26 @@ class OutputUpdater(OnBackend):
                                  f"observation (or one number; a longer array only when all "
                                  f"its values are equal); got {v.size}")
             self._v[...] = self._as_device(v).reshape(mu.shape)
+        self._bound(mu, var + self._v, self._y)
         delta_states._ensure(mu, bk.xp)
         self.num_missing = bk.observation_deltas(mu, var, self._y, self._v,
                                                  delta_states.delta_mu, delta_states.delta_var)
         delta_states.fresh = True
+
+    def _bound(self, mu, s, y) -> None:
+        """Move observations beyond ``max_innovation`` predictive standard deviations
+        of ``mu`` (variance ``s``) to that bound, in place; NaNs stay NaN."""
+        self.num_bounded = 0
+        if self.max_innovation is None:
+            return
+        xp = self._bk.xp
+        half = self.max_innovation * xp.sqrt(s)
+        lower, upper = mu - half, mu + half
+        outside = int(((y < lower) | (y > upper)).sum())
+        if outside:
+            xp.clip(y, lower, upper, out=y)
+        self.num_bounded = outside
+        self.total_bounded += outside
 
     def update_heteros(self, output_states: HiddenStates, mu_obs,
                        delta_states: DeltaStates) -> None:
@@ -111,7 +147,8 @@ class OutputUpdater(OnBackend):
                delta_m_w = (E[W|y] - m_w) / Var[W]
                delta_s_w = (Var[W|y] - Var[W]) / Var[W]**2
 
-        A NaN observation gives zero deltas for both outputs of its pair.
+        A NaN observation gives zero deltas for both outputs of its pair; an
+        outlier is bounded first, as in :meth:`update` (with ``s_y``).
 
         Args:
             output_states: ``net.output_z_buffer``, ``(batch, 2 * targets)``.
@@ -128,9 +165,10 @@ class OutputUpdater(OnBackend):
         y = check_array(mu_obs, name="mu_obs", where=where, size=mu.size // 2, allow_nan=True,
                         backend=bk)
         xp = bk.xp
-        y = xp.asarray(self._as_device(y), dtype=mu.dtype).reshape(mu.shape[0], -1)
+        y = xp.array(self._as_device(y), dtype=mu.dtype).reshape(mu.shape[0], -1)
         m_z, s_z = mu[:, 0::2], var[:, 0::2]
         m_w, s_w = mu[:, 1::2], var[:, 1::2]
+        self._bound(m_z, s_z + m_w, y)
         missing = xp.isnan(y)
         err = xp.where(missing, 0.0, y - m_z)
         s_y = s_z + m_w
@@ -155,8 +193,11 @@ class OutputUpdater(OnBackend):
         return self._bk.asarray(arr)
 
     @staticmethod
-    def _positive_scalar(value, where: str) -> float:
+    def _positive_scalar(value, where: str, name: str = "var_obs") -> float:
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(f"{where}: {name} must be a positive finite number; got "
+                            f"{value!r}")
         value = float(value)
         if not value > 0 or value == float("inf"):
-            raise ValueError(f"{where}: var_obs must be a positive finite number; got {value}")
+            raise ValueError(f"{where}: {name} must be a positive finite number; got {value}")
         return value

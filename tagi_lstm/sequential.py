@@ -230,14 +230,30 @@ class Sequential(OnBackend):
             self._in_mu = xp.empty((batch, w), self._dtype)
             self._in_var = xp.empty((batch, w), self._dtype)
         on_device = is_device_array(mu)
-        self._in_mu[...] = self._to_device(mu, on_device).reshape(batch, w)
+        with np.errstate(over="ignore"):  # an overflowing cast is reported just below
+            self._in_mu[...] = self._to_device(mu, on_device).reshape(batch, w)
+        self._check_range(self._in_mu, "mu_x", 0.25, where)
         var = None
         if var_x is not None:
             v = check_array(var_x, name="var_x", where=where, shape=mu.shape, nonnegative=True,
                             backend=self._bk)
-            self._in_var[...] = self._to_device(v, is_device_array(v)).reshape(batch, w)
+            with np.errstate(over="ignore"):
+                self._in_var[...] = self._to_device(v, is_device_array(v)).reshape(batch, w)
+            self._check_range(self._in_var, "var_x", 0.5, where)
             var = self._in_var
         return self._in_mu, var, mu.ndim == 1, on_device
+
+    def _check_range(self, arr, name: str, power: float, where: str) -> None:
+        """Inputs whose moments would overflow the network's dtype are an error here, not
+        NaN parameters later: the forward and backward passes form products up to the
+        fourth power of a mean (the square of a variance), so ``|mu_x|`` must stay below
+        ``max ** 0.25`` and ``var_x`` below ``max ** 0.5`` of the dtype."""
+        limit = float(np.finfo(self._dtype).max) ** power
+        largest = float(self._bk.xp.abs(arr).max())
+        if not largest <= limit:
+            raise ValueError(f"{where}: {name} holds a value of magnitude {largest:.3g}; in "
+                             f"{self._dtype.name} the network's moments would overflow beyond "
+                             f"{limit:.3g} (standardise the inputs, or use float64)")
 
     def _to_device(self, arr, on_device: bool):
         """``arr`` on this network's device, in its dtype (NumPy input to a GPU net)."""
@@ -487,7 +503,10 @@ class Sequential(OnBackend):
         return {layer.get_layer_info(): layer.num_floored for _, layer in self._param_layers()}
 
     def update_counters(self) -> dict:
-        """``{"LSTM.0": {"capped": n, "floored": m}, ...}``: how often the update
-        cap and the variance floor acted, per layer, since construction."""
-        return {key: {"capped": layer.num_capped, "floored": layer.num_floored}
+        """``{"LSTM.0": {"capped": n, "floored": m, "rejected": r}, ...}``: how often
+        the update cap and the variance floor acted, and how many steps were not
+        applied because their deltas were not finite, per layer, since
+        construction."""
+        return {key: {"capped": layer.num_capped, "floored": layer.num_floored,
+                      "rejected": layer.num_rejected}
                 for key, layer in self._param_layers()}

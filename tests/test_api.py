@@ -194,12 +194,16 @@ def test_capped_update_and_floor_are_counted():
     layer.var_b = [1e-4]
     x = np.full((4, 1), 100.0)
     net(x)
-    net.update(np.full(4, 1e4), 1e-6)
+    # pytagi's unbounded update, so that the observation's full pull reaches the weights
+    OutputUpdater(max_innovation=None).update(net.output_z_buffer, np.full(4, 1e4), 1e-6,
+                                              net.input_delta_z_buffer)
+    net.backward()
+    net.step()
     # mean deltas far beyond the cap sqrt(var)/2 of a batch of 4
     assert layer.num_capped >= 2
     assert abs(layer.mu_w[0] - np.sqrt(1e-4) / 2) < 1e-12
     counters = net.update_counters()["Linear.0"]
-    assert counters == {"capped": layer.num_capped, "floored": layer.num_floored}
+    assert counters == {"capped": layer.num_capped, "floored": layer.num_floored, "rejected": 0}
     assert np.all(layer.var_w > 0) and np.all(layer.var_b > 0)
 
 

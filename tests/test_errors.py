@@ -113,7 +113,7 @@ def test_observation_errors(net):
     out, delta = net.output_z_buffer, net.input_delta_z_buffer
     with pytest.raises(ValueError, match=r"OutputUpdater.update: mu_obs must have 3 values; got 4"):
         updater.update(out, np.zeros(4), np.ones(3), delta)
-    with pytest.raises(ValueError, match=r"var_obs must have 3 values; got 1"):
+    with pytest.raises(ValueError, match=r"var_obs must have 3 values, one per .*; got 1"):
         updater.update(out, np.zeros(3), np.ones(1), delta)
     with pytest.raises(ValueError, match=r"var_obs must be positive .*minimum of -1"):
         updater.update(out, np.zeros(3), np.array([1.0, -1.0, 1.0]), delta)

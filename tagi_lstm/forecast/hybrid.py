@@ -33,7 +33,10 @@ The update of ``z`` is exactly TAGI's output update for the observation
 variance; the backward pass carries it to the weights. The posterior
 covariance ``-p var_z / s`` between level and pattern is dropped: the next
 step's priors treat them as independent. A missing ``y_t`` (NaN) leaves both
-priors as they are.
+priors as they are. An outlier is moved to ``MAX_INNOVATION`` predictive
+standard deviations, ``|e| <= 5 sqrt(s)``, before the update (the bound of
+:class:`~tagi_lstm.OutputUpdater`), so a spike moves the level and the
+weights a bounded amount.
 
 Forecasting ``h`` steps ahead, the level's variance grows by ``q`` per step
 and the LSTM reads its own forecasts back with their variances (TAGI's
@@ -45,14 +48,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
 from .._validation import check_positive_int, check_real
 from ..dates import check_dates, future_dates, infer_frequency
-from ..layers import LSTM, Linear
 from ..exceptions import NotFittedError
+from ..layers import LSTM, Linear
 from ..persist import open_npz, save_npz
 from ..random import seeded
 from ..sequential import Sequential
@@ -62,6 +66,8 @@ from .result import Backtest, Forecast, mixture_moments
 
 #: Variance parts of a hybrid forecast (they add up to its variance).
 HYBRID_COMPONENTS = ("parameters", "fed_back", "level", "noise", "ensemble")
+#: Innovations are bounded at this many predictive standard deviations (outliers).
+MAX_INNOVATION = 5.0
 #: Variance of the level before the first step (standardised units).
 START_VAR = 0.1
 #: How ``fit`` learns from the held-out tail after early stopping.
@@ -161,9 +167,12 @@ class HybridMember:
                 z_mu[t + L], z_var[t + L] = mz, vz
                 levels[t] = m, p
                 continue
-            e = y[t] - m - mz
+            # an outlier is moved to MAX_INNOVATION predictive standard deviations, as
+            # OutputUpdater does, so one spike cannot throw the level far off
+            bound = MAX_INNOVATION * math.sqrt(s)
+            e = min(max(y[t] - m - mz, -bound), bound)
             if learn:
-                net.update(np.array([y[t] - m]), p + sigma_v2)
+                net.update(np.array([mz + e]), p + sigma_v2)
             m, p = m + p * e / s, p - p * p / s
             z_mu[t + L], z_var[t + L] = mz + vz * e / s, vz - vz * vz / s
             levels[t] = m, p

@@ -82,7 +82,9 @@ class BaseLayer(OnBackend):
     ``delta_mu_b``, ``delta_var_b``. The update adds each delta capped at
     ``sqrt(var) / k`` (:func:`cap_factor`) and floors a variance that would
     fall to zero or below at :data:`VAR_FLOOR`; ``num_capped`` and
-    ``num_floored`` count how often that happened.
+    ``num_floored`` count how often that happened. A step whose deltas are
+    not all finite (an overflow upstream) is not applied, so no NaN ever
+    reaches a parameter; ``num_rejected`` counts those steps.
     """
 
     mu_w = _Param()
@@ -105,6 +107,7 @@ class BaseLayer(OnBackend):
         self.training = True
         self.num_capped = 0
         self.num_floored = 0
+        self.num_rejected = 0
         self.index = None
         self._bk = cpu
         self._dtype = np.dtype(np.float32)
@@ -214,12 +217,17 @@ class BaseLayer(OnBackend):
         if not self._pending_deltas:
             raise RuntimeError(f"{self.where}: step() needs a backward() first (each "
                                f"backward() is applied once)")
-        n_cap, n_floor = self._bk.capped_update(self._mu_theta, self._var_theta,
-                                                self._dmu_theta, self._dvar_theta,
-                                                cap_factor(self._batch_size), VAR_FLOOR)
+        self._pending_deltas = False
+        bk = self._bk
+        if not (bk.all_finite(self._dmu_theta) and bk.all_finite(self._dvar_theta)):
+            # an overflow upstream: applying it would turn the parameters NaN for good
+            self.num_rejected += 1
+            return
+        n_cap, n_floor = bk.capped_update(self._mu_theta, self._var_theta, self._dmu_theta,
+                                          self._dvar_theta, cap_factor(self._batch_size),
+                                          VAR_FLOOR)
         self.num_capped += n_cap
         self.num_floored += n_floor
-        self._pending_deltas = False
 
     # ------------------------------------------------------- device, dtype
     def _set_backend(self, backend, dtype) -> None:
