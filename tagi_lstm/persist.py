@@ -54,7 +54,7 @@ def open_npz(filename, where: str, key: str, what: str):
 
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming
     the file when it is not a readable ``.npz`` or lacks ``key`` (the marker
-    of a ``what``, e.g. ``"saved Forecaster"``).
+    of a ``what``, e.g. ``"saved Forecaster"``; ``None``: any ``.npz``).
     """
     path = Path(filename)
     if not path.is_file():
@@ -67,7 +67,7 @@ def open_npz(filename, where: str, key: str, what: str):
     if not hasattr(data, "files"):  # np.load gave a plain array: a .npy file
         raise ValueError(f"{where}: {path} is not a {what} (a .npy array, not a .npz)")
     with data:
-        if key not in data.files:
+        if key is not None and key not in data.files:
             raise ValueError(f"{where}: {path} is not a {what}")
         try:
             yield data

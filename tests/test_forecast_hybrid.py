@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tagi_lstm import NotFittedError
-from tagi_lstm.forecast import Forecaster, HybridForecaster
+from tagi_lstm.forecast import Combination, Forecaster, HybridForecaster
 from tagi_lstm.forecast.hybrid import FilterState, HybridMember, smoothed_start
 
 
@@ -196,21 +196,53 @@ def test_bad_calls_are_named(fitted):
         model.update(y[:3], dates_new=np.arange(3).astype("datetime64[D]"))
 
 
-def test_auto_returns_the_family_that_scored_lower():
+def test_auto_returns_what_scored_lowest():
+    """Each family's search, then the two best and their mixture compared on common
+    origins: the returned object is the lowest of the three."""
     y = _series(150, seed=4)
     model = Forecaster.auto(y, horizon=6, season=12, ensemble=1, epochs=3, patience=2,
                             progress=False)
-    best = {}
-    for row in model.auto_:
-        family = "hybrid" if row["stage"].startswith("hybrid:") else "lstm"
-        best[family] = min(best.get(family, np.inf), row["crps"])
-    assert set(best) == {"hybrid", "lstm"}
-    winner = HybridForecaster if best["hybrid"] < best["lstm"] else Forecaster
-    assert isinstance(model, winner)
+    stages = {row["stage"] for row in model.auto_}
+    assert any(s.startswith("hybrid:") for s in stages) and "differencing" in stages
+    row = next(r for r in model.auto_ if r["stage"] == "combination")
+    scores = [row["compared"]["lstm"], row["compared"]["hybrid"], row["crps"]]
+    winner = (Forecaster, HybridForecaster, Combination)[int(np.argmin(scores))]
+    assert type(model) is winner
+    fc = model.forecast(6)
+    np.testing.assert_allclose(sum(fc.components.values()), fc.std ** 2, rtol=1e-9)
     no_hybrid = Forecaster.auto(y, horizon=6, season=12, ensemble=1, epochs=3, patience=2,
                                 hybrid=False, progress=False)
-    assert isinstance(no_hybrid, Forecaster)
-    assert not any(r["stage"].startswith("hybrid:") for r in no_hybrid.auto_)
+    assert type(no_hybrid) is Forecaster
+    assert not any(r["stage"].startswith(("hybrid:", "combination")) for r in no_hybrid.auto_)
+
+
+def test_combination_is_the_mixture_of_its_forecasters(tmp_path):
+    y = _series(140, seed=5)
+    a = Forecaster(lookback=12, hidden_size=4, season=12, seed=0).fit(y[:110], epochs=2,
+                                                                      progress=False)
+    b = HybridForecaster(lookback=12, hidden_size=4, season=12, seed=0).fit(
+        y[:110], epochs=2, progress=False)
+    combo = Combination([a, b])
+    fa, fb, fc = a.forecast(6), b.forecast(6), combo.forecast(6)
+    np.testing.assert_allclose(fc.mean, (fa.mean + fb.mean) / 2, rtol=1e-12)
+    np.testing.assert_allclose(fc.std ** 2, (fa.std ** 2 + fb.std ** 2) / 2
+                               + ((fa.mean - fb.mean) / 2) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(sum(fc.components.values()), fc.std ** 2, rtol=1e-9)
+    assert fc.components["level"] == pytest.approx(fb.components["level"] / 2)
+    bt = combo.backtest(y, 6, origins=[60, 100, 110])
+    np.testing.assert_allclose(bt.mean[-1], fc.mean, rtol=1e-6)
+    combo.save(tmp_path / "combo.npz")
+    back = Forecaster.load(tmp_path / "combo.npz")
+    assert type(back) is Combination
+    assert [type(m) for m in back.models] == [Forecaster, HybridForecaster]
+    np.testing.assert_array_equal(back.forecast(6).mean, fc.mean)
+    out = combo.update(y[110:120])
+    assert len(out) == 10 and all(len(m._y) == 120 for m in combo.models)
+    with pytest.raises(ValueError, match="two or more"):
+        Combination([a])
+    with pytest.raises(ValueError, match="different lengths"):
+        Combination([a, HybridForecaster(lookback=4, seed=0).fit(y[:100], epochs=1,
+                                                                 progress=False)])
 
 
 @pytest.mark.parametrize("kind", [Forecaster, HybridForecaster])
@@ -245,9 +277,10 @@ def test_a_diverged_candidate_is_never_chosen():
             return Backtest(origins, steps, mean, np.ones(steps.shape), y[steps])
 
     y = np.sin(np.arange(100.0))
-    chosen, score, report = search(
+    found = search(
         lambda **s: Stub(s["level_noise"]), y, None, None, horizon=3, season=None,
         base={}, epochs=1, patience=1, validation=0.2, progress=False,
         groups=[("noise", [{"level_noise": 1}, {"level_noise": 2}])])
-    assert chosen["level_noise"] == 2 and np.isfinite(score)
-    assert report[0]["crps"] == np.inf
+    assert found.settings["level_noise"] == 2 and np.isfinite(found.crps)
+    assert found.report[0]["crps"] == np.inf
+    np.testing.assert_array_equal(found.backtest.mean, 0.0)

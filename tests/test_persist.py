@@ -64,7 +64,7 @@ def test_damaged_files_name_themselves(tmp_path, loader):
 def test_a_file_of_another_kind_is_named(tmp_path):
     net_file = tmp_path / "net.npz"
     _net().save(net_file)
-    with pytest.raises(ValueError, match="not a saved Forecaster"):
+    with pytest.raises(ValueError, match="not a saved forecaster"):
         Forecaster.load(net_file)
     save_npz(tmp_path / "other.npz", {"x": np.zeros(2)})
     with pytest.raises(ValueError, match="not a tagi_lstm network file"):

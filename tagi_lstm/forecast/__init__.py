@@ -10,10 +10,11 @@ level in one Kalman filter (Vuong, Nguyen & Goulet, 2024). Everything goes throu
 """
 
 from .baselines import seasonal_naive
+from .combination import Combination
 from .hybrid import HybridForecaster
 from .model import NOISE_MODES, Forecaster
 from .propagate import METHODS
 from .result import COMPONENTS, Backtest, Forecast, mixture_moments
 
-__all__ = ["COMPONENTS", "METHODS", "NOISE_MODES", "Backtest", "Forecast", "Forecaster",
-           "HybridForecaster", "mixture_moments", "seasonal_naive"]
+__all__ = ["COMPONENTS", "METHODS", "NOISE_MODES", "Backtest", "Combination", "Forecast",
+           "Forecaster", "HybridForecaster", "mixture_moments", "seasonal_naive"]

@@ -16,6 +16,7 @@ series is looked at.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -121,10 +122,8 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
         progress: show a tqdm bar over candidates.
 
     Returns:
-        ``(settings, score, report)``: the chosen settings (constructor
-        arguments plus ``"refit"`` for ``fit``), their backtest CRPS and one
-        dict per candidate tried (``stage``, ``settings``, ``crps``,
-        ``seconds``).
+        :class:`Search`: the chosen settings, their backtest CRPS and backtest,
+        and one dict per candidate tried.
     """
     n = len(y)
     n_fit = n - max(round(validation * n), horizon + 1)
@@ -139,7 +138,7 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
         from tqdm.auto import tqdm
 
         bar = tqdm(total=sum(len(g) for _, g in groups), desc="auto", unit="candidate")
-    chosen, report, scores = {"refit": False, **base}, [], {}
+    chosen, report, scores, backtests = {"refit": False, **base}, [], {}, {}
     for name, options in groups:
         best = None
         for option in options:
@@ -148,8 +147,9 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
             if key not in scores:
                 start = time.perf_counter()
                 model = make(**{k: v for k, v in settings.items() if k != "refit"})
-                scores[key] = _score(model, settings["refit"], y, covariates, dates, cov_fit,
-                                     dates_fit, n_fit, origins, horizon, epochs, patience)
+                scores[key], backtests[key] = _score(model, settings["refit"], y, covariates,
+                                                     dates, cov_fit, dates_fit, n_fit, origins,
+                                                     horizon, epochs, patience)
                 report.append({"stage": name, "settings": settings, "crps": scores[key],
                                "seconds": time.perf_counter() - start})
             if best is None or scores[key] < best[0]:
@@ -160,24 +160,69 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
         chosen.update(best[1])
     if bar is not None:
         bar.close()
-    return chosen, scores[tuple(sorted(chosen.items()))], report
+    key = tuple(sorted(chosen.items()))
+    return Search(chosen, scores[key], backtests[key], report)
+
+
+@dataclass
+class Search:
+    """What :func:`search` found.
+
+    Attributes:
+        settings: the chosen constructor arguments plus ``"refit"``.
+        crps: their backtest's mean CRPS over the tail.
+        backtest: their :class:`~tagi_lstm.forecast.Backtest` over the tail
+            (``None`` if it could not be computed).
+        report: one dict per candidate tried (``stage``, ``settings``,
+            ``crps``, ``seconds``).
+    """
+
+    settings: dict
+    crps: float
+    backtest: object
+    report: list
+
+
+def backtest_crps(bt) -> float:
+    """Mean CRPS of a backtest's observed steps (inf when there are none, or when a
+    forecast is not finite: a diverged candidate loses)."""
+    seen = ~np.isnan(bt.observed)
+    if not seen.any():
+        return float(np.inf)
+    mean, std = bt.mean[seen], bt.std[seen]
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        return float(np.inf)
+    return metric.crps(mean, bt.observed[seen], std)
+
+
+def compare_pair(bt_a, bt_b):
+    """``(crps_a, crps_b, crps_mixture)``: two candidates' backtests and their
+    equal-weight mixture (:func:`~tagi_lstm.forecast.mixture_moments`) scored on
+    the origins both forecast from (``None`` if they share none, or one is
+    missing)."""
+    from .result import Backtest, mixture_moments
+
+    if bt_a is None or bt_b is None:
+        return None
+    common, ia, ib = np.intersect1d(bt_a.origins, bt_b.origins, return_indices=True)
+    if common.size == 0:
+        return None
+    a = Backtest(common, bt_a.index[ia], bt_a.mean[ia], bt_a.std[ia], bt_a.observed[ia])
+    b = Backtest(common, bt_b.index[ib], bt_b.mean[ib], bt_b.std[ib], bt_b.observed[ib])
+    mean, var = mixture_moments(np.stack([a.mean, b.mean]), np.stack([a.std, b.std]) ** 2)
+    mix = Backtest(common, a.index, mean, np.sqrt(var), a.observed)
+    return tuple(backtest_crps(bt) for bt in (a, b, mix))
 
 
 def _score(model, refit, y, covariates, dates, cov_fit, dates_fit, n_fit, origins, horizon,
-           epochs, patience) -> float:
-    """Mean CRPS of a candidate's backtest over the tail (inf if it cannot be fitted or
-    its forecasts are not finite)."""
+           epochs, patience) -> tuple:
+    """``(mean CRPS, backtest)`` of a candidate over the tail (``(inf, None)`` if it
+    cannot be fitted)."""
     usable = origins[origins > model.min_history]
     try:
         model.fit(y[:n_fit], cov_fit, dates_fit, epochs=epochs, patience=patience,
                   refit=refit, progress=False)
         bt = model.backtest(y, horizon, covariates, dates, origins=usable)
     except ValueError:
-        return float(np.inf)
-    seen = ~np.isnan(bt.observed)
-    if not seen.any():
-        return float(np.inf)
-    mean, std = bt.mean[seen], bt.std[seen]
-    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
-        return float(np.inf)  # a diverged candidate loses
-    return metric.crps(mean, bt.observed[seen], std)
+        return float(np.inf), None
+    return backtest_crps(bt), bt

@@ -49,7 +49,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -431,13 +430,13 @@ class HybridForecaster:
             raise NotFittedError(f"HybridForecaster.{what}: this forecaster is not fitted yet; "
                                  f"call fit() first")
 
-    def predict(self, y, dates=None) -> Forecast:
+    def predict(self, y, covariates=None, dates=None) -> Forecast:
         """One-step-ahead forecasts of every step of ``y``, filtering without learning
         from each member's starting level (the first steps are forecast before the
         level has seen much)."""
         where = "HybridForecaster.predict"
         self._check_fitted("predict")
-        y, dates = self._check(y, None, dates, where)
+        y, dates = self._check(y, covariates, dates, where)
         z = self._standardise(y)
         (m, s), means, variances = self._scale, [], []
         for member in self.members_:
@@ -514,7 +513,7 @@ class HybridForecaster:
         return Backtest(origins, index, out["mean"], np.sqrt(out["var"]), padded[steps],
                         out["components"])
 
-    def update(self, y_new, dates_new=None) -> Forecast:
+    def update(self, y_new, covariates_new=None, dates_new=None) -> Forecast:
         """Online learning: forecast each new step one step ahead, then learn from it
         (one filter step per member; the cost per step does not grow with the
         series).
@@ -524,7 +523,7 @@ class HybridForecaster:
         """
         where = "HybridForecaster.update"
         self._check_fitted("update")
-        y_new, dates_new = self._check(y_new, None, dates_new, where)
+        y_new, dates_new = self._check(y_new, covariates_new, dates_new, where)
         if (dates_new is None) != (self._dates is None):
             raise ValueError(f"{where}: give dates_new exactly when fit had dates")
         dates = None if dates_new is None else check_dates(
@@ -556,9 +555,13 @@ class HybridForecaster:
 
     def save(self, filename) -> None:
         """Save configuration, scaling, filter state, the series seen and the networks
-        to ``.npz``, atomically (:meth:`Forecaster.load <tagi_lstm.forecast.Forecaster.load>`
-        reads it back too)."""
+        to ``.npz``, atomically (:meth:`Forecaster.load
+        <tagi_lstm.forecast.Forecaster.load>` reads it back too)."""
         self._check_fitted("save")
+        save_npz(filename, self._arrays())
+
+    def _arrays(self) -> dict:
+        """Everything :meth:`save` writes, as named arrays."""
         state = {"config": self._config(), "scale": list(self._scale), "freq_": self.freq_,
                  "state": self.state_.as_lists(),
                  "members": [{"best_epoch": m.best_epoch, "start": list(m.start)}
@@ -568,29 +571,33 @@ class HybridForecaster:
             arrays["dates"] = self._dates.astype("datetime64[s]").astype(np.int64)
         for i, member in enumerate(self.members_):
             arrays.update({f"member{i}:{k}": v for k, v in member.net._param_arrays().items()})
-        save_npz(filename, arrays)
+        return arrays
 
     @classmethod
     def load(cls, filename) -> HybridForecaster:
         """A forecaster written by :meth:`save`."""
-        path = Path(filename)
-        with open_npz(path, "HybridForecaster.load", "__hybrid__",
+        with open_npz(filename, "HybridForecaster.load", "__hybrid__",
                       "saved HybridForecaster") as data:
-            state = json.loads(str(data["__hybrid__"]))
-            self = cls(**state["config"])
-            for i, info in enumerate(state["members"]):
-                member = HybridMember(self.lookback, self.hidden_size, self.dtype, None)
-                prefix = f"member{i}:"
-                member.net._load_param_arrays({k[len(prefix):]: data[k] for k in data.files
-                                               if k.startswith(prefix)})
-                member.best_epoch, member.start = info["best_epoch"], tuple(info["start"])
-                self.members_.append(member)
-            self._scale = tuple(state["scale"])
-            self.freq_ = state["freq_"]
-            self.state_ = FilterState(*(np.array(state["state"][a]) for a in
-                                        ("level", "level_var", "mu_z", "var_z")))
-            self._y = data["y"]
-            self._dates = data["dates"].astype("datetime64[s]") if "dates" in data else None
+            return cls._from_arrays(data)
+
+    @classmethod
+    def _from_arrays(cls, data) -> HybridForecaster:
+        """The forecaster :meth:`_arrays` described (``data``: a mapping with ``files``)."""
+        state = json.loads(str(data["__hybrid__"]))
+        self = cls(**state["config"])
+        for i, info in enumerate(state["members"]):
+            member = HybridMember(self.lookback, self.hidden_size, self.dtype, None)
+            prefix = f"member{i}:"
+            member.net._load_param_arrays({k[len(prefix):]: data[k] for k in data.files
+                                           if k.startswith(prefix)})
+            member.best_epoch, member.start = info["best_epoch"], tuple(info["start"])
+            self.members_.append(member)
+        self._scale = tuple(state["scale"])
+        self.freq_ = state["freq_"]
+        self.state_ = FilterState(*(np.array(state["state"][a]) for a in
+                                    ("level", "level_var", "mu_z", "var_z")))
+        self._y = data["y"]
+        self._dates = data["dates"].astype("datetime64[s]") if "dates" in data else None
         return self
 
 

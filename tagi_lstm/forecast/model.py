@@ -21,7 +21,6 @@ different seeds form an ensemble, combined by
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -36,7 +35,7 @@ from ..data import (
 )
 from ..dates import check_dates, future_dates, infer_frequency, season_length
 from ..exceptions import NotFittedError
-from ..persist import open_npz, save_npz
+from ..persist import save_npz
 from ..utils import _EPS, Normalizer, exponential_scheduler
 from . import propagate
 from .calibration import variance_factors
@@ -590,8 +589,10 @@ class Forecaster:
         With ``hybrid``, the LSTM / local-level hybrid
         (:class:`~tagi_lstm.forecast.HybridForecaster`: its level and
         observation noise, lookback and refit) is searched on the same
-        backtest, and the family whose best candidate scores lower is the
-        one returned.
+        backtest. Then the best candidate of each family and their
+        equal-weight mixture are scored on the origins both forecast from,
+        and the lowest CRPS wins: the plain forecaster, the hybrid, or a
+        :class:`~tagi_lstm.forecast.Combination` of the two.
 
         Args:
             y, covariates, dates: the training data, as for :meth:`fit`.
@@ -615,12 +616,14 @@ class Forecaster:
                 would vary is not varied.
 
         Returns:
-            The fitted :class:`Forecaster`, or :class:`HybridForecaster
-            <tagi_lstm.forecast.HybridForecaster>` when that family won;
-            ``auto_`` lists every candidate tried with its score and
-            ``auto_settings_`` the chosen settings.
+            The fitted :class:`Forecaster`, :class:`HybridForecaster
+            <tagi_lstm.forecast.HybridForecaster>` or :class:`Combination
+            <tagi_lstm.forecast.Combination>`, whichever won; ``auto_`` lists
+            every candidate tried with its score and ``auto_settings_`` the
+            chosen settings (a list of both for a combination).
         """
-        from .auto import calendar_for, hybrid_stages, search, seasonal_lags
+        from .auto import calendar_for, compare_pair, hybrid_stages, search, seasonal_lags
+        from .combination import Combination
         from .hybrid import HybridForecaster
 
         where = "Forecaster.auto"
@@ -637,31 +640,49 @@ class Forecaster:
             return cls(**{"season": season, **chosen, **settings, "seed": seed})
         common = {"horizon": horizon, "season": season, "epochs": epochs,
                   "patience": patience, "validation": validation, "progress": progress}
-        chosen, score, report = search(
+        found = {"lstm": (make, search(
             make, y, covariates, dates, base={}, **common,
             calendar=() if "calendar" in settings else calendar_for(freq),
-            lags=seasonal_lags(freq, season))
+            lags=seasonal_lags(freq, season)))}
         if hybrid and covariates is None and not calibrate and set(settings) <= {"dtype"}:
             def make_hybrid(**chosen):
                 return HybridForecaster(**{"season": season, "freq": freq, **chosen,
                                            **settings, "seed": seed})
             base = {"refit": "retrain", "lookback": season if season and season > 1 else 16}
-            h_chosen, h_score, h_report = search(make_hybrid, y, None, dates, base=base,
-                                                 **common, groups=hybrid_stages(season))
-            report += h_report
-            if h_score < score:
-                make, chosen = make_hybrid, h_chosen
-        refit = chosen["refit"]
-        constructor = {k: v for k, v in chosen.items() if k != "refit"}
-        model = make(**constructor, ensemble=ensemble)
-        fit = {"validation": validation, "epochs": epochs, "patience": patience,
-               "refit": refit, "progress": progress}
-        if isinstance(model, HybridForecaster):
-            model.fit(y, None, dates, **fit)
-        else:
-            model.fit(y, covariates, dates, calibrate=horizon if calibrate else False, **fit)
-        # the constructor's settings, then fit's
-        model.auto_, model.auto_settings_ = report, {**constructor, "refit": refit}
+            found["hybrid"] = (make_hybrid, search(make_hybrid, y, None, dates, base=base,
+                                                   **common, groups=hybrid_stages(season)))
+        report = [row for _, result in found.values() for row in result.report]
+        choice = min(found, key=lambda k: found[k][1].crps)
+        if len(found) == 2:
+            pair = compare_pair(found["lstm"][1].backtest, found["hybrid"][1].backtest)
+            if pair is not None:
+                # all three on the origins both forecast from
+                report.append({"stage": "combination", "settings": {}, "crps": pair[2],
+                               "seconds": 0.0, "compared": {"lstm": pair[0],
+                                                            "hybrid": pair[1]}})
+                choice = ("lstm", "hybrid", "both")[int(np.argmin(pair))]
+
+        def build(family):
+            make_family, result = found[family]
+            refit = result.settings["refit"]
+            constructor = {k: v for k, v in result.settings.items() if k != "refit"}
+            model = make_family(**constructor, ensemble=ensemble)
+            fit = {"validation": validation, "epochs": epochs, "patience": patience,
+                   "refit": refit, "progress": progress}
+            if isinstance(model, HybridForecaster):
+                model.fit(y, None, dates, **fit)
+            else:
+                model.fit(y, covariates, dates, calibrate=horizon if calibrate else False,
+                          **fit)
+            # the constructor's settings, then fit's
+            model.auto_, model.auto_settings_ = report, {**constructor, "refit": refit}
+            return model
+
+        if choice != "both":
+            return build(choice)
+        model = Combination([build("lstm"), build("hybrid")])
+        model.auto_ = report
+        model.auto_settings_ = [m.auto_settings_ for m in model.models]
         return model
 
     # --------------------------------------------------------------- learning
@@ -899,6 +920,10 @@ class Forecaster:
         atomically (:func:`tagi_lstm.persist.save_npz`: a crash mid-save leaves the old
         file)."""
         self._check_fitted("save")
+        save_npz(filename, self._arrays())
+
+    def _arrays(self) -> dict:
+        """Everything :meth:`save` writes, as named arrays."""
         (m, s), (cm, cs) = self._scale
         state = {"config": self._config(), "scale": [m, s], "freq_": self.freq_,
                  "calibration_": None if self.calibration_ is None
@@ -916,42 +941,44 @@ class Forecaster:
             for name, net in member.networks.items():
                 arrays.update({f"member{i}:{name}:{k}": v
                                for k, v in net._param_arrays().items()})
-        save_npz(filename, arrays)
+        return arrays
 
     @classmethod
-    def load(cls, filename) -> Forecaster:
-        """A forecaster written by :meth:`save`, ready to ``predict``/``forecast``/``update``
-        (a file written by :meth:`HybridForecaster.save
-        <tagi_lstm.forecast.HybridForecaster.save>` gives that forecaster)."""
-        path = Path(filename)
-        with open_npz(path, "Forecaster.load", "y", "saved Forecaster") as data:
-            hybrid = "__hybrid__" in data.files
-        if hybrid:
-            from .hybrid import HybridForecaster
+    def load(cls, filename):
+        """A forecaster written by :meth:`save`, ready to ``predict``/``forecast``/``update``.
 
-            return HybridForecaster.load(path)
-        with open_npz(path, "Forecaster.load", "__forecaster__", "saved Forecaster") as data:
-            state = json.loads(str(data["__forecaster__"]))
-            self = cls(**state["config"])
-            self._num_covariates = state["num_covariates"]
-            self.members_ = []
-            for i, info in enumerate(state["members"]):
-                member = self._new_member(i)
-                for name, net in member.networks.items():
-                    prefix = f"member{i}:{name}:"
-                    net._load_param_arrays({k[len(prefix):]: data[k] for k in data.files
-                                            if k.startswith(prefix)})
-                member.sigma_v_now, member.best_epoch = info["sigma_v_now"], info["best_epoch"]
-                self.members_.append(member)
-            cov_scale = (data["cov_mean"], data["cov_std"]) if state["num_covariates"] \
-                else (0.0, 1.0)
-            self._scale = (tuple(state["scale"]), cov_scale)
-            self.freq_ = state["freq_"]
-            self.calibration_ = None if state["calibration_"] is None \
-                else np.array(state["calibration_"])
-            self._y = data["y"]
-            self._cov = data.get("covariates", None)
-            self._dates = data["dates"].astype("datetime64[s]") if "dates" in data else None
+        Any saved forecaster loads: a file written by
+        :meth:`HybridForecaster.save <tagi_lstm.forecast.HybridForecaster.save>`
+        or :meth:`Combination.save <tagi_lstm.forecast.Combination.save>` gives
+        that object (what :meth:`auto` returned)."""
+        from .combination import load_any
+
+        return load_any(filename, "Forecaster.load")
+
+    @classmethod
+    def _from_arrays(cls, data) -> Forecaster:
+        """The forecaster :meth:`_arrays` described (``data``: a mapping with ``files``)."""
+        state = json.loads(str(data["__forecaster__"]))
+        self = cls(**state["config"])
+        self._num_covariates = state["num_covariates"]
+        self.members_ = []
+        for i, info in enumerate(state["members"]):
+            member = self._new_member(i)
+            for name, net in member.networks.items():
+                prefix = f"member{i}:{name}:"
+                net._load_param_arrays({k[len(prefix):]: data[k] for k in data.files
+                                        if k.startswith(prefix)})
+            member.sigma_v_now, member.best_epoch = info["sigma_v_now"], info["best_epoch"]
+            self.members_.append(member)
+        cov_scale = (data["cov_mean"], data["cov_std"]) if state["num_covariates"] \
+            else (0.0, 1.0)
+        self._scale = (tuple(state["scale"]), cov_scale)
+        self.freq_ = state["freq_"]
+        self.calibration_ = None if state["calibration_"] is None \
+            else np.array(state["calibration_"])
+        self._y = data["y"]
+        self._cov = data.get("covariates", None)
+        self._dates = data["dates"].astype("datetime64[s]") if "dates" in data else None
         return self
 
     # ----------------------------------------------------------------- checks

@@ -1,0 +1,186 @@
+r"""Equal-weight combinations of fitted forecasters, and loading any saved forecaster.
+
+A :class:`Combination` of forecasters :math:`i = 1..n` (for example the best
+:class:`~tagi_lstm.forecast.Forecaster` and the best
+:class:`~tagi_lstm.forecast.HybridForecaster` that
+:meth:`Forecaster.auto <tagi_lstm.forecast.Forecaster.auto>` found) forecasts
+the equal-weight mixture of their Gaussians, summarised by its exact moments
+(:func:`~tagi_lstm.forecast.mixture_moments`):
+
+.. math::
+
+    m = \frac1n \sum_i m_i, \qquad
+    v = \frac1n \sum_i v_i + \frac1n \sum_i (m_i - m)^2.
+
+Its variance parts are each forecaster's parts averaged (a part one of them
+does not have counts as zero), with their disagreement, the second term,
+added to ``"ensemble"``; they add up to :math:`v`. Combining forecasts whose
+errors are not perfectly correlated lowers the expected CRPS below the
+average of theirs, and it is robust where a short validation tail cannot
+tell which one to trust.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .._validation import check_positive_int
+from ..persist import open_npz, save_npz
+from .result import Backtest, Forecast, mixture_moments
+
+
+class ArrayBundle(dict):
+    """Named arrays with the ``files`` listing of an ``NpzFile`` (one model's share of a
+    combination's file)."""
+
+    @property
+    def files(self) -> list:
+        return list(self)
+
+
+def _combine(outs: list) -> tuple:
+    """``(mean, variance, components)`` of the mixture of ``outs``: objects with ``mean``,
+    ``std`` and ``components`` (arrays of one shape)."""
+    mean, var = mixture_moments(np.stack([o.mean for o in outs]),
+                                np.stack([o.std ** 2 for o in outs]))
+    names = list(dict.fromkeys(k for o in outs for k in (o.components or {})))
+    zero = np.zeros_like(mean)
+    components = {k: np.mean([(o.components or {}).get(k, zero) for o in outs], axis=0)
+                  for k in names}
+    spread = var - np.mean([o.std ** 2 for o in outs], axis=0)
+    components["ensemble"] = components.get("ensemble", zero) + spread
+    return mean, var, components
+
+
+class Combination:
+    """The equal-weight mixture of fitted forecasters (see the module docstring).
+
+    Args:
+        models: two or more fitted forecasters fitted on the same series
+            (:class:`~tagi_lstm.forecast.Forecaster`,
+            :class:`~tagi_lstm.forecast.HybridForecaster`).
+
+    Attributes:
+        models: the forecasters.
+    """
+
+    def __init__(self, models):
+        models = list(models)
+        if len(models) < 2:
+            raise ValueError(f"Combination: needs two or more forecasters; got {len(models)}")
+        for m in models:
+            for method in ("forecast", "backtest", "update", "_arrays"):
+                if not callable(getattr(m, method, None)):
+                    raise TypeError(f"Combination: {type(m).__name__} is not a forecaster "
+                                    f"(no {method}())")
+            if not getattr(m, "members_", None):
+                raise ValueError("Combination: every forecaster must be fitted first")
+        lengths = {len(m._y) for m in models}
+        if len(lengths) > 1:
+            raise ValueError(f"Combination: the forecasters have seen series of different "
+                             f"lengths {sorted(lengths)}; fit them on the same series")
+        self.models = models
+
+    # attributes a caller of auto() reads, from the first forecaster
+    @property
+    def season(self):
+        return self.models[0].season
+
+    @property
+    def min_history(self) -> int:
+        return max(m.min_history for m in self.models)
+
+    @property
+    def history_(self) -> list:
+        return self.models[0].history_
+
+    @property
+    def best_epoch_(self):
+        return self.models[0].best_epoch_
+
+    @property
+    def best_epochs_(self) -> tuple:
+        return tuple(e for m in self.models for e in m.best_epochs_)
+
+    def forecast(self, horizon: int, y=None, covariates=None, dates=None) -> Forecast:
+        """The mixture of every forecaster's :meth:`forecast` (same arguments)."""
+        outs = [m.forecast(horizon, y=y, covariates=covariates, dates=dates)
+                for m in self.models]
+        mean, var, components = _combine(outs)
+        return Forecast(mean, np.sqrt(var), outs[0].index,
+                        np.sqrt(components["noise"]), components)
+
+    def backtest(self, y, horizon: int | None = None, covariates=None, dates=None, *,
+                 start: int | None = None, stride: int = 1, origins=None) -> Backtest:
+        """Rolling-origin evaluation of the mixture: every forecaster's :meth:`backtest`
+        from the same origins (default: from the end of what they have seen)."""
+        where = "Combination.backtest"
+        horizon = horizon if horizon is not None else self.season
+        if horizon is None:
+            raise ValueError(f"{where}: give horizon= (the forecasters have no season)")
+        horizon = check_positive_int(horizon, name="horizon", where=where)
+        stride = check_positive_int(stride, name="stride", where=where)
+        if origins is None:
+            start = len(self.models[0]._y) if start is None else start
+            origins = np.arange(start, len(y) - horizon + 1, stride)
+        outs = [m.backtest(y, horizon, covariates, dates, origins=origins)
+                for m in self.models]
+        mean, var, components = _combine(outs)
+        return Backtest(outs[0].origins, outs[0].index, mean, np.sqrt(var), outs[0].observed,
+                        components)
+
+    def update(self, y_new, covariates_new=None, dates_new=None) -> Forecast:
+        """Every forecaster learns from the new steps; returns the mixture of their
+        one-step forecasts made before each."""
+        outs = [m.update(y_new, covariates_new, dates_new) for m in self.models]
+        mean, var, components = _combine(outs)
+        noise = components.get("noise", np.zeros_like(mean))
+        return Forecast(mean, np.sqrt(var), outs[0].index, np.sqrt(noise), components)
+
+    def save(self, filename) -> None:
+        """Save every forecaster into one ``.npz``, atomically."""
+        arrays = {"__combination__": np.array(json.dumps({"models": len(self.models)}))}
+        for i, m in enumerate(self.models):
+            arrays.update({f"model{i}/{k}": v for k, v in m._arrays().items()})
+        save_npz(filename, arrays)
+
+    @classmethod
+    def load(cls, filename) -> Combination:
+        """A combination written by :meth:`save`."""
+        with open_npz(filename, "Combination.load", "__combination__",
+                      "saved Combination") as data:
+            return cls._from_arrays(data)
+
+    @classmethod
+    def _from_arrays(cls, data) -> Combination:
+        count = json.loads(str(data["__combination__"]))["models"]
+        models = []
+        for i in range(count):
+            prefix = f"model{i}/"
+            share = ArrayBundle({k[len(prefix):]: data[k] for k in data.files
+                                 if k.startswith(prefix)})
+            models.append(_kind(share)._from_arrays(share))
+        return cls(models)
+
+
+def _kind(data):
+    """The class whose marker key ``data`` holds."""
+    from .hybrid import HybridForecaster
+    from .model import Forecaster
+
+    for marker, kind in (("__forecaster__", Forecaster), ("__hybrid__", HybridForecaster),
+                         ("__combination__", Combination)):
+        if marker in data.files:
+            return kind
+    return None
+
+
+def load_any(filename, where: str):
+    """Whatever forecaster ``filename`` holds (written by a ``save``)."""
+    with open_npz(filename, where, None, "saved forecaster") as data:
+        kind = _kind(data)
+        if kind is None:
+            raise ValueError(f"{where}: {filename} is not a saved forecaster")
+        return kind._from_arrays(data)
