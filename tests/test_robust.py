@@ -131,3 +131,37 @@ def test_long_run_with_spikes_stays_finite_and_recovers(kind):
         assert settled <= 1.5 * before, (at, settled, before)
     fc = model.forecast(48)
     assert np.isfinite(fc.mean).all() and (fc.std > 0).all()
+
+
+@pytest.mark.parametrize("with_dates", [False, True])
+def test_streaming_update_reads_only_the_last_window(with_dates):
+    """One call with ten steps equals ten calls with one: the same forecasts, indices and
+    weights, with differencing, covariates and calendar terms in play; the first new
+    step's forecast equals predict() over the whole series."""
+    rng = np.random.default_rng(3)
+    n = 160
+    y = 5 + np.sin(np.arange(n) * 2 * np.pi / 12) + 0.1 * rng.normal(size=n)
+    cov = rng.normal(size=(n, 1))
+    dates = (np.datetime64("2000-01") + np.arange(n).astype("timedelta64[M]")) \
+        if with_dates else None
+    kw = {"calendar": ("month",)} if with_dates else {}
+    def make():
+        model = Forecaster(lookback=6, hidden_size=4, difference=True,
+                           seasonal_difference=True, season=12, seed=0, **kw)
+        return model.fit(y[:140], cov[:140], None if dates is None else dates[:140],
+                         epochs=2, progress=False)
+
+    a, b = make(), make()
+    expected = a.predict(y[:141], cov[:141], None if dates is None else dates[:141])
+    d = (lambda i, j: None) if dates is None else (lambda i, j: dates[i:j])
+    whole = a.update(y[140:150], cov[140:150], d(140, 150))
+    parts = [b.update(y[k:k + 1], cov[k:k + 1], d(k, k + 1)) for k in range(140, 150)]
+    np.testing.assert_allclose(whole.mean, np.concatenate([p.mean for p in parts]), rtol=1e-6)
+    np.testing.assert_array_equal(whole.index, np.concatenate([p.index for p in parts]))
+    assert whole.mean[0] == pytest.approx(expected.mean[-1], rel=1e-6)
+    np.testing.assert_array_equal(whole.index[:1], expected.index[-1:])
+    if dates is None:
+        np.testing.assert_array_equal(whole.index, np.arange(140, 150))
+    assert len(a._y) == len(b._y) == 150
+    np.testing.assert_allclose(a.forecast(4, future_covariates=cov[150:154]).mean,
+                               b.forecast(4, future_covariates=cov[150:154]).mean, rtol=1e-6)

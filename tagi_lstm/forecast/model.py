@@ -884,17 +884,28 @@ class Forecaster:
         self._check_covariates(covariates_new, where)
         if (dates_new is None) != (self._dates is None):
             raise ValueError(f"{where}: give dates_new exactly when fit had dates")
-        y = np.concatenate([self._y, y_new])
-        cov = None if covariates_new is None else np.concatenate([self._cov, covariates_new])
+        # only the steps the new windows read: the cost of a call does not grow with the
+        # history (the standardisation is fitted already)
+        n_old = len(self._y)
+        keep = min(n_old, self.min_history)
+        y = np.concatenate([self._y[n_old - keep:], y_new])
+        cov = None if covariates_new is None else \
+            np.concatenate([self._cov[n_old - keep:], covariates_new])
         dates = None if dates_new is None else check_dates(
-            np.concatenate([self._dates, dates_new]), where=where)
+            np.concatenate([self._dates[n_old - keep:], dates_new]), where=where)
         x, t, positions = self._windows(y, self._all_covariates(cov, dates, len(y)))
-        new = np.flatnonzero(positions >= len(self._y))
         steps = []
-        for k in new:
-            steps.append(self._one_step(x[k:k + 1], positions[k:k + 1], y, dates))
+        for k in np.flatnonzero(positions >= keep):
+            step = self._one_step(x[k:k + 1], positions[k:k + 1], y, dates)
+            if dates is None:
+                step.index = step.index + (n_old - keep)
+            steps.append(step)
             self._learn_windows(x[k:k + 1], t[k:k + 1])
-        self._y, self._cov, self._dates = y, cov, dates
+        self._y = np.concatenate([self._y, y_new])
+        if cov is not None:
+            self._cov = np.concatenate([self._cov, covariates_new])
+        if dates is not None:
+            self._dates = np.concatenate([self._dates, dates[keep:]])
         if not steps:
             empty = np.zeros(0)
             return Forecast(empty, empty, dates_new[:0] if dates_new is not None
