@@ -126,3 +126,25 @@ def check_real(value, *, name: str, where: str, positive: bool = False) -> float
     if positive and value <= 0:
         raise ValueError(f"{where}: {name} must be positive; got {value}")
     return float(value)
+
+
+def check_float_dtype(dtype, *, where: str) -> np.dtype:
+    """``dtype`` as ``float32`` or ``float64``, else a clear error naming it."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{where}: dtype must be 'float32' or 'float64'; got {dtype!r}") \
+            from exc
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"{where}: dtype must be 'float32' or 'float64'; got {dt}")
+    return dt
+
+
+def check_seed(seed, *, where: str):
+    """``seed`` as a non-negative ``int``, or ``None``."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+        raise ValueError(f"{where}: seed must be a non-negative integer or None; got "
+                         f"{seed!r}")
+    return int(seed)

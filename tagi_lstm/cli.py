@@ -155,7 +155,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_outputs(args) -> None:
+    """Every file the command will write: never the input, in a folder that exists and
+    can be written to (checked before any training)."""
+    import os
+    from pathlib import Path
+
+    source = Path(args.csv).resolve()
+    for flag, value in (("--output", args.output), ("--plot", args.plot)):
+        if not value:
+            continue
+        path = Path(value)
+        if path.resolve() == source:
+            raise CLIError(f"{flag} {value} is the input file; choose another name so the "
+                           f"data are not overwritten")
+        folder = path.parent if str(path.parent) else Path(".")
+        if not folder.is_dir():
+            raise CLIError(f"{flag} {value}: the folder {folder} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise CLIError(f"{flag} {value}: the folder {folder} is not writable")
+        if path.is_dir():
+            raise CLIError(f"{flag} {value} is a folder; give a file name")
+
+
 def run_forecast(args) -> None:
+    _check_outputs(args)
     y, dates = read_csv(args.csv, args.target, args.time_col)
     calendar = tuple(c.strip() for c in args.calendar.split(",") if c.strip())
     if calendar and dates is None:

@@ -101,6 +101,8 @@ def fill_missing(series, method: str = "ffill"):
         A float64 copy with the same shape and no NaN.
     """
     where = "fill_missing"
+    if method not in ("ffill", "raise"):
+        raise ValueError(f"{where}: method must be 'ffill' or 'raise'; got {method!r}")
     arr = np.array(check_array(series, name="series", where=where, allow_nan=True),
                    dtype=np.float64)
     missing = np.isnan(arr)
@@ -111,8 +113,6 @@ def fill_missing(series, method: str = "ffill"):
         raise ValueError(f"{where}: the input series has {int(missing.sum())} missing (NaN) "
                          f"value(s), the first at step {first}; fill them or use "
                          f"fill='ffill'")
-    if method != "ffill":
-        raise ValueError(f"{where}: method must be 'ffill' or 'raise'; got {method!r}")
     flat = arr.reshape(arr.shape[0], -1)
     for col in flat.T:
         observed = np.flatnonzero(~np.isnan(col))
@@ -171,6 +171,9 @@ def time_features(dates, features=("dayofyear",)):
         ``(time, 2 * len(features))`` float64 array.
     """
     where = "time_features"
+    if np.asarray(dates).dtype.kind in "biufc":
+        raise TypeError(f"{where}: dates must be timestamps (datetime64, date strings or a "
+                        f"DatetimeIndex); got numbers of dtype {np.asarray(dates).dtype}")
     try:
         stamps = np.asarray(dates, dtype="datetime64[s]")
     except (TypeError, ValueError) as exc:

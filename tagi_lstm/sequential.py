@@ -8,15 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from ._lengths import check_lengths, is_packed_sequence, unpack_sequence
-from ._validation import check_array, check_positive_int, is_device_array
+from ._validation import check_array, check_float_dtype, check_positive_int, is_device_array
 from .backend import OnBackend, get_backend
 from .layers.base import PARAM_NAMES, BaseLayer
 from .layers.lstm import LSTM
 from .output_updater import OutputUpdater
 from .persist import open_npz, save_npz
 from .states import DeltaStates, HiddenStates
-
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Sequential(OnBackend):
@@ -155,9 +153,7 @@ class Sequential(OnBackend):
 
     def to_dtype(self, dtype) -> Sequential:
         """Compute in ``float32`` (default) or ``float64``."""
-        dt = np.dtype(dtype)
-        if dt not in _DTYPES:
-            raise ValueError(f"Sequential.to_dtype: dtype must be float32 or float64; got {dt}")
+        dt = check_float_dtype(dtype, where="Sequential.to_dtype")
         self._set_backend(self._bk, dt)
         return self
 

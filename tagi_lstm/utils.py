@@ -20,7 +20,13 @@ def exponential_scheduler(curr_v: float, min_v: float, decaying_factor: float,
     where = "exponential_scheduler"
     curr_v = check_real(curr_v, name="curr_v", where=where)
     min_v = check_real(min_v, name="min_v", where=where)
-    decaying_factor = check_real(decaying_factor, name="decaying_factor", where=where)
+    if min_v < 0:
+        raise ValueError(f"{where}: min_v must be >= 0 (a floor for a noise level); got "
+                         f"{min_v}")
+    decaying_factor = check_real(decaying_factor, name="decaying_factor", where=where,
+                                 positive=True)
+    if isinstance(curr_iter, bool) or not isinstance(curr_iter, (int, np.integer)):
+        raise TypeError(f"{where}: curr_iter must be an integer; got {curr_iter!r}")
     if curr_iter < 0:
         raise ValueError(f"{where}: curr_iter must be >= 0; got {curr_iter}")
     return float(max(curr_v * decaying_factor ** curr_iter, min_v))
@@ -39,24 +45,44 @@ class Normalizer:
     @staticmethod
     def compute_mean_std(data):
         """Column means and standard deviations of ``data``, NaN ignored."""
-        arr = check_array(data, name="data", where="Normalizer.compute_mean_std",
-                          allow_nan=True)
+        where = "Normalizer.compute_mean_std"
+        arr = check_array(data, name="data", where=where, allow_nan=True)
+        if arr.size == 0:
+            raise ValueError(f"{where}: data holds no values")
+        observed = (~np.isnan(arr)).sum(axis=0)
+        if np.any(observed == 0):
+            raise ValueError(f"{where}: data has a column with no observed (non-NaN) value")
         return np.nanmean(arr, axis=0), np.nanstd(arr, axis=0)
 
     @staticmethod
     def standardize(data, mu, std):
         """``(data - mu) / (std + 1e-10)``."""
-        return (np.asarray(data) - mu) / (np.asarray(std) + _EPS)
+        data, mu, std = _scaling("Normalizer.standardize", data, mu, std)
+        return (data - mu) / (std + _EPS)
 
     @staticmethod
     def unstandardize(norm_data, mu, std):
         """``norm_data * (std + 1e-10) + mu``, the inverse of :meth:`standardize`."""
-        return np.asarray(norm_data) * (np.asarray(std) + _EPS) + mu
+        data, mu, std = _scaling("Normalizer.unstandardize", norm_data, mu, std,
+                                 data_name="norm_data")
+        return data * (std + _EPS) + mu
 
     @staticmethod
     def unstandardize_std(norm_std, std):
         """A standard deviation back in original units, ``norm_std * (std + 1e-10)``."""
-        return np.asarray(norm_std) * (np.asarray(std) + _EPS)
+        where = "Normalizer.unstandardize_std"
+        norm_std = check_array(norm_std, name="norm_std", where=where, nonnegative=True,
+                               allow_nan=True)
+        std = check_array(std, name="std", where=where, nonnegative=True)
+        return norm_std * (std + _EPS)
+
+
+def _scaling(where, data, mu, std, data_name="data"):
+    """Checked ``(data, mu, std)``: numbers (NaN data kept: missing), ``std >= 0``."""
+    data = check_array(data, name=data_name, where=where, allow_nan=True)
+    mu = check_array(mu, name="mu", where=where)
+    std = check_array(std, name="std", where=where, nonnegative=True)
+    return data, mu, std
 
 
 class Utils:

@@ -167,7 +167,7 @@ def test_other_boundaries():
         tagi_lstm.manual_seed(-1)
     with pytest.raises(ValueError, match="device must be one of"):
         Sequential(Linear(1, 1)).to_device("tpu")
-    with pytest.raises(ValueError, match="dtype must be float32 or float64; got float16"):
+    with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64'; got float16"):
         Sequential(Linear(1, 1)).to_dtype(np.float16)
 
 

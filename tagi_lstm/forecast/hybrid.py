@@ -52,7 +52,7 @@ import math
 
 import numpy as np
 
-from .._validation import check_positive_int, check_real
+from .._validation import check_float_dtype, check_positive_int, check_real, check_seed
 from ..dates import check_dates, future_dates, infer_frequency
 from ..exceptions import NotFittedError
 from ..layers import LSTM, Linear
@@ -255,12 +255,13 @@ class HybridForecaster:
         self.sigma_v = check_real(sigma_v, name="sigma_v", where=where, positive=True)
         self.season = None if season is None else check_positive_int(season, name="season",
                                                                      where=where)
+        if freq is not None and not isinstance(freq, str):
+            raise TypeError(f"{where}: freq must be a pandas offset alias such as 'MS' or "
+                            f"'h', or None; got {freq!r}")
         self.freq = freq
         self.ensemble = check_positive_int(ensemble, name="ensemble", where=where)
-        self.seed = seed
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"{where}: dtype must be float32 or float64; got {dtype!r}")
+        self.seed = check_seed(seed, where=where)
+        self.dtype = check_float_dtype(dtype, where=where)
         self.members_: list = []
         self.history_: list = []
         self.freq_ = freq

@@ -25,7 +25,14 @@ import json
 import numpy as np
 
 from .. import metric
-from .._validation import check_array, check_positive_int, check_real
+from .._validation import (
+    check_array,
+    check_float_dtype,
+    check_positive_int,
+    check_real,
+    check_seed,
+)
+from ..backend import get_backend
 from ..data import (
     CALENDAR_PERIODS,
     batches,
@@ -63,13 +70,13 @@ def check_series(y, covariates, dates, where):
     if dates is None and hasattr(y, "index") and hasattr(y.index, "dtype") and \
             np.issubdtype(np.asarray(y.index).dtype, np.datetime64):
         dates = y.index
-    y = check_array(np.asarray(y, dtype=np.float64), name="y", where=where, allow_nan=True)
+    y = check_array(y, name="y", where=where, allow_nan=True).astype(np.float64, copy=False)
     if y.ndim != 1:
         raise ValueError(f"{where}: y must be a 1-D series; got shape {y.shape}")
     n = y.size
     if covariates is not None:
-        covariates = check_array(np.asarray(covariates, dtype=np.float64),
-                                 name="covariates", where=where)
+        covariates = check_array(covariates, name="covariates", where=where).astype(
+            np.float64, copy=False)
         if covariates.ndim == 1:
             covariates = covariates[:, None]
         if covariates.ndim != 2 or covariates.shape[0] != n:
@@ -174,9 +181,16 @@ class Forecaster:
         self.linear = bool(linear)
         self.ensemble = check_positive_int(ensemble, name="ensemble", where=where)
         self.method = _check_method(method, where)
-        self.seed = seed
-        self.dtype = np.dtype(dtype)
+        self.seed = check_seed(seed, where=where)
+        self.dtype = check_float_dtype(dtype, where=where)
+        try:  # an unknown device, or CUDA without CuPy or a GPU: say so now, not in fit
+            get_backend(device)
+        except (ValueError, RuntimeError) as exc:
+            raise type(exc)(f"{where}: {exc}") from exc
         self.device = device
+        if freq is not None and not isinstance(freq, str):
+            raise TypeError(f"{where}: freq must be a pandas offset alias such as 'MS' or "
+                            f"'h', or None; got {freq!r}")
         self._diff = Differencing(self.difference, self.seasonal_difference, self.season)
         self.members_ = []
         self.history_ = []
@@ -634,8 +648,9 @@ class Forecaster:
             season = season_length(freq) if freq is not None else None
         else:
             season = check_positive_int(season, name="season", where=where)
-        horizon = check_positive_int(horizon or season or DEFAULT_CALIBRATION_HORIZON,
-                                     name="horizon", where=where)
+        if horizon is None:
+            horizon = season or DEFAULT_CALIBRATION_HORIZON
+        horizon = check_positive_int(horizon, name="horizon", where=where)
         def make(**chosen):
             return cls(**{"season": season, **chosen, **settings, "seed": seed})
         common = {"horizon": horizon, "season": season, "epochs": epochs,

@@ -38,6 +38,8 @@ def mixture_moments(means, variances, axis: int = 0):
     if means.shape != variances.shape:
         raise ValueError(f"mixture_moments: means and variances must have the same shape; got "
                          f"{means.shape} and {variances.shape}")
+    if np.any(variances < 0):
+        raise ValueError("mixture_moments: variances must be >= 0; got a negative one")
     mean = means.mean(axis=axis)
     spread = np.mean((means - np.expand_dims(mean, axis)) ** 2, axis=axis)
     return mean, variances.mean(axis=axis) + spread
