@@ -142,9 +142,13 @@ class _WorkerFailed(RuntimeError):
         self.status = status
 
 
-def make_variants(peers, threads: int) -> list:
-    """tagi_lstm at ``threads``; pytagi at 1 and ``threads``; torch at ``threads``."""
+def make_variants(peers, threads: int, tagi_default: bool = False) -> list:
+    """tagi_lstm at ``threads`` (and, with ``tagi_default``, without any ``set_threads``
+    call: threads 0, the library's own choice); pytagi at 1 and ``threads``; torch at
+    ``threads``."""
     variants = [Variant("tagi_lstm", threads, "tagi_lstm")]
+    if tagi_default:
+        variants.append(Variant("tagi_lstm", 0, "tagi_lstm@default"))
     for peer in peers:
         counts = sorted({1, threads}) if peer == "pytagi" else [threads]
         variants += [Variant(peer, n, f"{peer}@{n}" if peer == "pytagi" else peer)
@@ -277,7 +281,7 @@ def gemm_efficiency(tagi: dict, shapes) -> dict:
 def run_workload(workload, args, settings: Settings, ctx) -> dict:
     log(f"{workload.name} ({workload.describe()})")
     meter = CpuMeter()
-    variants = make_variants(args.peers, args.threads)
+    variants = make_variants(args.peers, args.threads, args.tagi_default_threads)
     for v in variants:
         start(v, ctx, workload, args, settings)
     run_rounds(variants, settings)
@@ -314,6 +318,9 @@ def parse_args(argv=None):
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--threads", type=int, default=2,
                    help="threads for every implementation (pytagi also runs at 1)")
+    p.add_argument("--tagi-default-threads", action="store_true",
+                   help="also run tagi_lstm without set_threads (its default thread choice); "
+                        "its tagi_ratio is then tuned / default")
     p.add_argument("--peers", default="all",
                    help="'all', 'none' or a comma-separated subset of " + ",".join(PEERS))
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",

@@ -67,7 +67,8 @@ class TagiLstm:
         self.version = tagi_lstm.__version__
         tagi_lstm.manual_seed(seed)
         self.net = _tagi_network(tagi_lstm.nn, w)
-        self.net.set_threads(threads)
+        if threads:  # 0: the library's default choice
+            self.net.set_threads(threads)
         self.xp, self.sync = np, _no_sync
         if device == "cuda":
             try:

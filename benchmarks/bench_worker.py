@@ -94,6 +94,13 @@ def _time_gemms(xp, sync, shapes, min_seconds: float) -> list:
     return per_call
 
 
+def _library_threads() -> int:
+    """The thread count tagi_lstm chose by itself (no set_threads call)."""
+    from tagi_lstm.backend import _workers
+
+    return _workers.count()
+
+
 def serve(conn, impl_name: str, workload: dict, threads: int, device: str, seed: int,
           pool_size: int) -> None:
     """Worker main loop (the target of a spawned process).
@@ -147,7 +154,8 @@ def serve(conn, impl_name: str, workload: dict, threads: int, device: str, seed:
                          "rss_after_import_kib": memory_after_import["rss_kib"],
                          "gpu_peak_bytes": impl.gpu_peak_bytes(),
                          "gemm_seconds": (time_gemms(impl.xp, impl.sync, shapes, min_seconds,
-                                                     threads) if shapes else None)}
+                                                     threads or _library_threads())
+                                          if shapes else None)}
                 # All threads, since the process started: lets the parent tell
                 # the benchmark's own CPU use from other programs'.
                 reply["cpu_seconds"] = time.process_time()

@@ -180,7 +180,10 @@ class Sequential(OnBackend):
         """CPU threads for training and prediction (process-wide, as in pytagi).
 
         Large layers split each batch across the threads; BLAS is then kept to
-        one thread per worker. Until this is called, BLAS uses its own default.
+        one thread per worker. Without a call, the first batch chooses: the
+        ``OMP_NUM_THREADS`` setting, else a threadpoolctl limit already on
+        BLAS, else every core the process may use. Safe to call at any time,
+        also while another thread trains.
         """
         n = check_positive_int(num_threads, name="num_threads", where="Sequential.set_threads")
         from .backend import _workers
