@@ -74,3 +74,35 @@ def open_npz(filename, where: str, key: str, what: str):
         except (zipfile.BadZipFile, EOFError, KeyError) as exc:
             raise ValueError(f"{where}: {path} is damaged (truncated or corrupt?): "
                              f"{exc}") from exc
+
+
+def lstm_sizes(key: str, input_size: int, hidden: int) -> dict:
+    """``{"<key>/mu_w": n, ...}``: the array sizes ``LSTM(input_size, hidden)`` saves."""
+    w, b = 4 * hidden * (input_size + hidden), 4 * hidden
+    return {f"{key}/mu_w": w, f"{key}/var_w": w, f"{key}/mu_b": b, f"{key}/var_b": b}
+
+
+def linear_sizes(key: str, input_size: int, output_size: int) -> dict:
+    """``{"<key>/mu_w": n, ...}``: the array sizes ``Linear(input_size, output_size)`` saves."""
+    w, b = input_size * output_size, output_size
+    return {f"{key}/mu_w": w, f"{key}/var_w": w, f"{key}/mu_b": b, f"{key}/var_b": b}
+
+
+def check_sizes(data, expected: dict, where: str) -> None:
+    """Every array ``expected`` names is in ``data`` with that many values: a file whose
+    settings and arrays disagree (damaged, or crafted) is refused before anything is
+    built from it."""
+    for key, size in expected.items():
+        if key not in data.files:
+            raise ValueError(f"{where}: the file is damaged: {key} is missing")
+        if data[key].size != size:
+            raise ValueError(f"{where}: the file is damaged: {key} holds {data[key].size} "
+                             f"values; its settings need {size}")
+
+
+def check_scale(mean, std, where: str) -> None:
+    """A saved standardisation: finite numbers, a positive standard deviation."""
+    if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+        raise ValueError(f"{where}: the file is damaged: the saved scaling (mean {mean}, "
+                         f"standard deviation {std}) is not a finite mean and a positive "
+                         f"standard deviation")

@@ -480,22 +480,57 @@ class Sequential(OnBackend):
                               for key, _ in self._param_layers()})
 
     def save(self, filename) -> None:
-        """Save the parameters (and the architecture, checked on load) to ``.npz``,
-        atomically (:func:`tagi_lstm.persist.save_npz`)."""
+        """Save the parameters, the architecture (checked on load), the dtype, the update
+        counters and the states stateful LSTM layers carry to ``.npz``, atomically
+        (:func:`tagi_lstm.persist.save_npz`: a crash mid-save leaves the old file)."""
+        meta = {"dtype": self._dtype.name,
+                "counters": {key: [layer.num_capped, layer.num_floored, layer.num_rejected]
+                             for key, layer in self._param_layers()}}
         arrays = {"__architecture__": np.array(json.dumps(self._architecture())),
-                  **self._param_arrays()}
+                  "__meta__": np.array(json.dumps(meta)), **self._param_arrays()}
+        lstms = self._lstm_layers()
+        for index, states in self.get_lstm_states().items():
+            # a stateful layer carries them into its next call; once a batch has run
+            if lstms[index].stateful and states[0].shape[0]:
+                arrays.update({f"__state__/{index}/{k}": np.asarray(v) for k, v in
+                               zip(("mu_h", "var_h", "mu_c", "var_c"), states)})
         save_npz(filename, arrays)
 
     def load(self, filename) -> None:
-        """Load parameters written by :meth:`save` into this (identical) network."""
+        """Load what :meth:`save` wrote into this (identically built) network: its
+        parameters, dtype, update counters and LSTM states. Every array is checked
+        against the architecture before anything is changed."""
         path = Path(filename)
-        with open_npz(path, "Sequential.load", "__architecture__",
-                      "tagi_lstm network file") as data:
+        where = "Sequential.load"
+        with open_npz(path, where, "__architecture__", "tagi_lstm network file") as data:
             arch = json.loads(str(data["__architecture__"]))
             if arch != self._architecture():
-                raise ValueError(f"Sequential.load: {path} holds {arch}; this network is "
+                raise ValueError(f"{where}: {path} holds {arch}; this network is "
                                  f"{self._architecture()}")
+            meta = json.loads(str(data["__meta__"])) if "__meta__" in data.files else {}
+            for key, layer in self._param_layers():
+                sizes = (layer.num_weights, layer.num_weights, layer.num_biases,
+                         layer.num_biases)
+                for name, size in zip(PARAM_NAMES, sizes):
+                    got = data[f"{key}/{name}"] if f"{key}/{name}" in data.files else None
+                    if got is None or got.size != size:
+                        raise ValueError(f"{where}: {path} is damaged: {key}/{name} should "
+                                         f"hold {size} values")
+            states = {}
+            for index in self._lstm_layers():
+                names = [f"__state__/{index}/{k}" for k in ("mu_h", "var_h", "mu_c", "var_c")]
+                if all(n in data.files for n in names):
+                    states[index] = tuple(data[n] for n in names)
+            if "dtype" in meta:
+                self.to_dtype(meta["dtype"])
             self._load_param_arrays(data)
+        for key, layer in self._param_layers():
+            counts = meta.get("counters", {}).get(key)
+            if counts:
+                layer.num_capped, layer.num_floored, layer.num_rejected = (int(c) for c in
+                                                                           counts)
+        if states:
+            self.set_lstm_states(states)
 
     def get_neg_var_w_counter(self) -> dict:
         """``{layer info: number of variances floored}`` since construction (pytagi's name)."""

@@ -100,3 +100,64 @@ def test_killed_while_saving_the_file_still_loads(tmp_path):
         child.send_signal(signal.SIGKILL)
         child.wait()
         probe.load(path)  # raises if the file were damaged
+
+
+def test_dtype_counters_and_carried_states_are_restored(tmp_path):
+    manual = np.random.default_rng(0)
+    net = Sequential(LSTM(1, 4, 3, stateful=True), Linear(12, 1)).double()
+    x = manual.normal(size=(2, 3, 1))
+    for _ in range(3):
+        net(x)
+        net.update(np.full(2, 50.0), 1e-4)  # far off: the cap acts
+    net.save(tmp_path / "net.npz")
+    back = Sequential(LSTM(1, 4, 3, stateful=True), Linear(12, 1))  # float32, fresh
+    back.load(tmp_path / "net.npz")
+    assert back.dtype == np.float64
+    assert back.update_counters() == net.update_counters()
+    assert sum(c["capped"] for c in back.update_counters().values()) > 0
+    for a, b in zip(net.get_lstm_states()[0], back.get_lstm_states()[0]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(net(x)[0], back(x)[0])  # both carry on from the states
+
+
+def test_forecaster_history_and_counters_are_restored(tmp_path):
+    y = 3 + np.sin(np.arange(120) / 3)
+    model = Forecaster(lookback=6, hidden_size=4, ensemble=2).fit(y, epochs=3, progress=False)
+    model.save(tmp_path / "f.npz")
+    back = Forecaster.load(tmp_path / "f.npz")
+    assert back.history_ == model.history_ and len(back.history_) > 0
+    assert back.best_epochs_ == model.best_epochs_
+    for a, b in zip(model.members_, back.members_):
+        assert a.net.update_counters() == b.net.update_counters()
+
+
+def _rewrite(path, out, edit):
+    """A copy of a saved file with its JSON metadata changed by ``edit``."""
+    import json
+
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    marker = next(k for k in ("__forecaster__", "__hybrid__") if k in arrays)
+    state = json.loads(str(arrays[marker]))
+    edit(state)
+    arrays[marker] = np.array(json.dumps(state))
+    save_npz(out, arrays)
+    return out
+
+
+@pytest.mark.parametrize("kind", [Forecaster, HybridForecaster])
+@pytest.mark.parametrize("edit, match", [
+    (lambda s: s["scale"].__setitem__(1, -1.0), "scaling"),
+    (lambda s: s["scale"].__setitem__(0, float("nan")), "scaling"),
+    (lambda s: s["config"].__setitem__("hidden_size", 2000), "its settings need"),
+    (lambda s: s["config"].__setitem__("lookback", 3), "its settings need"),
+    (lambda s: s["config"].__setitem__("ensemble", 3), "members"),
+    (lambda s: s["config"].__setitem__("hidden_size", -4), "hidden_size"),
+])
+def test_crafted_metadata_is_refused_before_anything_is_built(tmp_path, kind, edit, match):
+    y = 3 + np.sin(np.arange(100) / 3)
+    kind(lookback=6, hidden_size=4, ensemble=2, seed=0).fit(y, epochs=1, progress=False).save(
+        tmp_path / "good.npz")
+    bad = _rewrite(tmp_path / "good.npz", tmp_path / "bad.npz", edit)
+    with pytest.raises(ValueError, match=match):
+        Forecaster.load(bad)

@@ -56,7 +56,7 @@ from .._validation import check_float_dtype, check_positive_int, check_real, che
 from ..dates import check_dates, future_dates, infer_frequency
 from ..exceptions import NotFittedError
 from ..layers import LSTM, Linear
-from ..persist import open_npz, save_npz
+from ..persist import check_scale, check_sizes, linear_sizes, lstm_sizes, open_npz, save_npz
 from ..random import seeded
 from ..sequential import Sequential
 from ..utils import Normalizer
@@ -584,8 +584,24 @@ class HybridForecaster:
     @classmethod
     def _from_arrays(cls, data) -> HybridForecaster:
         """The forecaster :meth:`_arrays` described (``data``: a mapping with ``files``)."""
+        where = "HybridForecaster.load"
         state = json.loads(str(data["__hybrid__"]))
         self = cls(**state["config"])
+        check_scale(*state["scale"], where)
+        h, L, n = self.hidden_size, self.lookback, self.ensemble
+        if len(state["members"]) != n:
+            raise ValueError(f"{where}: the file is damaged: {len(state['members'])} members "
+                             f"saved for ensemble={n}")
+        for i in range(n):
+            check_sizes(data, {**lstm_sizes(f"member{i}:LSTM.0", 1, h),
+                               **linear_sizes(f"member{i}:Linear.1", h * L, 1)}, where)
+        shapes = {"level": (n,), "level_var": (n,), "mu_z": (n, L), "var_z": (n, L)}
+        for name, shape in shapes.items():
+            arr = np.asarray(state["state"][name], dtype=np.float64)
+            if arr.shape != shape or not np.isfinite(arr).all() or (
+                    name.startswith(("level_var", "var")) and (arr < 0).any()):
+                raise ValueError(f"{where}: the file is damaged: the filter state {name} "
+                                 f"must be {shape} finite values (variances >= 0)")
         for i, info in enumerate(state["members"]):
             member = HybridMember(self.lookback, self.hidden_size, self.dtype, None)
             prefix = f"member{i}:"

@@ -42,7 +42,7 @@ from ..data import (
 )
 from ..dates import check_dates, future_dates, infer_frequency, season_length
 from ..exceptions import NotFittedError
-from ..persist import save_npz
+from ..persist import check_scale, check_sizes, linear_sizes, lstm_sizes, save_npz
 from ..utils import _EPS, Normalizer, exponential_scheduler
 from . import propagate
 from .calibration import variance_factors
@@ -63,6 +63,12 @@ def _check_method(method, where: str) -> str:
     if method not in propagate.METHODS:
         raise ValueError(f"{where}: method must be one of {propagate.METHODS}; got {method!r}")
     return method
+
+
+def _counters(networks: dict) -> dict:
+    """``{"lstm:LSTM.0": [capped, floored, rejected], ...}`` of the networks' layers."""
+    return {f"{name}:{key}": [layer.num_capped, layer.num_floored, layer.num_rejected]
+            for name, net in networks.items() for key, layer in net._param_layers()}
 
 
 def check_series(y, covariates, dates, where):
@@ -955,8 +961,10 @@ class Forecaster:
                  "calibration_": None if self.calibration_ is None
                  else [float(k) for k in self.calibration_],
                  "num_covariates": self._num_covariates,
-                 "members": [{"sigma_v_now": mb.sigma_v_now, "best_epoch": mb.best_epoch}
-                             for mb in self.members_]}
+                 "members": [{"sigma_v_now": mb.sigma_v_now, "best_epoch": mb.best_epoch,
+                              "counters": _counters(mb.networks)}
+                             for mb in self.members_],
+                 "history": self.history_}
         arrays = {"__forecaster__": np.array(json.dumps(state)), "y": self._y,
                   "cov_mean": np.atleast_1d(cm), "cov_std": np.atleast_1d(cs)}
         if self._cov is not None:
@@ -983,10 +991,30 @@ class Forecaster:
 
     @classmethod
     def _from_arrays(cls, data) -> Forecaster:
-        """The forecaster :meth:`_arrays` described (``data``: a mapping with ``files``)."""
+        """The forecaster :meth:`_arrays` described (``data``: a mapping with ``files``);
+        the settings and every array are checked against each other first."""
+        where = "Forecaster.load"
         state = json.loads(str(data["__forecaster__"]))
         self = cls(**state["config"])
-        self._num_covariates = state["num_covariates"]
+        check_scale(*state["scale"], where)
+        k = state["num_covariates"]
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise ValueError(f"{where}: the file is damaged: num_covariates = {k!r}")
+        if len(state["members"]) != self.ensemble:
+            raise ValueError(f"{where}: the file is damaged: {len(state['members'])} members "
+                             f"saved for ensemble={self.ensemble}")
+        h, L = self.hidden_size, self.lookback
+        outputs = 2 if self.noise == "heteroscedastic" else 1
+        for i in range(self.ensemble):
+            sizes = lstm_sizes(f"member{i}:lstm:LSTM.0", 1 + k, h)
+            for j in range(1, self.num_layers):
+                sizes.update(lstm_sizes(f"member{i}:lstm:LSTM.{j}", h, h))
+            sizes.update(linear_sizes(f"member{i}:lstm:Linear.{self.num_layers}", h * L,
+                                      outputs))
+            if self.linear:
+                sizes.update(linear_sizes(f"member{i}:linear:Linear.0", L * (1 + k), 1))
+            check_sizes(data, sizes, where)
+        self._num_covariates = k
         self.members_ = []
         for i, info in enumerate(state["members"]):
             member = self._new_member(i)
@@ -1005,6 +1033,13 @@ class Forecaster:
         self._y = data["y"]
         self._cov = data.get("covariates", None)
         self._dates = data["dates"].astype("datetime64[s]") if "dates" in data else None
+        self.history_ = state.get("history", [])
+        for member, info in zip(self.members_, state["members"]):
+            for name, net in member.networks.items():
+                for key, layer in net._param_layers():
+                    counts = info.get("counters", {}).get(f"{name}:{key}")
+                    if counts:
+                        layer.num_capped, layer.num_floored, layer.num_rejected = counts
         return self
 
     # ----------------------------------------------------------------- checks
