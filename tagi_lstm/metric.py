@@ -47,7 +47,8 @@ def mae(prediction, observation) -> float:
 def log_likelihood(prediction, observation, std) -> float:
     """Mean Gaussian log-likelihood of the observations, ``N(prediction, std**2)``."""
     pred, obs, sd = _prepare("metric.log_likelihood", prediction, observation, std)
-    return float(np.mean(-0.5 * np.log(2 * np.pi * sd ** 2) - 0.5 * ((obs - pred) / sd) ** 2))
+    # log(sd), not log(sd**2): the square of a tiny std underflows to 0
+    return float(np.mean(-np.log(sd) - 0.5 * np.log(2 * np.pi) - 0.5 * ((obs - pred) / sd) ** 2))
 
 
 def crps(prediction, observation, std) -> float:

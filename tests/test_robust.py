@@ -165,3 +165,12 @@ def test_streaming_update_reads_only_the_last_window(with_dates):
     assert len(a._y) == len(b._y) == 150
     np.testing.assert_allclose(a.forecast(4, future_covariates=cov[150:154]).mean,
                                b.forecast(4, future_covariates=cov[150:154]).mean, rtol=1e-6)
+
+
+def test_log_likelihood_of_a_tiny_std_is_finite():
+    from tagi_lstm import metric
+
+    value = metric.log_likelihood(np.zeros(2), np.zeros(2), np.full(2, 1e-200))
+    assert value == pytest.approx(-np.log(1e-200) - 0.5 * np.log(2 * np.pi), rel=1e-12)
+    assert metric.log_likelihood([0.0], [1.0], [1.0]) == pytest.approx(
+        -0.5 * np.log(2 * np.pi) - 0.5, rel=1e-12)

@@ -55,6 +55,8 @@ NOISE_MODES = ("fixed", "scheduled", "heteroscedastic")
 DEFAULT_CALIBRATION_HORIZON = 10
 #: Most origins a calibration backtest forecasts from (evenly spread).
 MAX_CALIBRATION_ORIGINS = 200
+#: Largest magnitude of a value of ``y`` (its square, summed, must stay finite).
+MAX_MAGNITUDE = 1e150
 #: How ``fit`` learns from the held-out tail after early stopping.
 REFITS = ("retrain", "online", False)
 
@@ -79,6 +81,10 @@ def check_series(y, covariates, dates, where):
     y = check_array(y, name="y", where=where, allow_nan=True).astype(np.float64, copy=False)
     if y.ndim != 1:
         raise ValueError(f"{where}: y must be a 1-D series; got shape {y.shape}")
+    largest = float(np.nanmax(np.abs(y))) if y.size and not np.isnan(y).all() else 0.0
+    if largest > MAX_MAGNITUDE:
+        raise ValueError(f"{where}: y holds a value of magnitude {largest:.3g}; beyond "
+                         f"{MAX_MAGNITUDE:.0e} its variance overflows; rescale y")
     n = y.size
     if covariates is not None:
         covariates = check_array(covariates, name="covariates", where=where).astype(
