@@ -42,18 +42,29 @@ struct Linearised {
     T mu, jcb, var;
 };
 
+// The linearised variance J^2 s, capped at the largest variance a variable in the
+// activation's range with that mean can have ((upper - m)(m - lower), Bhatia-Davis):
+// the linearisation can exceed it when s is large, and the excess would grow step
+// after step through the recurrence.
 template <typename T>
 __device__ inline Linearised<T> sigmoid_of(Gaussian<T> z) {
     const T m = sigmoid(z.mu);
     const T j = m * (T(1) - m);
-    return {m, j, j * j * z.var};
+    return {m, j, fmin(j * j * z.var, m * (T(1) - m))};
 }
 
 template <typename T>
 __device__ inline Linearised<T> tanh_of(Gaussian<T> z) {
     const T m = tanh(z.mu);
     const T j = T(1) - m * m;
-    return {m, j, j * j * z.var};
+    return {m, j, fmin(j * j * z.var, T(1) - m * m)};
+}
+
+// A covariance kept within its Cauchy-Schwarz bound sqrt(s_a s_b).
+template <typename T>
+__device__ inline T valid_cov(T c, T s_a, T s_b) {
+    const T bound = sqrt(s_a * s_b);
+    return fmax(-bound, fmin(c, bound));
 }
 
 // The gate sums of one step: the x part of every step (zx_*), the h part of
@@ -198,7 +209,7 @@ __device__ void lstm_step_forward(int t, int ni, int no, int B, int L, const Gat
     const long long c_next = at3(b, t + 1, j, L + 1, no);
     const T m_cp = mu_c[c_prev];
     const T s_cp = var_c[c_prev];
-    const T c_ig = i.jcb * g.jcb * pair_sum(s, b, t, j, 0, L, no);
+    const T c_ig = valid_cov(i.jcb * g.jcb * pair_sum(s, b, t, j, 0, L, no), i.var, g.var);
     const T m_c = f.mu * m_cp + i.mu * g.mu + c_ig;
     const T s_c = s_cp * f.mu * f.mu + s_cp * f.var + f.var * m_cp * m_cp
                   + g.var * i.mu * i.mu + i.var * g.var + i.var * g.mu * g.mu
@@ -212,12 +223,14 @@ __device__ void lstm_step_forward(int t, int ni, int no, int B, int L, const Gat
     var_ca[y] = tc.var;
     jcb_ca[y] = tc.jcb;
     // Hidden state h_t = o tanh(c_t), with C_o,tanh(c) through S_fo, S_io, S_go.
-    const T c_otc = tc.jcb * o.jcb * (f.jcb * m_cp * pair_sum(s, b, t, j, 1, L, no)
-                                      + i.jcb * g.mu * pair_sum(s, b, t, j, 2, L, no)
-                                      + g.jcb * i.mu * pair_sum(s, b, t, j, 3, L, no));
+    const T c_otc = valid_cov(tc.jcb * o.jcb * (f.jcb * m_cp * pair_sum(s, b, t, j, 1, L, no)
+                                                + i.jcb * g.mu * pair_sum(s, b, t, j, 2, L, no)
+                                                + g.jcb * i.mu * pair_sum(s, b, t, j, 3, L, no)),
+                              o.var, tc.var);
     const T m_h = o.mu * tc.mu + c_otc;
-    const T s_h = tc.var * o.mu * o.mu + tc.var * o.var + o.var * tc.mu * tc.mu
-                  + c_otc * c_otc + T(2) * c_otc * o.mu * tc.mu;
+    // h lies in (-1, 1): its variance is at most (1 - m_h)(1 + m_h)
+    const T s_h = fmin(tc.var * o.mu * o.mu + tc.var * o.var + o.var * tc.mu * tc.mu
+                       + c_otc * c_otc + T(2) * c_otc * o.mu * tc.mu, T(1) - m_h * m_h);
     mu_h[y] = m_h;
     var_h[y] = s_h;
     if (t + 1 < L) {

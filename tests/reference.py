@@ -86,7 +86,8 @@ def mean_params(net):
             for i, layer in enumerate(net.layers) if layer.num_weights}
 
 
-def tagi_lstm_moments(x_mu, x_var, w_mu, w_var, b_mu, b_var, h0=None, c0=None):
+def tagi_lstm_moments(x_mu, x_var, w_mu, w_var, b_mu, b_var, h0=None, c0=None,
+                      bounded=True):
     """DESIGN §2.4 transcribed gate by gate: the means and variances of ``h_t``.
 
     A second, independent implementation of the TAGI LSTM forward pass
@@ -98,6 +99,9 @@ def tagi_lstm_moments(x_mu, x_var, w_mu, w_var, b_mu, b_var, h0=None, c0=None):
         w_mu, w_var: ``(4 * hidden, input_size + hidden)``, gates f, i, g, o.
         b_mu, b_var: ``(4 * hidden,)``.
         h0, c0: optional ``(mu, var)`` pairs of ``(batch, hidden)`` arrays.
+        bounded: cap each activation's variance at the most its range allows and
+            each covariance at its Cauchy-Schwarz bound (as the package does);
+            ``False`` gives the plain linearised equations.
 
     Returns:
         ``(mu_h, var_h)`` of shape ``(batch, seq_len, hidden)``.
@@ -105,6 +109,10 @@ def tagi_lstm_moments(x_mu, x_var, w_mu, w_var, b_mu, b_var, h0=None, c0=None):
     batch, seq_len, _ = x_mu.shape
     no = w_mu.shape[0] // 4
     gate = {name: slice(k * no, (k + 1) * no) for k, name in enumerate("figo")}
+
+    def cap(v, upper):
+        return np.minimum(v, upper) if bounded else v
+
     m_h, s_h = (np.zeros((batch, no)), np.zeros((batch, no))) if h0 is None else h0
     m_c, s_c = (np.zeros((batch, no)), np.zeros((batch, no))) if c0 is None else c0
     out_m = np.empty((batch, seq_len, no))
@@ -123,12 +131,17 @@ def tagi_lstm_moments(x_mu, x_var, w_mu, w_var, b_mu, b_var, h0=None, c0=None):
             else:
                 m[name] = sigmoid(m_z)
                 jac[name] = m[name] * (1 - m[name])
-            s[name] = jac[name] ** 2 * s_z
+            # at most the variance a variable in the activation's range can have
+            upper = 1 - m[name] ** 2 if name == "g" else m[name] * (1 - m[name])
+            s[name] = cap(jac[name] ** 2 * s_z, upper)
 
         def cov_sum(p, q):
             return s_a @ (w_mu[gate[p]] * w_mu[gate[q]]).T
 
-        c_ig = jac["i"] * jac["g"] * cov_sum("i", "g")
+        def valid(c, s_p, s_q):
+            return np.clip(c, -np.sqrt(s_p * s_q), np.sqrt(s_p * s_q)) if bounded else c
+
+        c_ig = valid(jac["i"] * jac["g"] * cov_sum("i", "g"), s["i"], s["g"])
         m_fc, s_fc = m["f"] * m_c, s["f"] * s_c + s["f"] * m_c ** 2 + s_c * m["f"] ** 2
         m_ig = m["i"] * m["g"] + c_ig
         s_ig = (s["i"] * s["g"] + c_ig ** 2 + 2 * c_ig * m["i"] * m["g"]
@@ -137,13 +150,14 @@ def tagi_lstm_moments(x_mu, x_var, w_mu, w_var, b_mu, b_var, h0=None, c0=None):
         m_c, s_c = m_fc + m_ig, s_fc + s_ig
         m_tc = np.tanh(m_c)
         j_tc = 1 - m_tc ** 2
-        s_tc = j_tc ** 2 * s_c
-        c_otc = j_tc * jac["o"] * (jac["f"] * m_cp * cov_sum("f", "o")
-                                   + jac["i"] * m["g"] * cov_sum("i", "o")
-                                   + jac["g"] * m["i"] * cov_sum("g", "o"))
+        s_tc = cap(j_tc ** 2 * s_c, 1 - m_tc ** 2)
+        c_otc = valid(j_tc * jac["o"] * (jac["f"] * m_cp * cov_sum("f", "o")
+                                         + jac["i"] * m["g"] * cov_sum("i", "o")
+                                         + jac["g"] * m["i"] * cov_sum("g", "o")),
+                      s["o"], s_tc)
         m_h = m["o"] * m_tc + c_otc
-        s_h = (s["o"] * s_tc + c_otc ** 2 + 2 * c_otc * m["o"] * m_tc
-               + s["o"] * m_tc ** 2 + s_tc * m["o"] ** 2)
+        s_h = cap(s["o"] * s_tc + c_otc ** 2 + 2 * c_otc * m["o"] * m_tc
+                  + s["o"] * m_tc ** 2 + s_tc * m["o"] ** 2, 1 - m_h ** 2)
         out_m[:, t], out_s[:, t] = m_h, s_h
     return out_m, out_s
 

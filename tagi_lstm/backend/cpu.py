@@ -353,13 +353,21 @@ def lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b
         for k in range(4 * no):
             gv[k] = gj[k] * gj[k] * gv[k]
         s_f, s_i, s_g, s_o = _blocks(gv, no)
+        # Bhatia-Davis: a variable in [lower, upper] with mean m has variance at most
+        # (upper - m)(m - lower); the linearised J^2 s can exceed it when s is large,
+        # and the excess would grow step after step through the recurrence.
+        for k in range(no):
+            s_f[k] = min(s_f[k], m_f[k] * (one - m_f[k]))
+            s_i[k] = min(s_i[k], m_i[k] * (one - m_i[k]))
+            s_g[k] = min(s_g[k], one - m_g[k] * m_g[k])
+            s_o[k] = min(s_o[k], m_o[k] * (one - m_o[k]))
         # Covariance sums over every shared input of a_t: S_ig, S_fo, S_io, S_go.
         zs_ig, zs_fo, zs_io, zs_go = _blocks(zc[4 * no:], no)
         rs_ig, rs_fo, rs_io, rs_go = _blocks(rc[4 * no:], no)
         # Cell state c_t = f c_{t-1} + i g, with C_ig = J_i J_g S_ig.
         mcp, vcp, mcn, vcn = mu_c[b, t], var_c[b, t], mu_c[b, t + 1], var_c[b, t + 1]
         for j in range(no):
-            c_ig = j_i[j] * j_g[j] * (zs_ig[j] + rs_ig[j])
+            c_ig = _valid_cov(j_i[j] * j_g[j] * (zs_ig[j] + rs_ig[j]), s_i[j], s_g[j])
             mcn[j] = m_f[j] * mcp[j] + m_i[j] * m_g[j] + c_ig
             vcn[j] = (vcp[j] * m_f[j] * m_f[j] + vcp[j] * s_f[j] + s_f[j] * mcp[j] * mcp[j]
                       + s_g[j] * m_i[j] * m_i[j] + s_i[j] * s_g[j] + s_i[j] * m_g[j] * m_g[j]
@@ -371,16 +379,19 @@ def lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b
             ja = one - a * a
             mca[j] = a
             jca[j] = ja
-            vca[j] = ja * ja * vcn[j]
+            vca[j] = min(ja * ja * vcn[j], one - a * a)
         # Hidden state h_t = o tanh(c_t), with C_o,tanh(c) through S_fo, S_io, S_go.
         mh, vh = mu_h[b, t], var_h[b, t]
         for j in range(no):
-            c_otc = jca[j] * j_o[j] * (j_f[j] * mcp[j] * (zs_fo[j] + rs_fo[j])
-                                       + j_i[j] * m_g[j] * (zs_io[j] + rs_io[j])
-                                       + j_g[j] * m_i[j] * (zs_go[j] + rs_go[j]))
-            mh[j] = m_o[j] * mca[j] + c_otc
-            vh[j] = (vca[j] * m_o[j] * m_o[j] + vca[j] * s_o[j] + s_o[j] * mca[j] * mca[j]
-                     + c_otc * c_otc + two * c_otc * m_o[j] * mca[j])
+            c_otc = _valid_cov(jca[j] * j_o[j] * (j_f[j] * mcp[j] * (zs_fo[j] + rs_fo[j])
+                                                  + j_i[j] * m_g[j] * (zs_io[j] + rs_io[j])
+                                                  + j_g[j] * m_i[j] * (zs_go[j] + rs_go[j])),
+                               s_o[j], vca[j])
+            m = m_o[j] * mca[j] + c_otc
+            mh[j] = m
+            # h lies in (-1, 1): its variance is at most (1 - m)(1 + m)
+            vh[j] = min(vca[j] * m_o[j] * m_o[j] + vca[j] * s_o[j] + s_o[j] * mca[j] * mca[j]
+                        + c_otc * c_otc + two * c_otc * m_o[j] * mca[j], one - m * m)
         if t + 1 < T:
             am, av, a2, asq = (mu_a[b, t + 1, ni:], var_a[b, t + 1, ni:], m2_a[b, t + 1, ni:],
                                ms_a[b, t + 1, ni:])
@@ -390,6 +401,13 @@ def lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b
                 av[j] = v
                 a2[j] = m * m
                 asq[j] = m * m + v
+
+
+@njit(inline="always", **_JIT)
+def _valid_cov(c, s_a, s_b):
+    """A covariance kept within its Cauchy-Schwarz bound ``sqrt(s_a s_b)``."""
+    bound = math.sqrt(s_a * s_b)
+    return min(max(c, -bound), bound)
 
 
 @njit(inline="always", **_JIT)
