@@ -131,6 +131,8 @@ def test_long_run_with_spikes_stays_finite_and_recovers(kind):
         assert settled <= 1.5 * before, (at, settled, before)
     fc = model.forecast(48)
     assert np.isfinite(fc.mean).all() and (fc.std > 0).all()
+    # every spike was bounded, and counted
+    assert sum(c["bounded"] for c in model.update_counters()) >= len(spikes)
 
 
 @pytest.mark.parametrize("with_dates", [False, True])

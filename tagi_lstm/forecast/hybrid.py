@@ -117,6 +117,8 @@ class HybridMember:
         self.best_epoch: int | None = None
         #: ``(mean, variance)`` of the level before the first step.
         self.start: tuple | None = None
+        #: Observations bounded at ``MAX_INNOVATION`` so far (outliers).
+        self.num_bounded = 0
 
     def pattern(self, mu_z, var_z):
         """Prior moments ``(B,)`` of the next pattern value after windows ``(B, L)``."""
@@ -169,7 +171,10 @@ class HybridMember:
             # an outlier is moved to MAX_INNOVATION predictive standard deviations, as
             # OutputUpdater does, so one spike cannot throw the level far off
             bound = MAX_INNOVATION * math.sqrt(s)
-            e = min(max(y[t] - m - mz, -bound), bound)
+            e = y[t] - m - mz
+            if abs(e) > bound:
+                e = math.copysign(bound, e)
+                self.num_bounded += 1
             if learn:
                 net.update(np.array([mz + e]), p + sigma_v2)
             m, p = m + p * e / s, p - p * p / s
@@ -424,6 +429,13 @@ class HybridForecaster:
         if best[1] is not None:
             member.net.load_state_dict(best[1])
             member.start = best[2]
+
+    def update_counters(self) -> list:
+        """Per member: ``{"bounded": n, "layers": net.update_counters()}``, the outliers
+        its filter bounded and how often its layers capped, floored or rejected an
+        update."""
+        return [{"bounded": m.num_bounded, "layers": m.net.update_counters()}
+                for m in self.members_]
 
     # --------------------------------------------------------------- forecasts
     def _check_fitted(self, what: str) -> None:

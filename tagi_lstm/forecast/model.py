@@ -942,6 +942,15 @@ class Forecaster:
                         {k: np.concatenate([f.components[k] for f in steps])
                          for k in COMPONENTS})
 
+    def update_counters(self) -> list:
+        """Per member: ``{"bounded": n, "layers": {...}}``, the outlying observations its
+        updates bounded (:class:`~tagi_lstm.OutputUpdater`, ``max_innovation``) and how
+        often each layer's update was capped, floored or rejected."""
+        return [{"bounded": m.updater.total_bounded,
+                 "layers": {f"{name}:{key}": value for name, net in m.networks.items()
+                            for key, value in net.update_counters().items()}}
+                for m in self.members_]
+
     # ------------------------------------------------------------ persistence
     def _config(self) -> dict:
         return {"lookback": self.lookback, "hidden_size": self.hidden_size,
