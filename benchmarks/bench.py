@@ -44,8 +44,7 @@ from pathlib import Path
 
 import bench_worker
 from bench_impls import IMPLEMENTATIONS
-from bench_report import (CpuMeter, disturbed, environment, headline, render_markdown,
-                          source_state)
+from bench_report import CpuMeter, disturbed, environment, headline, render_markdown, source_state
 from bench_workloads import DEFAULT_WORKLOADS, WORKLOADS, gemm_flops, tagi_gemm_shapes
 
 PEERS = tuple(name for name in IMPLEMENTATIONS if name != "tagi_lstm")

@@ -73,7 +73,7 @@ class TagiLstm:
         if device == "cuda":
             try:
                 self.net.to_device("cuda")
-            except Exception as exc:  # noqa: BLE001 - report whatever the backend says
+            except Exception as exc:
                 raise Unavailable(f"tagi_lstm CUDA backend unavailable: "
                                   f"{type(exc).__name__}: {exc}") from exc
             import cupy

@@ -17,7 +17,6 @@ import time
 import traceback
 
 import numpy as np
-
 from bench_impls import IMPLEMENTATIONS, Unavailable
 from bench_workloads import Workload, make_batches
 

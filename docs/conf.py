@@ -8,7 +8,7 @@ sys.path.insert(0, os.path.abspath("../examples"))
 
 project = "tagi_lstm"
 author = "tagi_lstm developers"
-copyright = "tagi_lstm developers, MIT licence"
+copyright = "tagi_lstm developers, MIT licence"  # noqa: A001 - Sphinx reads this name
 
 extensions = [
     "sphinx.ext.autodoc",

@@ -52,7 +52,7 @@ def check_array(x, *, name: str, where: str, shape=None, size=None, finite: bool
     else:
         try:
             arr = np.asarray(x)
-        except Exception as exc:  # noqa: BLE001 - report any conversion failure plainly
+        except Exception as exc:
             raise TypeError(f"{where}: {name} must be an array of numbers; got "
                             f"{type(x).__name__}") from exc
     if arr.dtype.kind not in "fiub":

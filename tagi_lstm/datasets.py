@@ -9,7 +9,7 @@ import numpy as np
 
 
 def _read_column(name: str, convert):
-    path = resources.files("tagi_lstm") / "data" / "toy_time_series" / name
+    path = resources.files("tagi_lstm") / "bundled" / "toy_time_series" / name
     with path.open("r", newline="") as fh:
         rows = list(csv.reader(fh))
     return np.array([convert(r[0]) for r in rows[1:]])

@@ -297,7 +297,8 @@ def _weekday(days):
 
 
 def _month_alias(d):
-    """``[n]MS``/``ME``/``QS``/``QE``/``YS``/``YE`` or ``P<n>M`` if the dates sit on the month grid."""
+    """``[n]MS``/``ME``/``QS``/``QE``/``YS``/``YE`` or ``P<n>M`` if the dates sit on the
+    month grid."""
     days = d.astype("datetime64[D]")
     if np.any(d - days != d[0] - days[0]):
         return None

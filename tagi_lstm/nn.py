@@ -1,7 +1,16 @@
 """Network building blocks, under pytagi's module name (``pytagi.nn``)."""
 
-from .layers import (LSTM, BaseLayer, BidirectionalLSTM, EvenExp, Linear, ProjectedLSTM, ReLU,
-                     Sigmoid, Tanh)
+from .layers import (
+                     LSTM,
+                     BaseLayer,
+                     BidirectionalLSTM,
+                     EvenExp,
+                     Linear,
+                     ProjectedLSTM,
+                     ReLU,
+                     Sigmoid,
+                     Tanh,
+)
 from .output_updater import OutputUpdater
 from .sequential import Sequential
 from .states import DeltaStates, HiddenStates

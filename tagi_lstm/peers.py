@@ -42,7 +42,7 @@ def import_pytagi():
     try:
         _preload_nccl()
         import pytagi
-        import pytagi.nn  # noqa: F401
-    except Exception as exc:  # noqa: BLE001
+        import pytagi.nn
+    except Exception as exc:
         raise ImportError(f"pytagi does not load here: {type(exc).__name__}: {exc}") from exc
     return pytagi

@@ -6,9 +6,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import tagi_lstm  # noqa: E402
-from tagi_lstm.layers import linear as linear_module  # noqa: E402
-from tagi_lstm.layers import lstm as lstm_module  # noqa: E402
+import tagi_lstm
+from tagi_lstm.layers import linear as linear_module
+from tagi_lstm.layers import lstm as lstm_module
 
 
 def set_variances(net, value, rng=None):

@@ -135,7 +135,7 @@ def tagi_lstm_moments(x_mu, x_var, w_mu, w_var, b_mu, b_var, h0=None, c0=None,
             upper = 1 - m[name] ** 2 if name == "g" else m[name] * (1 - m[name])
             s[name] = cap(jac[name] ** 2 * s_z, upper)
 
-        def cov_sum(p, q):
+        def cov_sum(p, q, s_a=s_a):
             return s_a @ (w_mu[gate[p]] * w_mu[gate[q]]).T
 
         def valid(c, s_p, s_q):

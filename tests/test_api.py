@@ -54,7 +54,8 @@ def test_linear_only_network_and_batch_size_changes():
 
 def test_layer_info_and_names():
     net = _net()
-    assert [l.get_layer_info() for l in net.layers] == ["LSTM(2,4)", "LSTM(4,4)", "Linear(20,3)"]
+    assert [la.get_layer_info() for la in net.layers] == ["LSTM(2,4)", "LSTM(4,4)",
+                                                          "Linear(20,3)"]
     assert net.layers[0].get_layer_name() == "LSTM"
     assert net.num_parameters == 4 * 4 * 6 + 16 + 4 * 4 * 8 + 16 + 60 + 3
     assert "LSTM(4,4)" in repr(net)
@@ -296,7 +297,7 @@ def test_bundled_sine_data():
 def test_cuda_without_cupy_or_gpu_is_a_clear_error():
     net = _net()
     try:
-        import cupy  # noqa: F401
+        import cupy
         cupy.cuda.runtime.getDeviceCount()
     except Exception:  # noqa: BLE001 - no CuPy or no GPU: the case under test
         with pytest.raises(RuntimeError, match="(CuPy|GPU)"):

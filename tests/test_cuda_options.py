@@ -3,8 +3,15 @@ variable lengths, last-step output, the torch-style call. Skips without a GPU.""
 
 import numpy as np
 import pytest
-from test_cuda import DTYPE_IDS, DTYPES, _assert_close, _assert_params_close, _observe, \
-    _require_gpu, _twins
+from test_cuda import (
+    DTYPE_IDS,
+    DTYPES,
+    _assert_close,
+    _assert_params_close,
+    _observe,
+    _require_gpu,
+    _twins,
+)
 
 import tagi_lstm
 from tagi_lstm.nn import LSTM, Linear, TorchLSTM

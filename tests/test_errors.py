@@ -19,7 +19,8 @@ def test_wrong_input_width(net):
 
 
 def test_wrong_sequence_shape(net):
-    with pytest.raises(ValueError, match=r"expects input of shape \(batch, 5, 2\); got \(3, 5, 3\)"):
+    with pytest.raises(ValueError,
+                       match=r"expects input of shape \(batch, 5, 2\); got \(3, 5, 3\)"):
         net(np.zeros((3, 5, 3)))
 
 
@@ -152,7 +153,8 @@ def test_sequential_arguments():
 
 
 def test_state_errors(net):
-    with pytest.raises(ValueError, match=r"layer 2 is not an LSTM layer; LSTM layers are at \[0, 1\]"):
+    with pytest.raises(ValueError,
+                       match=r"layer 2 is not an LSTM layer; LSTM layers are at \[0, 1\]"):
         net.set_lstm_states({2: (0, 0, 0, 0)})
     with pytest.raises(ValueError, match=r"layer 0 LSTM\(2,4\): mu_h must have shape \(batch, 4\)"):
         net.set_lstm_states({0: (np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3))})

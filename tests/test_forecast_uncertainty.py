@@ -195,7 +195,7 @@ def test_differenced_forecast_integrates_the_forecast_differences():
     (m, s), _ = model._scale
     f = _mean_fn(model)
     values = list((np.diff(y)[-6:] - m) / (s + 1e-10))
-    for h in range(7):
+    for _ in range(7):
         values.append(f(np.array(values[-6:])))
     diffs = np.array(values[6:]) * (s + 1e-10) + m
     np.testing.assert_allclose(fc.mean, y[-1] + np.cumsum(diffs), rtol=1e-10)

@@ -7,11 +7,11 @@ Monte Carlo of the network."""
 
 import numpy as np
 import pytest
-
 from reference import tagi_lstm_moments
+from test_oracles import _monte_carlo_lstm
+
 from tagi_lstm import Sequential
 from tagi_lstm.layers import LSTM
-from test_oracles import _monte_carlo_lstm
 
 
 def _large_weights(seed=0, hidden=8, seq_len=24, batch=4):

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 from conftest import import_pytagi, set_variances
-from reference import (central_difference, mean_params, network_forward, sigmoid,
-                       tagi_lstm_moments)
+from reference import central_difference, mean_params, network_forward, sigmoid, tagi_lstm_moments
 
 import tagi_lstm
 from tagi_lstm.nn import LSTM, Linear, OutputUpdater, ReLU, Sequential, Tanh
@@ -188,7 +187,8 @@ def test_linear_moments_are_exact(record_property):
     x_var = rng.uniform(0.05, 0.5, size=(1, 6))
     mu, var = net(x_mu, x_var)
     n = 400_000
-    w = layer.mu_w.reshape(3, 6) + np.sqrt(layer.var_w.reshape(3, 6)) * rng.standard_normal((n, 3, 6))
+    w = (layer.mu_w.reshape(3, 6)
+         + np.sqrt(layer.var_w.reshape(3, 6)) * rng.standard_normal((n, 3, 6)))
     b = layer.mu_b + np.sqrt(layer.var_b) * rng.standard_normal((n, 3))
     x = x_mu[0] + np.sqrt(x_var[0]) * rng.standard_normal((n, 6))
     z = np.einsum("sjk,sk->sj", w, x) + b

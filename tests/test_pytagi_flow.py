@@ -38,7 +38,7 @@ class SeriesLoader:
 
 
 def _file(name):
-    return resources.files("tagi_lstm") / "data" / "toy_time_series" / name
+    return resources.files("tagi_lstm") / "bundled" / "toy_time_series" / name
 
 
 def test_pytagi_example_flow_runs_unchanged():

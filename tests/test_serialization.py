@@ -86,5 +86,6 @@ def test_load_state_dict_checks_sizes():
     sd = net.state_dict()
     mu_w, var_w, mu_b, var_b = sd["Linear.3"]
     sd["Linear.3"] = (mu_w[:-1], var_w, mu_b, var_b)
-    with pytest.raises(ValueError, match=r"layer 3 Linear\(20,2\): mu_w must have 40 values; got 39"):
+    with pytest.raises(ValueError,
+                       match=r"layer 3 Linear\(20,2\): mu_w must have 40 values; got 39"):
         net.load_state_dict(sd)

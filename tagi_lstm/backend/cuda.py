@@ -55,7 +55,7 @@ def ensure_available() -> None:
         raise RuntimeError(f"CuPy is installed but cannot be imported: {exc}") from exc
     try:
         count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # noqa: BLE001 - no driver, no device...: report CUDA's reason
+    except Exception as exc:
         raise RuntimeError(f"CuPy is installed but no CUDA GPU is visible: {exc}") from exc
     if count == 0:
         raise RuntimeError("CuPy is installed but no CUDA GPU is visible: the CUDA runtime "

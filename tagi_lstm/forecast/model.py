@@ -604,7 +604,8 @@ class Forecaster:
 
         Differencing (none, ordinary, seasonal, both), a linear autoregression
         beside the LSTM, calendar covariates, lookback, width, noise model and
-        whether to retrain after early stopping are chosen one group at a time by the mean CRPS of recursive
+        whether to retrain after early stopping are chosen one group at a time by the mean
+        CRPS of recursive
         ``horizon``-step forecasts from rolling origins over the last
         ``validation`` fraction of ``y``, each candidate trained on the part
         before it (:mod:`tagi_lstm.forecast.auto`). The chosen forecaster is
@@ -769,7 +770,7 @@ class Forecaster:
         if not is_train.any():
             raise ValueError(f"{where}: no training window: the training part has {n_train} "
                              f"steps, lookback is {self.lookback}"
-                             f"{' plus ' + str(self._diff.lost) + ' differenced' if self._diff else ''}")
+                             + (f" plus {self._diff.lost} differenced" if self._diff else ""))
         val = (x[~is_train], t[~is_train], positions[~is_train])
         if np.isnan(val[1]).all():
             val = None
