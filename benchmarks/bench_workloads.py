@@ -1,4 +1,5 @@
-"""Benchmark workloads (DESIGN §4), their synthetic data, and tagi_lstm's GEMM count.
+"""Benchmark workloads (their table: docs/benchmarks.md), their synthetic data, and
+tagi_lstm's GEMM count.
 
 Every workload is one-step-ahead regression: a window of ``seq_len`` steps of
 ``input_size`` features goes through a stack of LSTM layers, and a Linear head

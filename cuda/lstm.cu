@@ -1,5 +1,5 @@
 // LSTM kernels of the CUDA backend: the GPU twins of the lstm_* kernels in
-// tagi_lstm/backend/cpu.py (DESIGN §2.4 and §2.6), with the same formulas in
+// tagi_lstm/backend/cpu.py (docs/theory.rst §4 and §6), with the same formulas in
 // the same order.
 //
 // Conventions shared with cpu.py: sequence buffers are C-contiguous

@@ -1,4 +1,4 @@
-"""Observation update of the network output (DESIGN §2.5)."""
+"""Observation update of the network output (docs/theory.rst §5)."""
 
 from __future__ import annotations
 

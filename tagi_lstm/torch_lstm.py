@@ -19,7 +19,7 @@ class TorchLSTM:
     ``TorchLSTM(input_size, hidden_size, num_layers, ...)`` stacks
     ``num_layers`` :class:`~tagi_lstm.nn.LSTM` layers (each bidirectional
     and projected as asked) in a :class:`~tagi_lstm.Sequential`, ``net``.
-    Every weight, bias and state is a Gaussian (DESIGN §2.4), so each output
+    Every weight, bias and state is a Gaussian (docs/theory.rst §4), so each output
     of the call is a pair ``(mean, variance)`` of arrays in the shape
     ``torch.nn.LSTM`` gives the tensor of the same name. Windows may have
     any length ``L`` from call to call.
@@ -36,7 +36,7 @@ class TorchLSTM:
         proj_size: if positive, ``H_out = proj_size`` and ``h_t = W_hr h_t``
             (:class:`~tagi_lstm.layers.projection.ProjectedLSTM`); else
             ``H_out = hidden_size``.
-        gain_weight, gain_bias, init_method: initial variances (DESIGN §2.7).
+        gain_weight, gain_bias, init_method: initial variances (docs/theory.rst §7).
         stateful: carry each row's final states into the next call (KnowIt's
             ``tracking``), with the posterior the last update gave them.
         init_state: ``"zeros"`` or ``"random"`` initial states when none is

@@ -1,7 +1,7 @@
 """Deterministic NumPy networks: the oracles the TAGI layers are checked against.
 
 Written independently of the package: plain loops over time, float64, the
-gate order f, i, g, o and ``a_t = [x_t ; h_{t-1}]`` of DESIGN §2.4.
+gate order f, i, g, o and ``a_t = [x_t ; h_{t-1}]`` of docs/theory.rst §4.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def mean_params(net):
 
 def tagi_lstm_moments(x_mu, x_var, w_mu, w_var, b_mu, b_var, h0=None, c0=None,
                       bounded=True):
-    """DESIGN §2.4 transcribed gate by gate: the means and variances of ``h_t``.
+    """docs/theory.rst §4 transcribed gate by gate: the means and variances of ``h_t``.
 
     A second, independent implementation of the TAGI LSTM forward pass
     (no stacked gates, no split of the sums between x and h), used to show

@@ -1,4 +1,5 @@
-"""The steady-state training loop allocates no buffers (DESIGN §4)."""
+"""The steady-state training loop allocates no buffers: once the shapes settle every buffer
+is reused."""
 
 import tracemalloc
 

@@ -1,5 +1,5 @@
 """The CUDA backend: kernel sources, clear errors without CuPy or a GPU, and
-CPU/GPU parity (DESIGN §5.5).
+CPU/GPU parity (docs/theory.rst §10, oracle 6).
 
 The source, packaging and error tests run everywhere (the nvcc test where
 ``nvcc`` is on PATH). The parity tests are marked ``gpu`` and skip, saying

@@ -1,4 +1,4 @@
-"""CPU/GPU parity of the LSTM options (DESIGN §5.5): bidirectional, projections,
+"""CPU/GPU parity of the LSTM options (docs/theory.rst §10, oracle 6): bidirectional, projections,
 variable lengths, last-step output, the torch-style call. Skips without a GPU."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""DESIGN §5.4: pytagi's sine configuration learns (examples/sine_forecast.py)."""
+"""docs/theory.rst §10, oracle 5: pytagi's sine configuration learns (examples/sine_forecast.py)."""
 
 import importlib.util
 from pathlib import Path

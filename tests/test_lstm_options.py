@@ -1,6 +1,6 @@
 """The LSTM options of torch.nn.LSTM and KnowIt (bidirectional, projections,
 variable lengths, layouts, last-step output, initial states), checked in
-float64 by the DESIGN §5 oracles: forward identity against a NumPy reference
+float64 by the oracles of docs/theory.rst §10: forward identity against a NumPy reference
 and against torch.nn.LSTM (when torch is installed), gradient identity by
 central finite differences, and "each row alone" for variable lengths."""
 

@@ -1,4 +1,4 @@
-"""DESIGN §5 oracles 1–3 in float64: forward identity, gradient identity, moments."""
+"""docs/theory.rst §10, oracles 1–4, in float64: forward identity, gradient identity, moments."""
 
 import numpy as np
 import pytest

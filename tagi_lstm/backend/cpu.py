@@ -306,7 +306,7 @@ def lstm_save_state(mu_h, var_h, mu_c, var_c, st_mu_h, st_var_h, st_mu_c, st_var
 def lstm_step_forward(t, ni, no, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_b, var_b,
                       mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h,
                       mu_a, var_a, ms_a, m2_a):
-    """Moments of one LSTM step from its gate sums (DESIGN §2.4, items 2–7).
+    """Moments of one LSTM step from its gate sums (docs/theory.rst §4, items 2–7).
 
     Gate pre-activation moments are the x-part sums of step t (``zx_mu``,
     ``zx_var``; ``zx_cov`` adds the input-variance terms and, after the four
@@ -423,7 +423,7 @@ def _blocks(x, no):
 @njit(**_JIT)
 def lstm_step_backward(t, no, dmu_out, dvar_out, dmu_hrec, dvar_hrec, dmu_c, dvar_c, mu_ga,
                        jcb_ga, mu_c, mu_ca, jcb_ca, dz_mu, dz_var):
-    """Deltas of one LSTM step backwards through time (DESIGN §2.6).
+    """Deltas of one LSTM step backwards through time (docs/theory.rst §6).
 
     Reads the deltas on ``h_t`` from the layer above (``dmu_out[:, t]``) and
     from step ``t+1`` (``dmu_hrec``; zeros at the last step) and the delta on
@@ -624,7 +624,7 @@ def _transposed_products(dm, dv, wt, qt, k0, nk, out_mu, out_var):
 
 @njit(**_JIT)
 def linear_forward_small(mu_a, var_a, w, s_w, mu_b, var_b, mu_z, var_z):
-    """``z = W a + b`` moments (DESIGN §2.1) with the sums as loops; ``var_a``
+    """``z = W a + b`` moments (docs/theory.rst §1) with the sums as loops; ``var_a``
     zeros for exact inputs, ``mu_b``/``var_b`` zeros without bias."""
     B, K = mu_a.shape
     J = w.shape[0]

@@ -5,7 +5,7 @@ ensemble of Bayesian LSTMs trained by TAGI, and forecasts one step or many
 steps ahead with a mean, a standard deviation and the sources of that
 uncertainty for every step; :meth:`Forecaster.backtest` scores it from
 rolling origins. :class:`HybridForecaster` couples an LSTM with a random-walk
-level in one Kalman filter (Vuong, Nguyen & Goulet, 2024). Everything goes through
+level in one Kalman filter (Vuong, Nguyen & Goulet, 2025). Everything goes through
 ``net(x, var_x)``,
 :class:`~tagi_lstm.OutputUpdater`, ``net.backward()`` and ``net.step()``.
 """

@@ -3,7 +3,7 @@ r"""The LSTM / local-level hybrid: an LSTM and a random-walk level in one Kalman
 Model, in units standardised by the training part's mean and standard
 deviation (the coupling of Vuong, Nguyen & Goulet, *Coupling LSTM neural
 networks and state-space models through analytically tractable inference*,
-International Journal of Forecasting, 2024, with a local level as the
+International Journal of Forecasting 41(1), 2025, with a local level as the
 state-space part)::
 
     level      l_t = l_{t-1} + w_t,                 w_t ~ N(0, q)

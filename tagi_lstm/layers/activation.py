@@ -1,4 +1,4 @@
-"""Activation layers (local linearisation, DESIGN §2.2)."""
+"""Activation layers (local linearisation, docs/theory.rst §2)."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ def cap_factor(batch_size: int) -> float:
 
 
 def init_scale(init_method: str, fan_in: int, fan_out: int, where: str) -> float:
-    """Standard deviation of the initial weight means (DESIGN §2.7)."""
+    """Standard deviation of the initial weight means (docs/theory.rst §7)."""
     method = _INIT_METHODS.get(str(init_method).lower()) if isinstance(init_method, str) else None
     if method is None:
         raise ValueError(f"{where}: init_method must be 'He' or 'Xavier'; got {init_method!r}")
@@ -156,7 +156,7 @@ class BaseLayer(OnBackend):
         return (0, 1, 1), 0
 
     def init_weight_bias(self) -> None:
-        """Draw the parameters afresh (DESIGN §2.7): means ``N(0, scale**2)``,
+        """Draw the parameters afresh (docs/theory.rst §7): means ``N(0, scale**2)``,
         variances ``(gain * scale)**2``; ``scale`` set by ``init_method``."""
         (n_w, fan_in, fan_out), n_b = self._param_shapes()
         n_b = n_b if self.bias else 0

@@ -23,7 +23,7 @@ class BidirectionalLSTM(LSTM):
     (means and variances), ``2 * F`` values with ``F = output_size``, or
     ``proj_size`` with projections. The two directions share no parameter
     and no state, so each is an independent :class:`~tagi_lstm.nn.LSTM`
-    (DESIGN §2.4; :class:`~tagi_lstm.layers.projection.ProjectedLSTM` with
+    (docs/theory.rst §4; :class:`~tagi_lstm.layers.projection.ProjectedLSTM` with
     ``proj_size``); the backward pass runs through time in both directions
     and the deltas they send to ``x_t`` add.
 
@@ -69,7 +69,7 @@ class BidirectionalLSTM(LSTM):
 
     # ------------------------------------------------------------- parameters
     def init_weight_bias(self) -> None:
-        """Draw each direction's parameters afresh (DESIGN §2.7)."""
+        """Draw each direction's parameters afresh (docs/theory.rst §7)."""
         for core in self.directions:
             core._bk, core._dtype = self._bk, self._dtype
             core.init_weight_bias()

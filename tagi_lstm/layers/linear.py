@@ -15,7 +15,7 @@ class Linear(BaseLayer):
     r"""Fully connected layer with Gaussian weights, ``z = W a + b``.
 
     Weights, biases and inputs are independent Gaussians, so the output
-    moments are exact (DESIGN §2.1):
+    moments are exact (docs/theory.rst §1):
 
     .. math::
 
@@ -34,7 +34,7 @@ class Linear(BaseLayer):
         bias: learn an additive bias.
         gain_weight: scales the initial weight standard deviation.
         gain_bias: scales the initial bias standard deviation.
-        init_method: ``"He"`` or ``"Xavier"`` (DESIGN §2.7).
+        init_method: ``"He"`` or ``"Xavier"`` (docs/theory.rst §7).
 
     Shape:
         - Input: means and variances of shape ``(batch, input_size)``.

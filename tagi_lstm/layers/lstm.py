@@ -46,7 +46,7 @@ class LSTM(SequenceSteps, BaseLayer):
         h_t  = o_t \odot \tanh(c_t).
 
     Every quantity is a Gaussian carried by its mean and variance
-    (DESIGN §2.4): the gate pre-activations by the linear-layer moments, the
+    (docs/theory.rst §4): the gate pre-activations by the linear-layer moments, the
     gates by local linearisation (Jacobians ``J_f, J_i, J_g, J_o`` kept), the
     products by the Gaussian product rule with the covariances that shared
     inputs create,
@@ -60,7 +60,7 @@ class LSTM(SequenceSteps, BaseLayer):
 
     and ``h_t``, ``c_t`` (means and variances) recur into step ``t + 1``
     exactly as ``torch.nn.LSTM`` recurs. The backward pass runs through time
-    (DESIGN §2.6): the delta on ``c_t`` collects ``m_o J_{tanh c}`` times the
+    (docs/theory.rst §6): the delta on ``c_t`` collects ``m_o J_{tanh c}`` times the
     delta on ``h_t`` and ``m_{f,t+1}`` times the delta on ``c_{t+1}``; the
     gates send their deltas to ``x_t`` and ``h_{t-1}`` through the weight
     means (squared for variances), and the delta reaching ``h_{t-1}`` adds to
@@ -79,7 +79,7 @@ class LSTM(SequenceSteps, BaseLayer):
         gain_weight: scales the initial weight standard deviation.
         gain_bias: scales the initial bias standard deviation.
         init_method: ``"He"`` or ``"Xavier"``, with ``fan_in = input_size +
-            output_size``, ``fan_out = output_size`` (DESIGN §2.7).
+            output_size``, ``fan_out = output_size`` (docs/theory.rst §7).
         stateful: carry the last step's ``(h, c)`` of each row into the next
             call as its initial state (with the posterior update the
             backward pass gives it). Otherwise every call starts from
@@ -420,7 +420,7 @@ class LSTM(SequenceSteps, BaseLayer):
 
     def _scale_param_deltas(self) -> None:
         """Parameter deltas from the sums ``_acc_*`` laid out as the parameters
-        (DESIGN §2.6). One direction of a bidirectional layer holds its weights
+        (docs/theory.rst §6). One direction of a bidirectional layer holds its weights
         and biases as views into the parent's vector (``_var_theta`` is None):
         it scales them apart."""
         bk = self._bk

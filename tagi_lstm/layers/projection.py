@@ -14,7 +14,7 @@ class ProjectedLSTM(LSTM):
     ``proj_size``).
 
     Each step computes ``h_t`` exactly as :class:`~tagi_lstm.nn.LSTM` does
-    (DESIGN §2.4), then projects it with a Gaussian matrix ``W_hr`` of shape
+    (docs/theory.rst §4), then projects it with a Gaussian matrix ``W_hr`` of shape
     ``(proj_size, output_size)``:
 
     .. math::
@@ -23,7 +23,7 @@ class ProjectedLSTM(LSTM):
         m_{r} = m_{W_{hr}} m_h, \qquad
         s_{r} = s_{W_{hr}} (m_h^2 + s_h) + m_{W_{hr}}^2 s_h,
 
-    the moments of a linear layer (DESIGN §2.1, ``W_hr`` independent of
+    the moments of a linear layer (docs/theory.rst §1, ``W_hr`` independent of
     ``h_t``, no bias). The gates of step ``t`` read ``a_t = [x_t ; r_{t-1}]``
     (``n = input_size + proj_size`` values), and ``r_t`` is the layer's
     output and its recurrent state ``h``; ``c_t`` keeps ``output_size``
@@ -84,7 +84,7 @@ class ProjectedLSTM(LSTM):
         return (4 * no * (ni + p) + p * no, ni + p, no), 4 * no
 
     def init_weight_bias(self) -> None:
-        """Draw the parameters afresh (DESIGN §2.7): the gates with ``fan_in =
+        """Draw the parameters afresh (docs/theory.rst §7): the gates with ``fan_in =
         input_size + proj_size``, ``fan_out = output_size``; ``W_hr`` with
         ``fan_in = output_size``, ``fan_out = proj_size``."""
         ni, no, p = self.input_size, self.output_size, self.proj_size
