@@ -82,7 +82,7 @@ def tagi_gemm_shapes(w: Workload) -> Counter:
     compute as matrix products (an ``(m, k) @ (k, n)`` product costs
     ``2 m k n`` flops): with ``matmul`` (BLAS, cuBLAS) in general, and inside
     the whole-window Numba kernels for LSTM layers small enough for those
-    (``WINDOW_MAX_WORK`` in ``lstm.py``, e.g. W1), where the arithmetic is
+    (``WINDOW_MAX_WORK`` in ``tagi_lstm/config.py``, e.g. W1), where the arithmetic is
     the same but BLAS is not called. With several threads, tagi_lstm may split
     a product's rows across its worker threads: more, smaller calls, the same
     flops. With

@@ -3,11 +3,11 @@ both code paths, side by side.
 
 Small layers run a whole window (LSTM) or all sums (Linear) inside one Numba
 kernel with loop products; larger ones call BLAS. The switch is
-``WINDOW_MAX_WORK`` (``batch * (input + hidden) * hidden``) in
-``tagi_lstm/layers/lstm.py`` and ``SMALL_MAX_WORK`` (``batch * in * out``) in
-``linear.py``. This script times one forward + observation update + backward
-+ step of a one-layer network on each path, interleaved, and prints the
-median ratio per size, so the thresholds can be set where the ratio crosses 1.
+``WINDOW_MAX_WORK`` (``batch * (input + hidden) * hidden``) and
+``SMALL_MAX_WORK`` (``batch * in * out``) in ``tagi_lstm/config.py``. This script
+times one forward + observation update + backward + step of a one-layer network on
+each path, interleaved, and prints the median ratio per size, so the thresholds can
+be set where the ratio crosses 1.
 
     python benchmarks/crossover.py [--repeats 7] [--threads 1]
 """

@@ -6,7 +6,7 @@
 // kernel exists as NAME_f32 and NAME_f64; the maths is written once, as a
 // template over the scalar type, and the float32 version computes in float32.
 
-// Activation codes, as IDENTITY, RELU, SIGMOID, TANH in cpu.py.
+// Activation codes, as IDENTITY, RELU, SIGMOID, TANH in tagi_lstm/backend/__init__.py.
 enum Activation { IDENTITY = 0, RELU = 1, SIGMOID = 2, TANH = 3 };
 
 __device__ inline long long element_index() {

@@ -11,6 +11,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from .backend import get_backend
+
 
 def _shape_text(shape) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
@@ -66,7 +68,7 @@ def check_array(x, *, name: str, where: str, shape=None, size=None, finite: bool
         raise ValueError(f"{where}: {name} must have {size} values; got {arr.size} "
                          f"(shape {_shape_text(arr.shape)})")
     if arr.size and arr.dtype.kind == "f" and (finite or nonnegative or positive):
-        bk = backend if backend is not None and is_device_array(arr) else _cpu()
+        bk = backend if backend is not None and is_device_array(arr) else get_backend("cpu")
         if finite and not bk.all_finite(arr):
             _raise_non_finite(arr, name, where, allow_nan, bk.xp)
         if nonnegative or positive:
@@ -82,17 +84,6 @@ def check_array(x, *, name: str, where: str, shape=None, size=None, finite: bool
             raise ValueError(f"{where}: {name} must be {kind} (it holds variances); found a "
                              f"minimum of {low}")
     return arr
-
-
-def _cpu():
-    """The CPU backend, imported on first use (it imports this module)."""
-    global _CPU
-    if _CPU is None:
-        from .backend import cpu as _CPU
-    return _CPU
-
-
-_CPU = None
 
 
 def _raise_non_finite(arr, name, where, allow_nan, xp):

@@ -6,6 +6,7 @@ from numbers import Real
 
 from ._validation import check_array, is_device_array
 from .backend import OnBackend, get_backend
+from .config import MAX_INNOVATION
 from .states import DeltaStates, HiddenStates
 
 
@@ -42,7 +43,8 @@ class OutputUpdater(OnBackend):
             exactly).
     """
 
-    def __init__(self, model_device: str = "cpu", max_innovation: float | None = 5.0):
+    def __init__(self, model_device: str = "cpu",
+                 max_innovation: float | None = MAX_INNOVATION):
         self._bk = get_backend(model_device)
         self.device = self._bk.name
         if max_innovation is not None:

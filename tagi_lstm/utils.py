@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import check_array, check_real
-
-_EPS = 1e-10
+from .config import SCALE_EPS
 
 
 def exponential_scheduler(curr_v: float, min_v: float, decaying_factor: float,
@@ -35,7 +34,8 @@ def exponential_scheduler(curr_v: float, min_v: float, decaying_factor: float,
 class Normalizer:
     """Standardisation helpers (pytagi's ``Normalizer``; all static).
 
-    ``standardize(x, mu, std) = (x - mu) / (std + 1e-10)`` and its inverses.
+    ``standardize(x, mu, std) = (x - mu) / (std + eps)`` and its inverses, with
+    ``eps = 1e-10`` (:data:`tagi_lstm.config.SCALE_EPS`) as in pytagi.
     Compute ``mu`` and ``std`` on the training part only.
     """
 
@@ -56,25 +56,25 @@ class Normalizer:
 
     @staticmethod
     def standardize(data, mu, std):
-        """``(data - mu) / (std + 1e-10)``."""
+        """``(data - mu) / (std + eps)``."""
         data, mu, std = _scaling("Normalizer.standardize", data, mu, std)
-        return (data - mu) / (std + _EPS)
+        return (data - mu) / (std + SCALE_EPS)
 
     @staticmethod
     def unstandardize(norm_data, mu, std):
-        """``norm_data * (std + 1e-10) + mu``, the inverse of :meth:`standardize`."""
+        """``norm_data * (std + eps) + mu``, the inverse of :meth:`standardize`."""
         data, mu, std = _scaling("Normalizer.unstandardize", norm_data, mu, std,
                                  data_name="norm_data")
-        return data * (std + _EPS) + mu
+        return data * (std + SCALE_EPS) + mu
 
     @staticmethod
     def unstandardize_std(norm_std, std):
-        """A standard deviation back in original units, ``norm_std * (std + 1e-10)``."""
+        """A standard deviation back in original units, ``norm_std * (std + eps)``."""
         where = "Normalizer.unstandardize_std"
         norm_std = check_array(norm_std, name="norm_std", where=where, nonnegative=True,
                                allow_nan=True)
         std = check_array(std, name="std", where=where, nonnegative=True)
-        return norm_std * (std + _EPS)
+        return norm_std * (std + SCALE_EPS)
 
 
 def _scaling(where, data, mu, std, data_name="data"):

@@ -347,7 +347,8 @@ def test_auto_chooses_on_a_backtest_and_fits_the_choice():
 
 
 def test_calibration_factors_from_a_backtest():
-    from tagi_lstm.forecast.calibration import PRIOR_WEIGHT, variance_factors
+    from tagi_lstm.config import CALIBRATION_PRIOR_WEIGHT as PRIOR_WEIGHT
+    from tagi_lstm.forecast.calibration import variance_factors
     from tagi_lstm.forecast.result import Backtest
 
     rng = np.random.default_rng(0)

@@ -12,6 +12,10 @@ from types import ModuleType
 
 DEVICES = ("cpu", "cuda")
 
+#: Activation codes of ``activation_forward``, shared by both backends (the CUDA sources
+#: hold the same values in ``cuda/elementwise.cu``'s ``enum Activation``).
+IDENTITY, RELU, SIGMOID, TANH = 0, 1, 2, 3
+
 
 def get_backend(device: str) -> ModuleType:
     """The backend module for ``device`` (``"cpu"`` or ``"cuda"``).

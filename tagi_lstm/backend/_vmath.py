@@ -97,21 +97,12 @@ def _exp32(x):
     return p * _i32_as_f32((_f32_as_i32(y) - _ROUND_BITS_32 + np.int32(127)) << np.int32(23))
 
 
-def vexp(x):
-    """``exp(x)``, clamped to the normal range of ``x``'s type."""
-
-
 def vsigmoid(x):
     """Logistic function ``1 / (1 + exp(-x))``."""
 
 
 def vtanh(x):
     """``tanh(x) = 1 - 2 / (1 + exp(2x))``; saturates cleanly at +-1."""
-
-
-@overload(vexp, jit_options=_JIT)
-def _vexp(x):
-    return (lambda x: _exp32(x)) if x == types.float32 else (lambda x: _exp64(x))
 
 
 @overload(vsigmoid, jit_options=_JIT)

@@ -20,6 +20,7 @@ import math
 import numpy as np
 from numba import njit
 
+from . import RELU, SIGMOID, TANH
 from ._blas import gemm
 from ._vmath import vsigmoid, vtanh
 from ._workers import split as split_rows  # noqa: F401 - part of the backend interface
@@ -84,23 +85,19 @@ def square_moments(mu, var, ms, m2):
     _square_moments(mu.reshape(-1), var.reshape(-1), ms.reshape(-1), m2.reshape(-1))
 
 
-# Activation codes shared with the CUDA sources.
-IDENTITY, RELU, SIGMOID, TANH = 0, 1, 2, 3
-
-
 @njit(**_JIT)
 def _activation_forward(kind, mu_z, var_z, mu_a, var_a, jcb):
     for k in range(mu_z.shape[0]):
         z = mu_z[k]
-        if kind == 1:
+        if kind == RELU:
             if z > 0.0:
                 a, j = z, 1.0
             else:
                 a, j = 0.0, 0.0
-        elif kind == 2:
+        elif kind == SIGMOID:
             a = vsigmoid(z)
             j = a * (1.0 - a)
-        elif kind == 3:
+        elif kind == TANH:
             a = vtanh(z)
             j = 1.0 - a * a
         else:

@@ -21,19 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import metric
-
-#: Most origins a candidate is scored from (evenly spread over the tail).
-MAX_ORIGINS = 40
-#: Fewest training windows a candidate needs to be tried.
-MIN_WINDOWS = 24
-#: Longest lookback tried, in steps.
-MAX_LOOKBACK = 96
+from ..config import AUTO_MAX_LOOKBACK, AUTO_MAX_ORIGINS, AUTO_MIN_WINDOWS
 
 
 def _lookbacks(season: int | None, n_windows_room: int) -> list:
     """Lookbacks worth trying: one and two seasons, or a few fixed spans without one."""
     options = [season, 2 * season] if season and season > 1 else [8, 16, 32]
-    options = sorted({min(max(L, 4), MAX_LOOKBACK) for L in options})
+    options = sorted({min(max(L, 4), AUTO_MAX_LOOKBACK) for L in options})
     return [L for L in options if L <= n_windows_room] or [min(options)]
 
 
@@ -69,7 +63,7 @@ def stages(season: int | None, n_fit: int, calendar: tuple = (), lags=None) -> l
     """``[(name, [settings, ...]), ...]``: the groups of settings tried, in order
     (``calendar``: the covariates to try beside none, when the data have dates;
     ``lags``: seasonal differencing lags, default ``[season]``)."""
-    room = int(0.8 * n_fit) - MIN_WINDOWS
+    room = int(0.8 * n_fit) - AUTO_MIN_WINDOWS
     lookbacks = _lookbacks(season, room - (season or 1) - 1)
     differencing = [{"difference": False, "seasonal_difference": False},
                     {"difference": True, "seasonal_difference": False}]
@@ -96,7 +90,7 @@ def hybrid_stages(season: int | None) -> list:
     lookbacks = [season, 2 * season] if season and season > 1 else [16, 32]
     return [("hybrid:level_noise", [{"level_noise": q} for q in (1e-3, 1e-2, 3e-2)]),
             ("hybrid:sigma_v", [{"sigma_v": s} for s in (0.1, 0.2, 0.3)]),
-            ("hybrid:lookback", [{"lookback": min(L, MAX_LOOKBACK)} for L in lookbacks]),
+            ("hybrid:lookback", [{"lookback": min(L, AUTO_MAX_LOOKBACK)} for L in lookbacks]),
             ("hybrid:refit", [{"refit": "retrain"}, {"refit": "online"}])]
 
 
@@ -128,7 +122,7 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
     n = len(y)
     n_fit = n - max(round(validation * n), horizon + 1)
     origins = np.arange(n_fit, n - horizon + 1)
-    origins = origins[::max(1, int(np.ceil(len(origins) / MAX_ORIGINS)))]
+    origins = origins[::max(1, int(np.ceil(len(origins) / AUTO_MAX_ORIGINS)))]
     cov_fit = None if covariates is None else covariates[:n_fit]
     dates_fit = None if dates is None else dates[:n_fit]
     if groups is None:

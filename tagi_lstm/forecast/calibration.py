@@ -15,20 +15,18 @@ horizon step ``h`` the mean squared standardised error of a backtest,
 is the factor by which the predictive variance of step ``h`` is too small
 (``k_h > 1``) or too large (``k_h < 1``); it is the maximum-likelihood
 scale of a Gaussian forecast. Each squared error is capped at ``c``
-(:data:`CLIP`, a 5-sigma error) so one outlier cannot dominate, the steps are
-pooled over a window of neighbouring steps (errors of nearby horizons are
-alike and few origins give noisy per-step estimates), and the estimate is
-shrunk towards 1 by :data:`PRIOR_WEIGHT` pseudo-observations.
+(:data:`~tagi_lstm.config.CALIBRATION_CLIP`, a 5-sigma error) so one outlier cannot
+dominate, the steps are pooled over a window of neighbouring steps (errors of nearby
+horizons are alike and few origins give noisy per-step estimates), and the estimate is
+shrunk towards 1 by :data:`~tagi_lstm.config.CALIBRATION_PRIOR_WEIGHT`
+pseudo-observations.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Cap on a squared standardised error (a 5-sigma error).
-CLIP = 25.0
-#: Pseudo-observations at k = 1 that each step's estimate is shrunk towards.
-PRIOR_WEIGHT = 4.0
+from ..config import CALIBRATION_CLIP, CALIBRATION_PRIOR_WEIGHT
 
 
 def variance_factors(backtest, window: int | None = None) -> np.ndarray:
@@ -42,7 +40,7 @@ def variance_factors(backtest, window: int | None = None) -> np.ndarray:
     Returns:
         ``k_h`` per step (see the module docstring).
     """
-    z2 = np.minimum(((backtest.observed - backtest.mean) / backtest.std) ** 2, CLIP)
+    z2 = np.minimum(((backtest.observed - backtest.mean) / backtest.std) ** 2, CALIBRATION_CLIP)
     seen = ~np.isnan(z2)
     total, count = np.where(seen, z2, 0.0).sum(axis=0), seen.sum(axis=0)
     horizon = len(total)
@@ -50,5 +48,6 @@ def variance_factors(backtest, window: int | None = None) -> np.ndarray:
     factors = np.empty(horizon)
     for h in range(horizon):
         near = slice(max(0, h - window), h + window + 1)
-        factors[h] = (total[near].sum() + PRIOR_WEIGHT) / (count[near].sum() + PRIOR_WEIGHT)
+        factors[h] = ((total[near].sum() + CALIBRATION_PRIOR_WEIGHT)
+                      / (count[near].sum() + CALIBRATION_PRIOR_WEIGHT))
     return factors

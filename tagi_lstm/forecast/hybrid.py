@@ -53,6 +53,7 @@ import math
 import numpy as np
 
 from .._validation import check_float_dtype, check_positive_int, check_real, check_seed
+from ..config import HYBRID_START_VAR, MAX_INNOVATION
 from ..dates import check_dates, future_dates, infer_frequency
 from ..exceptions import NotFittedError
 from ..layers import LSTM, Linear
@@ -65,10 +66,6 @@ from .result import Backtest, Forecast, mixture_moments
 
 #: Variance parts of a hybrid forecast (they add up to its variance).
 HYBRID_COMPONENTS = ("parameters", "fed_back", "level", "noise", "ensemble")
-#: Innovations are bounded at this many predictive standard deviations (outliers).
-MAX_INNOVATION = 5.0
-#: Variance of the level before the first step (standardised units).
-START_VAR = 0.1
 #: How ``fit`` learns from the held-out tail after early stopping.
 HYBRID_REFITS = ("retrain", "online", False)
 
@@ -374,7 +371,7 @@ class HybridForecaster:
             member = HybridMember(self.lookback, self.hidden_size, self.dtype,
                                   None if self.seed is None else self.seed + i)
             first = z[:n_train][~np.isnan(z[:n_train])][:self.lookback]
-            member.start = (float(first.mean()), START_VAR)
+            member.start = (float(first.mean()), HYBRID_START_VAR)
             self._train(member, i, z, n_train, held_out, epochs, patience, bar)
             if refit == "retrain" and n_train < len(z):
                 kept = member

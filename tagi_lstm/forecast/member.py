@@ -6,14 +6,12 @@ import contextlib
 
 import numpy as np
 
+from ..config import PREDICT_CHUNK
 from ..layers import LSTM, EvenExp, Linear
 from ..output_updater import OutputUpdater
 from ..random import seeded
 from ..sequential import Sequential
 from ..states import HiddenStates
-
-#: Windows per forward pass when many are predicted at once (bounds the buffers' memory).
-CHUNK = 256
 
 
 class Member:
@@ -99,9 +97,9 @@ class Member:
         for net in self.networks.values():
             net.eval()
         parts = []
-        for i in range(0, len(x), CHUNK):
-            chunk = x[i:i + CHUNK]
-            var = None if var_x is None else var_x[i:i + CHUNK]
+        for i in range(0, len(x), PREDICT_CHUNK):
+            chunk = x[i:i + PREDICT_CHUNK]
+            var = None if var_x is None else var_x[i:i + PREDICT_CHUNK]
             mean, model_var, noise = self._moments(*self.net(
                 chunk.astype(self.dtype), None if var is None else var.astype(self.dtype)))
             if self.linear is not None:
@@ -124,8 +122,8 @@ class Member:
         keep, net.input_state_update = net.input_state_update, True
         parts = []
         try:
-            for i in range(0, len(x), CHUNK):
-                chunk = x[i:i + CHUNK].astype(self.dtype)
+            for i in range(0, len(x), PREDICT_CHUNK):
+                chunk = x[i:i + PREDICT_CHUNK].astype(self.dtype)
                 mu, var = net(chunk)
                 unit = np.zeros_like(mu)
                 unit[:, 0] = 1

@@ -33,6 +33,7 @@ from .._validation import (
     check_seed,
 )
 from ..backend import get_backend
+from ..config import DEFAULT_HORIZON, MAX_CALIBRATION_ORIGINS, MAX_MAGNITUDE, SCALE_EPS
 from ..data import (
     CALENDAR_PERIODS,
     batches,
@@ -43,7 +44,7 @@ from ..data import (
 from ..dates import check_dates, future_dates, infer_frequency, season_length
 from ..exceptions import NotFittedError
 from ..persist import check_scale, check_sizes, linear_sizes, lstm_sizes, save_npz
-from ..utils import _EPS, Normalizer, exponential_scheduler
+from ..utils import Normalizer, exponential_scheduler
 from . import propagate
 from .calibration import variance_factors
 from .member import Member
@@ -51,12 +52,6 @@ from .result import COMPONENTS, Backtest, Forecast, mixture_moments
 from .transform import Differencing
 
 NOISE_MODES = ("fixed", "scheduled", "heteroscedastic")
-#: Horizon ``fit(calibrate=True)`` calibrates for a forecaster without a season.
-DEFAULT_CALIBRATION_HORIZON = 10
-#: Most origins a calibration backtest forecasts from (evenly spread).
-MAX_CALIBRATION_ORIGINS = 200
-#: Largest magnitude of a value of ``y`` (its square, summed, must stay finite).
-MAX_MAGNITUDE = 1e150
 #: How ``fit`` learns from the held-out tail after early stopping.
 REFITS = ("retrain", "online", False)
 
@@ -309,7 +304,7 @@ class Forecaster:
         """Forecasts of the windows ``x`` whose targets sit at ``positions`` of ``y``."""
         (m, s), _ = self._scale
         base = self._diff.history_part(fill_missing(y, self.fill), positions)
-        scale2 = (s + _EPS) ** 2
+        scale2 = (s + SCALE_EPS) ** 2
         means, variances, parts = [], [], []
         for member in members or self.members_:
             mean_z, var_z, noise_z = member.predict(x)
@@ -360,7 +355,7 @@ class Forecaster:
         z_hist, cov_track = self._origin_inputs(y, cov, origins, horizon)
         lift = self._diff.matrix(horizon)
         base = np.stack([self._diff.undo(np.zeros(horizon), filled[:o]) for o in origins])
-        scale2 = (s + _EPS) ** 2
+        scale2 = (s + SCALE_EPS) ** 2
         means, variances, parts, paths = [], [], [], []
         for member in self.members_:
             if method == "samples":
@@ -662,7 +657,7 @@ class Forecaster:
         else:
             season = check_positive_int(season, name="season", where=where)
         if horizon is None:
-            horizon = season or DEFAULT_CALIBRATION_HORIZON
+            horizon = season or DEFAULT_HORIZON
         horizon = check_positive_int(horizon, name="horizon", where=where)
         def make(**chosen):
             return cls(**{"season": season, **chosen, **settings, "seed": seed})
@@ -779,7 +774,7 @@ class Forecaster:
             raise ValueError(f"{where}: calibrate needs a held-out part with observations "
                              f"(validation > 0)")
         calibrate_steps = 0 if not calibrate else (
-            (self.season or DEFAULT_CALIBRATION_HORIZON) if calibrate is True else
+            (self.season or DEFAULT_HORIZON) if calibrate is True else
             check_positive_int(calibrate, name="calibrate", where=where))
         self.calibration_ = None
         refit = "retrain" if refit is True else refit

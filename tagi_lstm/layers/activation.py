@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..backend import cpu
+from .. import backend
 from .base import BaseLayer
 
 
@@ -14,7 +14,7 @@ class _Activation(BaseLayer):
     shape is kept; the layer has no parameters.
     """
 
-    _kind = cpu.IDENTITY
+    _kind = backend.IDENTITY
 
     def __init__(self):
         super().__init__(bias=False)
@@ -56,21 +56,21 @@ class ReLU(_Activation):
     """Rectified linear unit, ``a = max(z, 0)``, linearised at the mean:
     ``J = 1`` where ``m_z > 0``, else 0. Input and output: any shape, same shape."""
 
-    _kind = cpu.RELU
+    _kind = backend.RELU
 
 
 class Sigmoid(_Activation):
     """Logistic sigmoid, ``a = 1 / (1 + exp(-z))``, ``J = a (1 - a)`` at the mean.
     Input and output: any shape, same shape."""
 
-    _kind = cpu.SIGMOID
+    _kind = backend.SIGMOID
 
 
 class Tanh(_Activation):
     """Hyperbolic tangent, ``a = tanh(z)``, ``J = 1 - a**2`` at the mean.
     Input and output: any shape, same shape."""
 
-    _kind = cpu.TANH
+    _kind = backend.TANH
 
 
 class EvenExp(_Activation):

@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_array, check_real
-from ..backend import OnBackend, cpu
+from ..backend import OnBackend, get_backend
+from ..config import (
+    CAP_FACTOR_LARGE,
+    CAP_FACTOR_SINGLE,
+    CAP_FACTOR_SMALL,
+    CAP_LARGE_BATCH,
+    VAR_FLOOR,
+)
 from ..random import get_rng
-
-#: A variance that an update would take to zero or below is set to this.
-VAR_FLOOR = 1e-5
 
 _INIT_METHODS = {"he": "He", "xavier": "Xavier"}
 
@@ -25,8 +29,8 @@ def cap_factor(batch_size: int) -> float:
     (pytagi's rule: 0.1 for one sample, 2 up to 255, 3 from 256).
     """
     if batch_size <= 1:
-        return 0.1
-    return 2.0 if batch_size < 256 else 3.0
+        return CAP_FACTOR_SINGLE
+    return CAP_FACTOR_SMALL if batch_size < CAP_LARGE_BATCH else CAP_FACTOR_LARGE
 
 
 def init_scale(init_method: str, fan_in: int, fan_out: int, where: str) -> float:
@@ -109,7 +113,7 @@ class BaseLayer(OnBackend):
         self.num_floored = 0
         self.num_rejected = 0
         self.index = None
-        self._bk = cpu
+        self._bk = get_backend("cpu")
         self._dtype = np.dtype(np.float32)
         self._batch_size = 0
         self._pending_deltas = False

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from .._validation import check_positive_int
+from ..config import SMALL_MAX_WORK
 from .base import BaseLayer
-
-#: Layers with ``batch * input_size * output_size`` up to this do their sums
-#: in one kernel call each way; larger ones call BLAS. Measured crossover:
-#: benchmarks/README.md, "Code-path thresholds" (benchmarks/crossover.py).
-SMALL_MAX_WORK = 16384
 
 
 class Linear(BaseLayer):

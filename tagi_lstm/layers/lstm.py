@@ -5,17 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_array, check_positive_int
+from ..config import WINDOW_MAX_WORK
 from ..random import get_rng
 from ._sequence import SequenceSteps
 from .base import BaseLayer
 
 _INIT_STATES = ("zeros", "random")
 
-#: Layers with ``batch * (input_size + output_size) * output_size`` up to this
-#: do their matrix products as loops; larger ones call BLAS (both inside one
-#: kernel call per window and block of batch rows). Measured crossover: benchmarks/README.md,
-#: "Code-path thresholds" (benchmarks/crossover.py).
-WINDOW_MAX_WORK = 4096
 
 
 def check_proj_size(proj_size, hidden_size: int) -> int:

@@ -1,0 +1,61 @@
+"""Every tunable number of the library, named once, with where it comes from.
+
+Modules import these names; change one here and every use follows. Values
+that come from pytagi keep pytagi's behaviour for drop-in scripts; the others
+say how they were measured or chosen.
+"""
+
+from __future__ import annotations
+
+# ------------------------------------------------------------------ updates
+#: A variance that an update would take to zero or below is set to this (pytagi's floor).
+VAR_FLOOR = 1e-5
+#: Divisor k of the update cap ``sqrt(var) / k``: one sample, up to 255, from 256
+#: (pytagi's rule: larger batches sum more deltas into one update, so a tighter cap).
+CAP_FACTOR_SINGLE, CAP_FACTOR_SMALL, CAP_FACTOR_LARGE = 0.1, 2.0, 3.0
+#: Batch size from which ``CAP_FACTOR_LARGE`` applies (pytagi).
+CAP_LARGE_BATCH = 256
+#: Observations further than this many predictive standard deviations are moved to the
+#: bound before an update (docs/theory.rst §5, "Outliers"): a Gaussian lies beyond 5
+#: with probability 6e-7, so data the model describes are not affected.
+MAX_INNOVATION = 5.0
+
+# ------------------------------------------------------------------ scaling
+#: Added to a standard deviation before dividing by it (pytagi's ``Normalizer``).
+SCALE_EPS = 1e-10
+#: Largest magnitude of a forecaster's ``y``: beyond it the variance of the series
+#: overflows float64 (its square, summed over the series).
+MAX_MAGNITUDE = 1e150
+
+# ---------------------------------------------------------------- code paths
+#: LSTM layers with ``batch * (input_size + output_size) * output_size`` up to this do
+#: their matrix products as loops; larger ones call BLAS. Measured crossover:
+#: benchmarks/README.md, "Code-path thresholds" (benchmarks/crossover.py).
+WINDOW_MAX_WORK = 4096
+#: Linear layers with ``batch * input_size * output_size`` up to this do their sums in
+#: one kernel call each way; larger ones call BLAS (same measurement).
+SMALL_MAX_WORK = 16384
+#: Windows per forward pass when a forecaster predicts many at once: bounds the
+#: buffers' memory (256 windows of a 96-step, 64-unit LSTM: a few MiB).
+PREDICT_CHUNK = 256
+
+# ------------------------------------------------------------- forecasting
+#: Horizon ``fit(calibrate=True)`` calibrates for, and ``auto`` forecasts, without a season.
+DEFAULT_HORIZON = 10
+#: Most origins a calibration backtest forecasts from (evenly spread).
+MAX_CALIBRATION_ORIGINS = 200
+#: Calibration: cap on a squared standardised error (a 5-sigma error).
+CALIBRATION_CLIP = 25.0
+#: Calibration: pseudo-observations at factor 1 that each step's estimate is shrunk
+#: towards (chosen on the forecast benchmark's training tails).
+CALIBRATION_PRIOR_WEIGHT = 4.0
+#: ``auto``: most origins a candidate is scored from (evenly spread over the tail); 40
+#: keeps the search of a 500-point series within benchmarks/auto_speed.py's budget.
+AUTO_MAX_ORIGINS = 40
+#: ``auto``: fewest training windows a candidate needs to be tried.
+AUTO_MIN_WINDOWS = 24
+#: ``auto``: longest lookback tried, in steps.
+AUTO_MAX_LOOKBACK = 96
+#: The hybrid's level variance before the first step, standardised units (a tenth of
+#: the series' variance: the first observations set it within a few steps).
+HYBRID_START_VAR = 0.1
