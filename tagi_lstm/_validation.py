@@ -47,7 +47,7 @@ def check_array(x, *, name: str, where: str, shape=None, size=None, finite: bool
         ValueError: wrong shape or size, non-finite or negative values.
     """
     if is_device_array(x):
-        if backend is None or backend.name == "cpu":
+        if backend is None or backend.HOST_MEMORY:
             raise TypeError(f"{where}: {name} is a CuPy (GPU) array but this runs on the CPU; "
                             f"pass a NumPy array or move the network with to_device('cuda')")
         arr = x

@@ -190,7 +190,7 @@ class OutputUpdater(OnBackend):
         delta_states.fresh = True
 
     def _as_device(self, arr):
-        if is_device_array(arr) or self._bk.name == "cpu":
+        if is_device_array(arr) or self._bk.HOST_MEMORY:
             return arr
         return self._bk.asarray(arr)
 

@@ -256,7 +256,7 @@ class Sequential(OnBackend):
 
     def _to_device(self, arr, on_device: bool):
         """``arr`` on this network's device, in its dtype (NumPy input to a GPU net)."""
-        if on_device or self._bk.name == "cpu":
+        if on_device or self._bk.HOST_MEMORY:
             return arr
         return self._bk.asarray(arr, dtype=self._dtype)
 

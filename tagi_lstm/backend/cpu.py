@@ -27,6 +27,11 @@ from ._workers import split as split_rows  # noqa: F401 - part of the backend in
 
 name = "cpu"
 xp = np
+#: Capabilities the layers ask for instead of a backend's name: arrays live in host
+#: memory (NumPy); small layers may run a whole window / all sums in one fused kernel
+#: (``lstm_forward_window``, ``linear_forward_small`` ...).
+HOST_MEMORY = True
+FUSED_SMALL_KERNELS = True
 
 # error_model="numpy": no zero-division checks, whose branches stop LLVM from
 # vectorising the loops.

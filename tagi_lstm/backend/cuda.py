@@ -22,6 +22,9 @@ from pathlib import Path
 import numpy as np
 
 name = "cuda"
+#: Capabilities (see ``cpu.py``): device memory; every layer size on the general kernels.
+HOST_MEMORY = False
+FUSED_SMALL_KERNELS = False
 
 #: The array module (CuPy), bound by :func:`ensure_available`.
 xp = None

@@ -83,7 +83,8 @@ class Linear(BaseLayer):
         zeros_b = xp.zeros(n_out, dt)
         self._mu_b_or_0 = self._mu_b if self.bias else zeros_b
         self._var_b_or_0 = self._var_b if self.bias else zeros_b
-        self._small = self._bk.name == "cpu" and batch_size * n_in * n_out <= SMALL_MAX_WORK
+        self._small = (self._bk.FUSED_SMALL_KERNELS
+                       and batch_size * n_in * n_out <= SMALL_MAX_WORK)
         self._batch_size = batch_size
 
     def forward(self, mu, var):

@@ -213,7 +213,7 @@ class LSTM(SequenceSteps, BaseLayer):
         self._mu_b_or_0 = self._mu_b if self.bias else self._no_bias
         self._var_b_or_0 = self._var_b if self.bias else self._no_bias
         # the window kernels exist for the CPU; a GPU wants many threads per launch
-        self._window = self._bk.name == "cpu" and B * n * no <= WINDOW_MAX_WORK
+        self._window = self._bk.FUSED_SMALL_KERNELS and B * n * no <= WINDOW_MAX_WORK
         # transposed weights and gate products, refilled by every forward (both paths)
         self._wt, self._s_wt, self._qt = e(n, 4 * no), e(n, 4 * no), e(n, 8 * no)
         # the per-row buffers every forward kernel takes, in its argument order
