@@ -642,10 +642,11 @@ def run_ours(series: Series, variant: str, seed: int, progress) -> Result:
     t2 = time.perf_counter()
     info = ""
     model = getattr(predictor, "model", None)
-    if model is not None and getattr(model, "best_epoch_", None) is not None:
+    if model is not None and getattr(model, "auto_settings_", None):
+        info = (f"chosen {type(model).__name__} {model.auto_settings_}, "
+                f"best epochs {model.best_epochs_}")
+    elif model is not None and getattr(model, "best_epoch_", None) is not None:
         info = f"lookback {model.lookback}, best epoch {model.best_epoch_}"
-        if getattr(model, "auto_settings_", None):
-            info = f"chosen {model.auto_settings_}, best epochs {model.best_epochs_}"
     return Result(mean=np.stack(means), std=np.stack(stds), fit_seconds=t1 - t0,
                   forecast_seconds=t2 - t1, info=info)
 

@@ -33,7 +33,13 @@ from .._validation import (
     check_seed,
 )
 from ..backend import get_backend
-from ..config import DEFAULT_HORIZON, MAX_CALIBRATION_ORIGINS, MAX_MAGNITUDE, SCALE_EPS
+from ..config import (
+    COMBINE_WITHIN,
+    DEFAULT_HORIZON,
+    MAX_CALIBRATION_ORIGINS,
+    MAX_MAGNITUDE,
+    SCALE_EPS,
+)
 from ..data import (
     CALENDAR_PERIODS,
     batches,
@@ -614,7 +620,9 @@ class Forecaster:
         backtest. Then the best candidate of each family and their
         equal-weight mixture are scored on the origins both forecast from,
         and the lowest CRPS wins: the plain forecaster, the hybrid, or a
-        :class:`~tagi_lstm.forecast.Combination` of the two.
+        :class:`~tagi_lstm.forecast.Combination` of the two (considered only
+        when the two lie within :data:`~tagi_lstm.config.COMBINE_WITHIN` of
+        each other).
 
         Args:
             y, covariates, dates: the training data, as for :meth:`fit`.
@@ -683,7 +691,9 @@ class Forecaster:
                 report.append({"stage": "combination", "settings": {}, "crps": pair[2],
                                "seconds": 0.0, "compared": {"lstm": pair[0],
                                                             "hybrid": pair[1]}})
-                choice = ("lstm", "hybrid", "both")[int(np.argmin(pair))]
+                comparable = max(pair[:2]) <= COMBINE_WITHIN * min(pair[:2])
+                choice = ("lstm", "hybrid", "both")[int(np.argmin(
+                    pair if comparable else pair[:2]))]
 
         def build(family):
             make_family, result = found[family]
