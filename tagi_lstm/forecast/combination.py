@@ -28,6 +28,7 @@ import numpy as np
 
 from .._validation import check_positive_int
 from ..persist import open_npz, save_npz
+from .model import backtest_horizon
 from .result import Backtest, Forecast, mixture_moments
 
 
@@ -117,10 +118,7 @@ class Combination:
         """Rolling-origin evaluation of the mixture: every forecaster's :meth:`backtest`
         from the same origins (default: from the end of what they have seen)."""
         where = "Combination.backtest"
-        horizon = horizon if horizon is not None else self.season
-        if horizon is None:
-            raise ValueError(f"{where}: give horizon= (the forecasters have no season)")
-        horizon = check_positive_int(horizon, name="horizon", where=where)
+        horizon = backtest_horizon(horizon, self.season, where)
         stride = check_positive_int(stride, name="stride", where=where)
         if origins is None:
             start = len(self.models[0]._y) if start is None else start

@@ -61,7 +61,7 @@ from ..persist import check_scale, check_sizes, linear_sizes, lstm_sizes, open_n
 from ..random import seeded
 from ..sequential import Sequential
 from ..utils import Normalizer
-from .model import check_series
+from .model import backtest_horizon, check_series
 from .result import Backtest, Forecast, mixture_moments
 
 #: Variance parts of a hybrid forecast (they add up to its variance).
@@ -489,12 +489,7 @@ class HybridForecaster:
         steps seen so far)."""
         where = "HybridForecaster.backtest"
         self._check_fitted("backtest")
-        if horizon is None:
-            if self.season is None:
-                raise ValueError(f"{where}: give horizon= (the forecaster has no season to "
-                                 f"default to)")
-            horizon = self.season
-        horizon = check_positive_int(horizon, name="horizon", where=where)
+        horizon = backtest_horizon(horizon, self.season, where)
         stride = check_positive_int(stride, name="stride", where=where)
         y, dates = self._check(y, covariates, dates, where)
         n = len(y)

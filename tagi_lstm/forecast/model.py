@@ -74,6 +74,16 @@ def _counters(networks: dict) -> dict:
             for name, net in networks.items() for key, layer in net._param_layers()}
 
 
+def backtest_horizon(horizon, season, where: str) -> int:
+    """A backtest's horizon: ``horizon``, else the season, checked."""
+    if horizon is None:
+        if season is None:
+            raise ValueError(f"{where}: give horizon= (the forecaster has no season to "
+                             f"default to)")
+        horizon = season
+    return check_positive_int(horizon, name="horizon", where=where)
+
+
 def check_series(y, covariates, dates, where):
     """Validated ``(y, covariates, dates)``; pandas objects give their values and index."""
     if dates is None and hasattr(y, "index") and hasattr(y.index, "dtype") and \
@@ -517,12 +527,7 @@ class Forecaster:
         """
         where = "Forecaster.backtest"
         self._check_fitted("backtest")
-        if horizon is None:
-            if self.season is None:
-                raise ValueError(f"{where}: give horizon= (the forecaster has no season to "
-                                 f"default to)")
-            horizon = self.season
-        horizon = check_positive_int(horizon, name="horizon", where=where)
+        horizon = backtest_horizon(horizon, self.season, where)
         stride = check_positive_int(stride, name="stride", where=where)
         method = self._method(method, where)
         num_samples = check_positive_int(num_samples, name="num_samples", where=where)

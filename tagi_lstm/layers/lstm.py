@@ -172,22 +172,25 @@ class LSTM(SequenceSteps, BaseLayer):
         return (4 * no * n, n, no), 4 * no
 
     # ---------------------------------------------------------------- buffers
-    def _alloc(self, batch_size: int) -> None:
+    def _alloc_steps(self, B: int, T: int, ni: int, n_rec: int, no: int):
+        """The buffers of the step kernels, shared with the projected layer: ``a_t =
+        [x_t ; recurrent input]`` of width ``ni + n_rec``, the gate sums, gates, cell
+        states, ``tanh(c)``, hidden states, gate-pair products and the backward's gate
+        and input deltas. Returns ``e(*shape)``, an uninitialised buffer maker."""
         xp, dt = self._bk.xp, self._dtype
-        B, T, ni, no = batch_size, self.seq_len, self.input_size, self.output_size
-        n = ni + no
-        e = lambda *shape: xp.empty(shape, dt)  # noqa: E731
-        # a_t = [x_t ; h_{t-1}]: means, variances, second moments, squared means
+        n = ni + n_rec
+
+        def e(*shape):
+            return xp.empty(shape, dt)
+
+        # a_t: means, variances, second moments, squared means
         self._mu_a, self._var_a, self._ms_a, self._m2_a = (e(B, T, n) for _ in range(4))
-        # gate sums over x_t for every step, and over h_{t-1} for one step
+        # gate sums over x_t for every step, and over the recurrent input for one step
         self._zx_mu, self._zx_var = e(B, T, 4 * no), e(B, T, 4 * no)
         self._zx_cov = xp.zeros((B, T, 8 * no), dt)
-        self._zx_cov_zero = True
         self._r_mu, self._r_var, self._r_cov = e(B, 4 * no), e(B, 4 * no), e(B, 8 * no)
         # the kernels take every term; absent ones (no bias) are zeros
         self._no_bias = xp.zeros(4 * no, dt)
-        self._scalars = xp.asarray([1.0, 0.0], dtype=dt)  # alpha, beta of the BLAS calls
-        self._row_views = {}
         # gates, cell states (index t holds c_{t-1}), tanh(c), hidden states
         self._mu_ga, self._var_ga, self._jcb_ga = (e(B, T, 4 * no) for _ in range(3))
         self._mu_c, self._var_c = e(B, T + 1, no), e(B, T + 1, no)
@@ -195,11 +198,21 @@ class LSTM(SequenceSteps, BaseLayer):
         self._mu_h, self._var_h = e(B, T, no), e(B, T, no)
         # squared weight means and gate-pair products, (8 no, n)
         self._q = e(8 * no, n)
-        # backward
+        # backward: gate deltas, cell-state deltas, input deltas
         self._dz_mu, self._dz_var = e(B, T, 4 * no), e(B, T, 4 * no)
-        self._dmu_hrec, self._dvar_hrec = e(B, no), e(B, no)
         self._dmu_c, self._dvar_c = e(B, no), e(B, no)
         self._dmu_in, self._dvar_in = e(B, T, ni), e(B, T, ni)
+        return e
+
+    def _alloc(self, batch_size: int) -> None:
+        xp, dt = self._bk.xp, self._dtype
+        B, T, ni, no = batch_size, self.seq_len, self.input_size, self.output_size
+        n = ni + no
+        e = self._alloc_steps(B, T, ni, no, no)
+        self._zx_cov_zero = True
+        self._scalars = xp.asarray([1.0, 0.0], dtype=dt)  # alpha, beta of the BLAS calls
+        self._row_views = {}
+        self._dmu_hrec, self._dvar_hrec = e(B, no), e(B, no)
         # batch (and time) sums for the parameter deltas, laid out as the
         # parameter vector (weights then biases) so one kernel scales them all
         n_w = 4 * no * n

@@ -106,36 +106,21 @@ class ProjectedLSTM(LSTM):
         B, T, ni, no, p = batch_size, self.seq_len, self.input_size, self.output_size, \
             self.proj_size
         n = ni + p
-        e = lambda *shape: xp.empty(shape, dt)  # noqa: E731
-        # a_t = [x_t ; r_{t-1}]: means, variances, second moments, squared means
-        self._mu_a, self._var_a, self._ms_a, self._m2_a = (e(B, T, n) for _ in range(4))
-        # gate sums over x_t for every step, over r_{t-1} for one step
-        self._zx_mu, self._zx_var = e(B, T, 4 * no), e(B, T, 4 * no)
-        self._zx_cov = xp.zeros((B, T, 8 * no), dt)
-        self._r_mu, self._r_var, self._r_cov = e(B, 4 * no), e(B, 4 * no), e(B, 8 * no)
-        self._no_bias = xp.zeros(4 * no, dt)
-        # gates, cell states (index t holds c_{t-1}), tanh(c), hidden states
-        self._mu_ga, self._var_ga, self._jcb_ga = (e(B, T, 4 * no) for _ in range(3))
-        self._mu_c, self._var_c = e(B, T + 1, no), e(B, T + 1, no)
-        self._mu_ca, self._var_ca, self._jcb_ca = (e(B, T, no) for _ in range(3))
-        self._mu_h, self._var_h = e(B, T, no), e(B, T, no)
+        # a_t = [x_t ; r_{t-1}]: the recurrent input is the projected state
+        e = self._alloc_steps(B, T, ni, p, no)
         # the step kernel copies h_t forward for the plain recurrence; here r_t recurs
         self._h_copy = tuple(e(B, T, no) for _ in range(4))
         self._h_ms, self._h_sq = e(B, no), e(B, T, no)
         # projected states r_t and one step's worth of them
         self._mu_p, self._var_p = e(B, T, p), e(B, T, p)
         self._p_mu, self._p_var, self._p_tmp = e(B, p), e(B, p), e(B, p)
-        self._q = e(8 * no, n)
         self._w_hr2 = e(p, no)
-        # backward
-        self._dz_mu, self._dz_var = e(B, T, 4 * no), e(B, T, 4 * no)
+        # backward, beyond the step buffers: deltas of h and of the projected states
         self._dh_mu, self._dh_var = e(B, T, no), e(B, T, no)
         self._dh_tmp = e(B, no)
         self._dp_mu, self._dp_var = e(B, T, p), e(B, T, p)
         self._dp_rec_mu, self._dp_rec_var = e(B, p), e(B, p)
         self._zero_h = xp.zeros((B, no), dt)
-        self._dmu_c, self._dvar_c = e(B, no), e(B, no)
-        self._dmu_in, self._dvar_in = e(B, T, ni), e(B, T, ni)
         self._h_post = (e(B, no), e(B, no))
         # batch-and-time sums laid out as the parameter vector
         n_gate, n_proj = 4 * no * n, p * no
