@@ -176,3 +176,28 @@ def test_log_likelihood_of_a_tiny_std_is_finite():
     assert value == pytest.approx(-np.log(1e-200) - 0.5 * np.log(2 * np.pi), rel=1e-12)
     assert metric.log_likelihood([0.0], [1.0], [1.0]) == pytest.approx(
         -0.5 * np.log(2 * np.pi) - 0.5, rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", [Forecaster, HybridForecaster])
+def test_max_history_bounds_memory_and_changes_nothing_else(kind, tmp_path):
+    """Streaming with max_history keeps a bounded tail of the series and forecasts,
+    learns, indexes and saves exactly as keeping everything does."""
+    y = 5 + np.sin(np.arange(400) * 2 * np.pi / 24) + 0.1 * np.random.default_rng(2).normal(
+        size=400)
+    full = kind(lookback=24, hidden_size=4, seed=0).fit(y[:200], epochs=2, progress=False)
+    short = kind(lookback=24, hidden_size=4, seed=0, max_history=30).fit(
+        y[:200], epochs=2, progress=False)
+    assert len(short._y) == max(30, short.min_history) and short.n_seen_ == 200
+    for k in range(200, 400, 50):
+        a, b = full.update(y[k:k + 50]), short.update(y[k:k + 50])
+        np.testing.assert_allclose(a.mean, b.mean, rtol=1e-6)
+        np.testing.assert_array_equal(a.index, b.index)
+    assert len(short._y) == max(30, short.min_history) and short.n_seen_ == len(full._y) == 400
+    fa, fb = full.forecast(5), short.forecast(5)
+    np.testing.assert_allclose(fa.mean, fb.mean, rtol=1e-6)
+    np.testing.assert_array_equal(fa.index, np.arange(400, 405))
+    np.testing.assert_array_equal(fb.index, fa.index)
+    short.save(tmp_path / "s.npz")
+    back = Forecaster.load(tmp_path / "s.npz")
+    assert back.n_seen_ == 400 and back.max_history == 30
+    np.testing.assert_array_equal(back.forecast(5).index, fa.index)

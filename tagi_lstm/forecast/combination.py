@@ -78,7 +78,7 @@ class Combination:
                                     f"(no {method}())")
             if not getattr(m, "members_", None):
                 raise ValueError("Combination: every forecaster must be fitted first")
-        lengths = {len(m._y) for m in models}
+        lengths = {m.n_seen_ for m in models}
         if len(lengths) > 1:
             raise ValueError(f"Combination: the forecasters have seen series of different "
                              f"lengths {sorted(lengths)}; fit them on the same series")
@@ -121,7 +121,7 @@ class Combination:
         horizon = backtest_horizon(horizon, self.season, where)
         stride = check_positive_int(stride, name="stride", where=where)
         if origins is None:
-            start = len(self.models[0]._y) if start is None else start
+            start = self.models[0].n_seen_ if start is None else start
             origins = np.arange(start, len(y) - horizon + 1, stride)
         outs = [m.backtest(y, horizon, covariates, dates, origins=origins)
                 for m in self.models]

@@ -61,6 +61,7 @@ from ..persist import check_scale, check_sizes, linear_sizes, lstm_sizes, open_n
 from ..random import seeded
 from ..sequential import Sequential
 from ..utils import Normalizer
+from .history import SeenSeries
 from .model import backtest_horizon, check_series
 from .result import Backtest, Forecast, mixture_moments
 
@@ -208,7 +209,7 @@ class HybridMember:
         return out
 
 
-class HybridForecaster:
+class HybridForecaster(SeenSeries):
     r"""The LSTM / local-level hybrid (see the module docstring for the model).
 
     An LSTM models the recurrent pattern, a random-walk level the drift
@@ -230,6 +231,8 @@ class HybridForecaster:
         level_noise: variance ``q`` of the level's step.
         sigma_v: observation-noise standard deviation.
         season: season length (the default horizon of :meth:`backtest`).
+        max_history: steps of the series kept (``None``: all), as for
+            :class:`~tagi_lstm.forecast.Forecaster`.
         freq: the dates' frequency (pandas offset alias); inferred when
             ``None``.
         ensemble: members trained from seeds ``seed, seed + 1, ...``, combined
@@ -247,8 +250,8 @@ class HybridForecaster:
 
     def __init__(self, lookback: int = 24, hidden_size: int = 16, *,
                  level_noise: float = 1e-2, sigma_v: float = 0.2, season: int | None = None,
-                 freq: str | None = None, ensemble: int = 1, seed: int | None = 0,
-                 dtype: str = "float32"):
+                 freq: str | None = None, ensemble: int = 1, max_history: int | None = None,
+                 seed: int | None = 0, dtype: str = "float32"):
         where = "HybridForecaster"
         self.lookback = check_positive_int(lookback, name="lookback", where=where)
         self.hidden_size = check_positive_int(hidden_size, name="hidden_size", where=where)
@@ -262,6 +265,7 @@ class HybridForecaster:
                             f"'h', or None; got {freq!r}")
         self.freq = freq
         self.ensemble = check_positive_int(ensemble, name="ensemble", where=where)
+        self.max_history = self._check_max_history(max_history, where)
         self.seed = check_seed(seed, where=where)
         self.dtype = check_float_dtype(dtype, where=where)
         self.members_: list = []
@@ -392,7 +396,7 @@ class HybridForecaster:
         if bar is not None:
             bar.close()
         self.state_ = FilterState.stack(states)
-        self._y, self._dates = y, dates
+        self._remember(y, None, dates)
         self.freq_ = self.freq or _infer(dates)
         return self
 
@@ -464,8 +468,9 @@ class HybridForecaster:
         where = "HybridForecaster.forecast"
         self._check_fitted("forecast")
         horizon = check_positive_int(horizon, name="horizon", where=where)
+        offset = 0
         if y is None:
-            y, dates = self._y, self._dates
+            y, dates, offset = self._y, self._dates, self._dropped
             states = [FilterState(*(getattr(self.state_, a)[i:i + 1] for a in
                                     ("level", "level_var", "mu_z", "var_z")))
                       for i in range(len(self.members_))]
@@ -475,7 +480,7 @@ class HybridForecaster:
             states = [self._run(member, z, learn=False)[2] for member in self.members_]
         out = self._forecasts(states, horizon)
         index = future_dates(dates, horizon, self.freq_) if dates is not None else \
-            np.arange(len(y), len(y) + horizon)
+            offset + np.arange(len(y), len(y) + horizon)
         return Forecast(out["mean"][0], np.sqrt(out["var"][0]), index,
                         np.sqrt(out["components"]["noise"][0]),
                         {k: v[0] for k, v in out["components"].items()})
@@ -494,7 +499,7 @@ class HybridForecaster:
         y, dates = self._check(y, covariates, dates, where)
         n = len(y)
         if origins is None:
-            start = len(self._y) if start is None else start
+            start = self.n_seen_ if start is None else start
             origins = np.arange(start, n - horizon + 1, stride)
         origins = np.asarray(origins)
         if origins.ndim != 1 or origins.size == 0 or origins.dtype.kind not in "iu" or \
@@ -531,8 +536,8 @@ class HybridForecaster:
         y_new, dates_new = self._check(y_new, covariates_new, dates_new, where)
         if (dates_new is None) != (self._dates is None):
             raise ValueError(f"{where}: give dates_new exactly when fit had dates")
-        dates = None if dates_new is None else check_dates(
-            np.concatenate([self._dates, dates_new]), where=where)
+        if dates_new is not None:  # they must follow the dates seen
+            check_dates(np.concatenate([self._dates[-1:], dates_new]), where=where)
         z = self._standardise(y_new)
         (m, s), means, variances, states = self._scale, [], [], []
         for i, member in enumerate(self.members_):
@@ -544,10 +549,10 @@ class HybridForecaster:
             variances.append(var)
             states.append(state)
         self.state_ = FilterState.stack(states)
-        self._y, self._dates = np.concatenate([self._y, y_new]), dates
+        seen = self.n_seen_
+        self._extend(y_new, None, dates_new)
         mean, var = mixture_moments(np.stack(means), np.stack(variances))
-        index = dates_new if dates_new is not None else \
-            np.arange(len(self._y) - len(y_new), len(self._y))
+        index = dates_new if dates_new is not None else np.arange(seen, seen + len(y_new))
         return Forecast(Normalizer.unstandardize(mean, m, s), np.sqrt(var) * s, index,
                         np.full(len(y_new), self.sigma_v * s))
 
@@ -556,7 +561,7 @@ class HybridForecaster:
         return {"lookback": self.lookback, "hidden_size": self.hidden_size,
                 "level_noise": self.level_noise, "sigma_v": self.sigma_v,
                 "season": self.season, "freq": self.freq, "ensemble": self.ensemble,
-                "seed": self.seed, "dtype": self.dtype.name}
+                "max_history": self.max_history, "seed": self.seed, "dtype": self.dtype.name}
 
     def save(self, filename) -> None:
         """Save configuration, scaling, filter state, the series seen and the networks
@@ -570,7 +575,7 @@ class HybridForecaster:
         state = {"config": self._config(), "scale": list(self._scale), "freq_": self.freq_,
                  "state": self.state_.as_lists(),
                  "members": [{"best_epoch": m.best_epoch, "start": list(m.start)}
-                             for m in self.members_]}
+                             for m in self.members_], "dropped": self._dropped}
         arrays = {"__hybrid__": np.array(json.dumps(state)), "y": self._y}
         if self._dates is not None:
             arrays["dates"] = self._dates.astype("datetime64[s]").astype(np.int64)
@@ -619,6 +624,7 @@ class HybridForecaster:
                                     ("level", "level_var", "mu_z", "var_z")))
         self._y = data["y"]
         self._dates = data["dates"].astype("datetime64[s]") if "dates" in data else None
+        self._dropped = int(state.get("dropped", 0))
         return self
 
 

@@ -53,6 +53,7 @@ from ..persist import check_scale, check_sizes, linear_sizes, lstm_sizes, save_n
 from ..utils import Normalizer, exponential_scheduler
 from . import propagate
 from .calibration import variance_factors
+from .history import SeenSeries
 from .member import Member
 from .result import COMPONENTS, Backtest, Forecast, mixture_moments
 from .transform import Differencing
@@ -110,7 +111,7 @@ def check_series(y, covariates, dates, where):
     return y, covariates, dates
 
 
-class Forecaster:
+class Forecaster(SeenSeries):
     r"""A Bayesian LSTM forecaster: ``fit``, ``predict``, ``forecast``, ``backtest``, ``update``.
 
     Inputs and targets are standardised with the training part's mean and
@@ -146,6 +147,10 @@ class Forecaster:
             :class:`~tagi_lstm.forecast.member.Member`).
         ensemble: networks trained from seeds ``seed, seed + 1, ...``; their
             forecasts are combined by mixture moments.
+        max_history: steps of the series kept after ``fit`` and ``update`` (at
+            least ``lookback`` plus what differencing needs); ``None`` keeps all.
+            Set it for endless streaming: memory stays bounded (``n_seen_``
+            still counts every step).
         method: multi-step propagation, ``"linearized"`` (full covariance
             of the fed-back forecasts), ``"diagonal"`` (TAGI's forward pass
             alone) or ``"samples"`` (sample paths); see
@@ -171,7 +176,7 @@ class Forecaster:
                  seasonal_difference: bool = False, season: int | None = None,
                  calendar=(), freq: str | None = None, fill: str = "ffill",
                  batch_size: int = 8, linear: bool = False, ensemble: int = 1,
-                 method: str = "linearized",
+                 method: str = "linearized", max_history: int | None = None,
                  seed: int | None = 0, dtype: str = "float32", device: str = "cpu"):
         where = "Forecaster"
         self.lookback = check_positive_int(lookback, name="lookback", where=where)
@@ -204,6 +209,7 @@ class Forecaster:
         self.linear = bool(linear)
         self.ensemble = check_positive_int(ensemble, name="ensemble", where=where)
         self.method = _check_method(method, where)
+        self.max_history = self._check_max_history(max_history, where)
         self.seed = check_seed(seed, where=where)
         self.dtype = check_float_dtype(dtype, where=where)
         try:  # an unknown device, or CUDA without CuPy or a GPU: say so now, not in fit
@@ -428,8 +434,9 @@ class Forecaster:
         horizon = check_positive_int(horizon, name="horizon", where=where)
         method = self._method(method, where)
         num_samples = check_positive_int(num_samples, name="num_samples", where=where)
+        offset = 0
         if y is None:
-            y, covariates, dates = self._y, self._cov, self._dates
+            y, covariates, dates, offset = self._y, self._cov, self._dates, self._dropped
         else:
             y, covariates, dates = self._check_series(y, covariates, dates, where)
             self._check_covariates(covariates, where)
@@ -454,7 +461,7 @@ class Forecaster:
             index = future_dates(dates, horizon, self.freq_ or self.freq)
             all_dates = np.concatenate([dates, index])
         else:
-            all_dates, index = None, np.arange(len(y), len(y) + horizon)
+            all_dates, index = None, offset + np.arange(len(y), len(y) + horizon)
         all_user = None if not n_user else np.concatenate([covariates, future_covariates])
         cov = self._all_covariates(all_user, all_dates, len(y) + horizon)
         out = self._recursive(y, cov, np.array([len(y)]), horizon, method, num_samples,
@@ -533,7 +540,7 @@ class Forecaster:
         num_samples = check_positive_int(num_samples, name="num_samples", where=where)
         y, covariates, dates = self._check_series(y, covariates, dates, where)
         self._check_covariates(covariates, where)
-        n, seen = len(y), len(self._y)
+        n, seen = len(y), self.n_seen_
         low = self.lookback + self._diff.lost
         if origins is None:
             start = seen if start is None else start
@@ -575,7 +582,7 @@ class Forecaster:
         saved = [m.state_dict() for m in self.members_]
         sigmas = [m.sigma_v_now for m in self.members_]
         x, t, positions = self._windows(y, cov[:len(y)])
-        rows, learned = [], len(self._y)
+        rows, learned = [], self.n_seen_
         try:
             for o in origins:
                 todo = np.flatnonzero((positions >= learned) & (positions < o))
@@ -825,7 +832,7 @@ class Forecaster:
                 self.members_[i] = member
         if bar is not None:
             bar.close()
-        self._y, self._cov, self._dates = y, covariates, dates
+        self._remember(y, covariates, dates)
         self.freq_ = self._infer_freq(dates)
         return self
 
@@ -936,14 +943,10 @@ class Forecaster:
         for k in np.flatnonzero(positions >= keep):
             step = self._one_step(x[k:k + 1], positions[k:k + 1], y, dates)
             if dates is None:
-                step.index = step.index + (n_old - keep)
+                step.index = step.index + (self._dropped + n_old - keep)
             steps.append(step)
             self._learn_windows(x[k:k + 1], t[k:k + 1])
-        self._y = np.concatenate([self._y, y_new])
-        if cov is not None:
-            self._cov = np.concatenate([self._cov, covariates_new])
-        if dates is not None:
-            self._dates = np.concatenate([self._dates, dates[keep:]])
+        self._extend(y_new, covariates_new, None if dates is None else dates[keep:])
         if not steps:
             empty = np.zeros(0)
             return Forecast(empty, empty, dates_new[:0] if dates_new is not None
@@ -970,8 +973,8 @@ class Forecaster:
                 "difference": self.difference, "seasonal_difference": self.seasonal_difference,
                 "season": self.season, "calendar": list(self.calendar), "freq": self.freq,
                 "fill": self.fill, "batch_size": self.batch_size, "linear": self.linear,
-                "ensemble": self.ensemble,
-                "method": self.method, "seed": self.seed, "dtype": self.dtype.name}
+                "ensemble": self.ensemble, "method": self.method,
+                "max_history": self.max_history, "seed": self.seed, "dtype": self.dtype.name}
 
     def save(self, filename) -> None:
         """Save configuration, scaling, the series seen so far and the networks to ``.npz``,
@@ -990,7 +993,7 @@ class Forecaster:
                  "members": [{"sigma_v_now": mb.sigma_v_now, "best_epoch": mb.best_epoch,
                               "counters": _counters(mb.networks)}
                              for mb in self.members_],
-                 "history": self.history_}
+                 "history": self.history_, "dropped": self._dropped}
         arrays = {"__forecaster__": np.array(json.dumps(state)), "y": self._y,
                   "cov_mean": np.atleast_1d(cm), "cov_std": np.atleast_1d(cs)}
         if self._cov is not None:
@@ -1060,6 +1063,7 @@ class Forecaster:
         self._cov = data.get("covariates", None)
         self._dates = data["dates"].astype("datetime64[s]") if "dates" in data else None
         self.history_ = state.get("history", [])
+        self._dropped = int(state.get("dropped", 0))
         for member, info in zip(self.members_, state["members"]):
             for name, net in member.networks.items():
                 for key, layer in net._param_layers():
