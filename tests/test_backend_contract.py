@@ -123,3 +123,32 @@ def test_every_launch_matches_its_kernel():
                 f"{kernel}: cuda.py passes {args}, the kernel takes {kernels[kernel]}")
     sources = {k for ks in cuda.KERNEL_SOURCES.values() for k in ks}
     assert sources == set(kernels)
+
+
+def _contains_in_order(params, names) -> bool:
+    """``names`` appear in ``params`` as one contiguous run."""
+    n = len(names)
+    return any(tuple(params[i:i + n]) == tuple(names) for i in range(len(params) - n + 1))
+
+
+def test_lstm_kernels_take_the_contracts_buffers_in_order():
+    from tagi_lstm import backend
+
+    forward = backend.LSTM_FORWARD_BUFFERS
+    window_forward = backend.LSTM_WINDOW_FORWARD_PREFIX + forward
+    window_back = backend.LSTM_WINDOW_BACKWARD_BUFFERS
+    checks = [(cpu, "lstm_forward_steps", forward), (cuda, "lstm_forward_steps", forward),
+              (cpu, "lstm_forward_window", window_forward),
+              (cpu, "lstm_backward_window", window_back),
+              (cpu, "lstm_backward_window_full", window_back)]
+    for module, name, names in checks:
+        func = getattr(getattr(module, name), "py_func", getattr(module, name))
+        params = list(inspect.signature(func).parameters)
+        assert _contains_in_order(params, names), (
+            f"{module.__name__}.{name} takes {params}; the contract lists {names}")
+    # the per-step kernel takes the same buffers, with the biases between the sums and
+    # the states (as the CUDA kernel's extern "C" parameters, checked above)
+    for module in (cpu, cuda):
+        params = list(inspect.signature(getattr(module.lstm_step_forward, "py_func",
+                                                module.lstm_step_forward)).parameters)
+        assert [p for p in params if p in forward] == list(forward)

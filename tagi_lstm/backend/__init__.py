@@ -12,6 +12,23 @@ from types import ModuleType
 
 DEVICES = ("cpu", "cuda")
 
+#: The kernel contract: the buffers the LSTM kernels take, named once, in their argument
+#: order. A layer builds each tuple from its table (``getattr(layer, "_" + name)``);
+#: ``tests/test_backend_contract.py`` checks that every kernel of both backends takes
+#: them, in this order, so adding a buffer means editing this table and the kernels.
+#: Per-row buffers of every forward kernel (``lstm_forward_steps``,
+#: ``lstm_forward_window``, and per step ``lstm_step_forward``).
+LSTM_FORWARD_BUFFERS = ("zx_mu", "zx_var", "zx_cov", "r_mu", "r_var", "r_cov", "mu_c",
+                        "var_c", "mu_ga", "var_ga", "jcb_ga", "mu_ca", "var_ca", "jcb_ca",
+                        "mu_h", "var_h", "mu_a", "var_a", "ms_a", "m2_a")
+#: What the fused window forward takes before them.
+LSTM_WINDOW_FORWARD_PREFIX = ("wt", "s_wt", "qt", "mu_b", "var_b")
+#: What the fused window backward kernels take after their deltas.
+LSTM_WINDOW_BACKWARD_BUFFERS = ("wt", "qt", "mu_ga", "jcb_ga", "mu_c", "mu_ca", "jcb_ca",
+                                "mu_a", "m2_a", "dmu_hrec", "dvar_hrec", "dmu_c", "dvar_c",
+                                "dz_mu", "dz_var", "acc_mu", "acc_var", "acc_t_mu",
+                                "acc_t_var", "dmu_in", "dvar_in")
+
 #: Activation codes of ``activation_forward``, shared by both backends (the CUDA sources
 #: hold the same values in ``cuda/elementwise.cu``'s ``enum Activation``).
 IDENTITY, RELU, SIGMOID, TANH = 0, 1, 2, 3

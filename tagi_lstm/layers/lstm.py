@@ -5,6 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_array, check_positive_int
+from ..backend import (
+    LSTM_FORWARD_BUFFERS,
+    LSTM_WINDOW_BACKWARD_BUFFERS,
+    LSTM_WINDOW_FORWARD_PREFIX,
+)
 from ..config import WINDOW_MAX_WORK
 from ..random import get_rng
 from ._sequence import SequenceSteps
@@ -229,23 +234,24 @@ class LSTM(SequenceSteps, BaseLayer):
         self._window = self._bk.FUSED_SMALL_KERNELS and B * n * no <= WINDOW_MAX_WORK
         # transposed weights and gate products, refilled by every forward (both paths)
         self._wt, self._s_wt, self._qt = e(n, 4 * no), e(n, 4 * no), e(n, 8 * no)
-        # the per-row buffers every forward kernel takes, in its argument order
-        self._forward_bufs = (
-            self._zx_mu, self._zx_var, self._zx_cov, self._r_mu, self._r_var, self._r_cov,
-            self._mu_c, self._var_c, self._mu_ga, self._var_ga, self._jcb_ga, self._mu_ca,
-            self._var_ca, self._jcb_ca, self._mu_h, self._var_h, self._mu_a, self._var_a,
-            self._ms_a, self._m2_a)
+        # the kernels' buffer arguments, from the contract's tables
+        self._forward_bufs = self._buffers(LSTM_FORWARD_BUFFERS)
         if self._window:
             for buf in (self._r_mu, self._r_var, self._r_cov):
                 buf[...] = 0
-            self._window_args = (self._wt, self._s_wt, self._qt, self._mu_b_or_0,
-                                 self._var_b_or_0, *self._forward_bufs)
-            self._window_back_args = (
-                self._wt, self._qt, self._mu_ga, self._jcb_ga, self._mu_c, self._mu_ca,
-                self._jcb_ca, self._mu_a, self._m2_a, self._dmu_hrec, self._dvar_hrec,
-                self._dmu_c, self._dvar_c, self._dz_mu, self._dz_var, self._acc_mu,
-                self._acc_var, e(n, 4 * no), e(n, 4 * no), self._dmu_in, self._dvar_in)
+            self._acc_t_mu, self._acc_t_var = e(n, 4 * no), e(n, 4 * no)
+            self._window_args = self._buffers(LSTM_WINDOW_FORWARD_PREFIX,
+                                              {"mu_b": self._mu_b_or_0,
+                                               "var_b": self._var_b_or_0}) \
+                + self._forward_bufs
+            self._window_back_args = self._buffers(LSTM_WINDOW_BACKWARD_BUFFERS)
         self._batch_size = B
+
+    def _buffers(self, names, special=None) -> tuple:
+        """The buffers ``names`` lists (see :mod:`tagi_lstm.backend`), attribute
+        ``_<name>`` each unless ``special`` maps the name to another array."""
+        special = special or {}
+        return tuple(special[n] if n in special else getattr(self, "_" + n) for n in names)
 
     # ----------------------------------------------------------------- states
     def _initial_state(self, batch_size: int) -> bool:
