@@ -61,6 +61,9 @@ AUTO_MAX_LOOKBACK = 96
 #: (the forecast-combination literature's condition), and a clearly worse member drags
 #: the mixture down outside the backtest.
 COMBINE_WITHIN = 1.10
+#: ... and only when the mixture's gain over the better one exceeds this many standard
+#: errors of the per-origin gains (about a one-sided 95 % paired test).
+COMBINE_SIGNIFICANCE = 2.0
 #: The hybrid's level variance before the first step, standardised units (a tenth of
 #: the series' variance: the first observations set it within a few steps).
 HYBRID_START_VAR = 0.1

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tagi_lstm import NotFittedError
-from tagi_lstm.config import COMBINE_WITHIN
+from tagi_lstm.config import COMBINE_SIGNIFICANCE, COMBINE_WITHIN
 from tagi_lstm.forecast import Combination, Forecaster, HybridForecaster
 from tagi_lstm.forecast.hybrid import FilterState, HybridMember, smoothed_start
 
@@ -206,10 +206,10 @@ def test_auto_returns_what_scored_lowest():
     stages = {row["stage"] for row in model.auto_}
     assert any(s.startswith("hybrid:") for s in stages) and "differencing" in stages
     row = next(r for r in model.auto_ if r["stage"] == "combination")
-    scores = [row["compared"]["lstm"], row["compared"]["hybrid"], row["crps"]]
-    if max(scores[:2]) > COMBINE_WITHIN * min(scores[:2]):
-        scores = scores[:2]  # too far apart to be combined
-    winner = (Forecaster, HybridForecaster, Combination)[int(np.argmin(scores))]
+    a, b = row["compared"]["lstm"], row["compared"]["hybrid"]
+    combine = max(a, b) <= COMBINE_WITHIN * min(a, b) and \
+        min(a, b) - row["crps"] > COMBINE_SIGNIFICANCE * row["gain_se"]
+    winner = Combination if combine else (Forecaster if a <= b else HybridForecaster)
     assert type(model) is winner
     fc = model.forecast(6)
     np.testing.assert_allclose(sum(fc.components.values()), fc.std ** 2, rtol=1e-9)

@@ -21,7 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import metric
-from ..config import AUTO_MAX_LOOKBACK, AUTO_MAX_ORIGINS, AUTO_MIN_WINDOWS
+from ..config import (
+    AUTO_MAX_LOOKBACK,
+    AUTO_MAX_ORIGINS,
+    AUTO_MIN_WINDOWS,
+    COMBINE_SIGNIFICANCE,
+    COMBINE_WITHIN,
+)
 
 
 def _lookbacks(season: int | None, n_windows_room: int) -> list:
@@ -190,9 +196,11 @@ def backtest_crps(bt) -> float:
 
 
 def compare_pair(bt_a, bt_b):
-    """``(crps_a, crps_b, crps_mixture)``: two candidates' backtests and their
-    equal-weight mixture (:func:`~tagi_lstm.forecast.mixture_moments`) scored on
-    the origins both forecast from (``None`` if they share none, or one is
+    """Two candidates' backtests and their equal-weight mixture
+    (:func:`~tagi_lstm.forecast.mixture_moments`) scored on the origins both
+    forecast from: ``(crps_a, crps_b, crps_mixture, gain_se)``, ``gain_se`` the
+    standard error of the mixture's gain over the better candidate, from the
+    per-origin differences (``None`` if they share no origin, or one is
     missing)."""
     from .result import Backtest, mixture_moments
 
@@ -205,7 +213,37 @@ def compare_pair(bt_a, bt_b):
     b = Backtest(common, bt_b.index[ib], bt_b.mean[ib], bt_b.std[ib], bt_b.observed[ib])
     mean, var = mixture_moments(np.stack([a.mean, b.mean]), np.stack([a.std, b.std]) ** 2)
     mix = Backtest(common, a.index, mean, np.sqrt(var), a.observed)
-    return tuple(backtest_crps(bt) for bt in (a, b, mix))
+    scores = tuple(backtest_crps(bt) for bt in (a, b, mix))
+    better = a if scores[0] <= scores[1] else b
+    gain = _origin_crps(better) - _origin_crps(mix)
+    gain = gain[np.isfinite(gain)]
+    se = float(np.std(gain, ddof=1) / np.sqrt(gain.size)) if gain.size > 1 else np.inf
+    return (*scores, se)
+
+
+def combination_choice(crps_a, crps_b, crps_mix, gain_se) -> int:
+    """0 (first candidate), 1 (second) or 2 (their mixture), from :func:`compare_pair`.
+
+    The mixture is taken only when the two are comparable (within
+    :data:`~tagi_lstm.config.COMBINE_WITHIN` of each other: equal weights suit
+    forecasts of similar accuracy) and its gain over the better one exceeds
+    :data:`~tagi_lstm.config.COMBINE_SIGNIFICANCE` standard errors of the
+    per-origin gains (a small gain on a short tail is noise); else the better one.
+    """
+    better = 0 if crps_a <= crps_b else 1
+    comparable = max(crps_a, crps_b) <= COMBINE_WITHIN * min(crps_a, crps_b)
+    clear = min(crps_a, crps_b) - crps_mix > COMBINE_SIGNIFICANCE * gain_se
+    return 2 if comparable and clear else better
+
+
+def _origin_crps(bt) -> np.ndarray:
+    """``(O,)`` mean CRPS of each origin's observed steps (NaN where none is)."""
+    out = np.full(len(bt.origins), np.nan)
+    for i in range(len(bt.origins)):
+        seen = ~np.isnan(bt.observed[i])
+        if seen.any() and np.isfinite(bt.mean[i, seen]).all() and (bt.std[i, seen] > 0).all():
+            out[i] = metric.crps(bt.mean[i, seen], bt.observed[i, seen], bt.std[i, seen])
+    return out
 
 
 def _score(model, refit, y, covariates, dates, cov_fit, dates_fit, n_fit, origins, horizon,

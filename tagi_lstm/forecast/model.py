@@ -34,7 +34,6 @@ from .._validation import (
 )
 from ..backend import get_backend
 from ..config import (
-    COMBINE_WITHIN,
     DEFAULT_HORIZON,
     MAX_CALIBRATION_ORIGINS,
     MAX_MAGNITUDE,
@@ -632,9 +631,10 @@ class Forecaster(SeenSeries):
         backtest. Then the best candidate of each family and their
         equal-weight mixture are scored on the origins both forecast from,
         and the lowest CRPS wins: the plain forecaster, the hybrid, or a
-        :class:`~tagi_lstm.forecast.Combination` of the two (considered only
-        when the two lie within :data:`~tagi_lstm.config.COMBINE_WITHIN` of
-        each other).
+        :class:`~tagi_lstm.forecast.Combination` of the two (see
+        :func:`~tagi_lstm.forecast.auto.combination_choice`: only when the two
+        are comparable and the mixture's gain is clear of the backtest's
+        noise).
 
         Args:
             y, covariates, dates: the training data, as for :meth:`fit`.
@@ -664,7 +664,14 @@ class Forecaster(SeenSeries):
             every candidate tried with its score and ``auto_settings_`` the
             chosen settings (a list of both for a combination).
         """
-        from .auto import calendar_for, compare_pair, hybrid_stages, search, seasonal_lags
+        from .auto import (
+            calendar_for,
+            combination_choice,
+            compare_pair,
+            hybrid_stages,
+            search,
+            seasonal_lags,
+        )
         from .combination import Combination
         from .hybrid import HybridForecaster
 
@@ -701,11 +708,9 @@ class Forecaster(SeenSeries):
             if pair is not None:
                 # all three on the origins both forecast from
                 report.append({"stage": "combination", "settings": {}, "crps": pair[2],
-                               "seconds": 0.0, "compared": {"lstm": pair[0],
-                                                            "hybrid": pair[1]}})
-                comparable = max(pair[:2]) <= COMBINE_WITHIN * min(pair[:2])
-                choice = ("lstm", "hybrid", "both")[int(np.argmin(
-                    pair if comparable else pair[:2]))]
+                               "seconds": 0.0, "gain_se": pair[3],
+                               "compared": {"lstm": pair[0], "hybrid": pair[1]}})
+                choice = ("lstm", "hybrid", "both")[combination_choice(*pair)]
 
         def build(family):
             make_family, result = found[family]
