@@ -129,6 +129,19 @@ def test_forecaster_history_and_counters_are_restored(tmp_path):
     assert back.best_epochs_ == model.best_epochs_
     for a, b in zip(model.members_, back.members_):
         assert a.net.update_counters() == b.net.update_counters()
+    assert back.update_counters() == model.update_counters()
+
+
+def test_update_counters_survive_a_save(tmp_path):
+    y = 3 + np.sin(np.arange(160) / 3)
+    spiky = y.copy()
+    spiky[130] += 500
+    for kind in (Forecaster, HybridForecaster):
+        model = kind(lookback=6, hidden_size=4, seed=0).fit(y[:120], epochs=2, progress=False)
+        model.update(spiky[120:150])
+        assert sum(c["bounded"] for c in model.update_counters()) >= 1
+        model.save(tmp_path / "m.npz")
+        assert Forecaster.load(tmp_path / "m.npz").update_counters() == model.update_counters()
 
 
 def _rewrite(path, out, edit):

@@ -574,7 +574,10 @@ class HybridForecaster(SeenSeries):
         """Everything :meth:`save` writes, as named arrays."""
         state = {"config": self._config(), "scale": list(self._scale), "freq_": self.freq_,
                  "state": self.state_.as_lists(),
-                 "members": [{"best_epoch": m.best_epoch, "start": list(m.start)}
+                 "members": [{"best_epoch": m.best_epoch, "start": list(m.start),
+                              "bounded": m.num_bounded, "counters": {
+                                  key: [la.num_capped, la.num_floored, la.num_rejected]
+                                  for key, la in m.net._param_layers()}}
                              for m in self.members_], "dropped": self._dropped}
         arrays = {"__hybrid__": np.array(json.dumps(state)), "y": self._y}
         if self._dates is not None:
@@ -617,6 +620,11 @@ class HybridForecaster(SeenSeries):
             member.net._load_param_arrays({k[len(prefix):]: data[k] for k in data.files
                                            if k.startswith(prefix)})
             member.best_epoch, member.start = info["best_epoch"], tuple(info["start"])
+            member.num_bounded = int(info.get("bounded", 0))
+            for key, layer in member.net._param_layers():
+                counts = info.get("counters", {}).get(key)
+                if counts:
+                    layer.num_capped, layer.num_floored, layer.num_rejected = counts
             self.members_.append(member)
         self._scale = tuple(state["scale"])
         self.freq_ = state["freq_"]

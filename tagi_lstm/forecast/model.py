@@ -996,7 +996,8 @@ class Forecaster(SeenSeries):
                  else [float(k) for k in self.calibration_],
                  "num_covariates": self._num_covariates,
                  "members": [{"sigma_v_now": mb.sigma_v_now, "best_epoch": mb.best_epoch,
-                              "counters": _counters(mb.networks)}
+                              "counters": _counters(mb.networks),
+                              "bounded": mb.updater.total_bounded}
                              for mb in self.members_],
                  "history": self.history_, "dropped": self._dropped}
         arrays = {"__forecaster__": np.array(json.dumps(state)), "y": self._y,
@@ -1070,6 +1071,7 @@ class Forecaster(SeenSeries):
         self.history_ = state.get("history", [])
         self._dropped = int(state.get("dropped", 0))
         for member, info in zip(self.members_, state["members"]):
+            member.updater.total_bounded = int(info.get("bounded", 0))
             for name, net in member.networks.items():
                 for key, layer in net._param_layers():
                     counts = info.get("counters", {}).get(f"{name}:{key}")
