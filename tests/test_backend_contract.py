@@ -137,7 +137,9 @@ def test_lstm_kernels_take_the_contracts_buffers_in_order():
     forward = backend.LSTM_FORWARD_BUFFERS
     window_forward = backend.LSTM_WINDOW_FORWARD_PREFIX + forward
     window_back = backend.LSTM_WINDOW_BACKWARD_BUFFERS
+    backward = backend.LSTM_BACKWARD_BUFFERS
     checks = [(cpu, "lstm_forward_steps", forward), (cuda, "lstm_forward_steps", forward),
+              (cpu, "lstm_backward_steps", backward), (cuda, "lstm_backward_steps", backward),
               (cpu, "lstm_forward_window", window_forward),
               (cpu, "lstm_backward_window", window_back),
               (cpu, "lstm_backward_window_full", window_back)]

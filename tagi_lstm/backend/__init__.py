@@ -23,6 +23,10 @@ LSTM_FORWARD_BUFFERS = ("zx_mu", "zx_var", "zx_cov", "r_mu", "r_var", "r_cov", "
                         "mu_h", "var_h", "mu_a", "var_a", "ms_a", "m2_a")
 #: What the fused window forward takes before them.
 LSTM_WINDOW_FORWARD_PREFIX = ("wt", "s_wt", "qt", "mu_b", "var_b")
+#: Per-row buffers of the backward through time (``lstm_backward_steps``), after the
+#: output deltas.
+LSTM_BACKWARD_BUFFERS = ("dmu_hrec", "dvar_hrec", "dmu_c", "dvar_c", "mu_ga", "jcb_ga",
+                         "mu_c", "mu_ca", "jcb_ca", "dz_mu", "dz_var", "dmu_in", "dvar_in")
 #: What the fused window backward kernels take after their deltas.
 LSTM_WINDOW_BACKWARD_BUFFERS = ("wt", "qt", "mu_ga", "jcb_ga", "mu_c", "mu_ca", "jcb_ca",
                                 "mu_a", "m2_a", "dmu_hrec", "dvar_hrec", "dmu_c", "dvar_c",

@@ -112,6 +112,10 @@ class BaseLayer(OnBackend):
         self.num_capped = 0
         self.num_floored = 0
         self.num_rejected = 0
+        #: True for a layer whose parameters are views into another layer's vector (a
+        #: direction of a bidirectional LSTM): it has no vector of its own, and its
+        #: owner applies the update.
+        self.shares_parameters = False
         self.index = None
         self._bk = get_backend("cpu")
         self._dtype = np.dtype(np.float32)
@@ -190,7 +194,7 @@ class BaseLayer(OnBackend):
         # a copy holds mu_w, mu_b ... as arrays of their own: make them views again
         # (a layer without a vector of its own gets its views from its owner's)
         super().__setstate__(state)
-        if self._mu_theta is None:
+        if self.shares_parameters:
             return
         deltas = (self._dmu_theta, self._dvar_theta, self._pending_deltas)
         self._set_params(self._mu_theta, self._var_theta, self._mu_w.size)

@@ -97,6 +97,7 @@ class BidirectionalLSTM(LSTM):
             for name in ("mu_b", "var_b", "delta_mu_b", "delta_var_b"):
                 setattr(core, "_" + name, getattr(self, "_" + name)[b0:b0 + n_b])
             # no vector of its own: its deltas are scaled as weights and biases apart
+            core.shares_parameters = True
             core._mu_theta = core._var_theta = core._dmu_theta = core._dvar_theta = None
             w0, b0 = w0 + n_w, b0 + n_b
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from .._validation import check_array, check_positive_int
 from ..backend import (
+    LSTM_BACKWARD_BUFFERS,
     LSTM_FORWARD_BUFFERS,
     LSTM_WINDOW_BACKWARD_BUFFERS,
     LSTM_WINDOW_FORWARD_PREFIX,
@@ -392,10 +393,7 @@ class LSTM(SequenceSteps, BaseLayer):
         if views is None:
             r = slice(b0, b1)
             forward = tuple(buf[r] for buf in self._forward_bufs)
-            backward = tuple(buf[r] for buf in (
-                self._dmu_hrec, self._dvar_hrec, self._dmu_c, self._dvar_c, self._mu_ga,
-                self._jcb_ga, self._mu_c, self._mu_ca, self._jcb_ca, self._dz_mu, self._dz_var,
-                self._dmu_in, self._dvar_in))
+            backward = tuple(buf[r] for buf in self._buffers(LSTM_BACKWARD_BUFFERS))
             views = self._row_views[(b0, b1)] = (forward, backward)
         return views
 
@@ -411,7 +409,7 @@ class LSTM(SequenceSteps, BaseLayer):
         bk = self._bk
         B, T, ni, no = self._batch_size, self.seq_len, self.input_size, self.output_size
         dmu_out, dvar_out = self._start_backward(delta_mu, delta_var)
-        if self._window and self._lengths is None and self._var_theta is not None:
+        if self._window and self._lengths is None and not self.shares_parameters:
             # the common case, in one kernel call
             bk.lstm_backward_window_full(need_input_delta, dmu_out, dvar_out,
                                          *self._window_back_args, self._mu_h, self._var_h,
@@ -435,11 +433,11 @@ class LSTM(SequenceSteps, BaseLayer):
 
     def _scale_param_deltas(self) -> None:
         """Parameter deltas from the sums ``_acc_*`` laid out as the parameters
-        (docs/theory.rst §6). One direction of a bidirectional layer holds its weights
-        and biases as views into the parent's vector (``_var_theta`` is None):
-        it scales them apart."""
+        (docs/theory.rst §6). One direction of a bidirectional layer
+        (``shares_parameters``) holds its weights and biases as views into the
+        parent's vector: it scales them apart."""
         bk = self._bk
-        if self._var_theta is not None:
+        if not self.shares_parameters:
             bk.weight_delta_scale(self._var_theta, self._acc_mu, self._acc_var,
                                   self._dmu_theta, self._dvar_theta)
             return
