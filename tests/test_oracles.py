@@ -49,7 +49,8 @@ def _objective(net, params, x, delta):
 
 
 def test_parameter_deltas_equal_chain_rule_through_time(code_path, record_property):
-    """Δm_θ / s_θ = d(Σ δ_m · output)/dθ at the means, for every parameter (§5.2)."""
+    """Δm_θ / s_θ = d(Σ δ_m · output)/dθ at the means, for every parameter
+    (docs/theory.rst §10, oracle 2)."""
     net = Sequential(LSTM(2, 4, 6), LSTM(4, 3, 6), Linear(18, 2)).double()
     rng = np.random.default_rng(2)
     set_variances(net, 1e-10, rng)
@@ -93,7 +94,7 @@ def test_input_deltas_equal_chain_rule(code_path, record_property):
 
 # ------------------------------------------------------------------- 3. moments
 def test_lstm_moments_are_the_documented_equations(code_path, record_property):
-    """The stacked, split-sum implementation equals §2.4 transcribed gate by gate."""
+    """The stacked, split-sum implementation equals docs/theory.rst §4 gate by gate."""
     net = Sequential(LSTM(3, 4, 7)).double()
     layer = net.layers[0]
     rng = np.random.default_rng(4)
@@ -202,7 +203,8 @@ def test_linear_moments_are_exact(record_property):
 
 
 def test_single_step_agrees_with_pytagi(record_property):
-    """At seq_len = 1 the §2.4 moments coincide with pytagi's (float32 round-off)."""
+    """At seq_len = 1 the moments of docs/theory.rst §4 coincide with pytagi's (float32
+    round-off)."""
     pytagi = import_pytagi()
     net = Sequential(LSTM(2, 3, 1), Linear(3, 2))
     peer = pytagi.nn.Sequential(pytagi.nn.LSTM(2, 3, 1), pytagi.nn.Linear(3, 2))

@@ -29,8 +29,8 @@ class ProjectedLSTM(LSTM):
     output and its recurrent state ``h``; ``c_t`` keeps ``output_size``
     values. As everywhere in TAGI, the elements of ``r_{t-1}`` enter the next
     step as independent Gaussians (the covariances that ``W_hr`` creates
-    between them are dropped), so the gate-pair covariance sums of §2.4 run
-    over the diagonal variances of ``a_t``.
+    between them are dropped), so the gate-pair covariance sums of docs/theory.rst §4
+    run over the diagonal variances of ``a_t``.
 
     Backward through time, the delta on ``r_t`` (from the layer above and
     from the gates of step ``t + 1``) reaches ``h_t`` through the weight
