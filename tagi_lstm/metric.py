@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from ._validation import check_array
+from ._validation import check_array, check_positive_int
 
 
 def _prepare(where, prediction, observation, std=None):
@@ -141,3 +141,88 @@ def crps_ensemble(samples, observation) -> float:
     m = x.shape[1]
     spread = x @ (2.0 * np.arange(1, m + 1) - m - 1) / m ** 2  # 1/2 E|X - X'| per row
     return float(np.mean(np.mean(np.abs(x - y), axis=1) - spread))
+
+
+# --------------------------------------------------------------------------
+# Scores over many series (the forecasting-competition conventions)
+# --------------------------------------------------------------------------
+def nd(prediction, observation) -> float:
+    r"""Normalised deviation (the normalised p50 loss): ``sum|y - m| / sum|y|``, summed
+    over every step and series (arrays of any shape, e.g. ``(horizon, n_series)``)."""
+    pred, obs = _prepare("metric.nd", prediction, observation)
+    return float(np.sum(np.abs(obs - pred)) / _scale_of(obs, "metric.nd"))
+
+
+def quantile_loss(prediction, observation, std, level: float = 0.9) -> float:
+    r"""Normalised quantile loss of Gaussian forecasts at ``level`` (p90 for 0.9).
+
+    With the forecast quantile ``q = m + z_level s`` and ``rho = level``:
+    ``2 sum (y - q) (rho 1{y > q} - (1 - rho) 1{y <= q}) / sum|y|``, summed over every
+    step and series, as the TAGI-LSTM paper and DeepAR report it.
+    """
+    where = "metric.quantile_loss"
+    if not 0 < level < 1:
+        raise ValueError(f"{where}: level must be in (0, 1); got {level}")
+    pred, obs, sd = _prepare(where, prediction, observation, std)
+    diff = obs - (pred + ndtri(level) * sd)
+    loss = np.where(diff > 0, level * diff, (level - 1.0) * diff)
+    return float(2.0 * np.sum(loss) / _scale_of(obs, where))
+
+
+def smape(prediction, observation) -> float:
+    r"""Symmetric mean absolute percentage error, in percent (the M4 definition):
+    ``200 mean(|y - m| / (|y| + |m|))``; a step where both are 0 counts as 0."""
+    pred, obs = _prepare("metric.smape", prediction, observation)
+    denom = np.abs(obs) + np.abs(pred)
+    ratio = np.divide(np.abs(obs - pred), denom, out=np.zeros_like(denom), where=denom > 0)
+    return float(200.0 * np.mean(ratio))
+
+
+def mase(prediction, observation, insample, season: int = 1) -> float:
+    r"""Mean absolute scaled error, averaged over series.
+
+    Per series: ``mean|y - m|`` over its observed test steps divided by the mean
+    absolute seasonal difference ``|x_t - x_{t-season}|`` of its training part
+    ``insample``.
+
+    Args:
+        prediction, observation: ``(horizon,)`` or ``(horizon, n_series)``.
+        insample: ``(time,)`` or ``(time, n_series)``, the training values (NaN, e.g.
+            padding at the top of shorter series, skipped).
+        season: the seasonal period (1: the naive one-step difference).
+    """
+    where = "metric.mase"
+    season = check_positive_int(season, name="season", where=where)
+    pred = check_array(prediction, name="prediction", where=where)
+    obs = check_array(observation, name="observation", where=where, allow_nan=True,
+                      shape=pred.shape)
+    train = check_array(insample, name="insample", where=where, allow_nan=True)
+    if pred.ndim not in (1, 2) or train.ndim != pred.ndim or \
+            (pred.ndim == 2 and train.shape[1] != pred.shape[1]):
+        raise ValueError(f"{where}: prediction (horizon[, n_series]) and insample "
+                         f"(time[, n_series]) must have one column per series; got "
+                         f"{pred.shape} and {train.shape}")
+    pred, obs, train = (np.asarray(a, dtype=np.float64).reshape(a.shape[0], -1)
+                        for a in (pred, obs, train))
+    scaled = []
+    for j in range(pred.shape[1]):
+        seen = ~np.isnan(obs[:, j])
+        steps = np.abs(train[season:, j] - train[:-season, j])
+        steps = steps[~np.isnan(steps)]
+        if not seen.any():
+            continue
+        if steps.size == 0 or not steps.mean() > 0:
+            raise ValueError(f"{where}: series {j} has no non-zero seasonal difference in "
+                             f"insample (season {season}): its scale is undefined")
+        scaled.append(np.mean(np.abs(obs[seen, j] - pred[seen, j])) / steps.mean())
+    if not scaled:
+        raise ValueError(f"{where}: no observed (non-NaN) values to score")
+    return float(np.mean(scaled))
+
+
+def _scale_of(obs, where: str) -> float:
+    total = float(np.sum(np.abs(obs)))
+    if not total > 0:
+        raise ValueError(f"{where}: the observations sum to 0 in absolute value: the score "
+                         f"is undefined")
+    return total
