@@ -446,3 +446,30 @@ def test_kernels_agree_with_cpu_on_large_arrays(dtype):
     values[17, 0] = np.inf
     assert not gpu.all_finite(cupy.asarray(values))
     assert gpu.min_value(cupy.arange(3, 10)) == 3.0
+
+
+# ------------------------------------------------------------------ GPU against the oracles
+@pytest.mark.gpu
+@pytest.mark.parametrize("large", [False, True], ids=["ordinary", "bounded-regime"])
+def test_gpu_lstm_moments_are_the_documented_equations(large):
+    """The GPU's LSTM equals docs/theory.rst §4 transcribed gate by gate (the reference of
+    tests/reference.py, written apart from both backends), in the ordinary regime and where
+    the moment bounds act (large weights, uncertain inputs), float64."""
+    _require_gpu()
+    from reference import tagi_lstm_moments
+
+    rng = np.random.default_rng(21)
+    tagi_lstm.manual_seed(3)
+    net = Sequential(LSTM(2, 5, 7)).double()
+    layer = net.layers[0]
+    if large:
+        layer.mu_w = rng.normal(0.0, 2.0, size=layer.mu_w.size)
+        layer.mu_b = rng.normal(0.0, 2.0, size=layer.mu_b.size)
+    x_mu = rng.normal(size=(4, 7, 2))
+    x_var = rng.uniform(0.0, 0.3 if not large else 0.15, size=(4, 7, 2))
+    ref_mu, ref_var = tagi_lstm_moments(x_mu, x_var, layer.mu_w.reshape(20, 7),
+                                        layer.var_w.reshape(20, 7), layer.mu_b, layer.var_b)
+    net.to_device("cuda")
+    mu, var = net(x_mu, x_var)
+    np.testing.assert_allclose(_host(mu), ref_mu.reshape(4, -1), atol=1e-10)
+    np.testing.assert_allclose(_host(var), ref_var.reshape(4, -1), atol=1e-10)
