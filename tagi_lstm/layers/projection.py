@@ -40,6 +40,13 @@ class ProjectedLSTM(LSTM):
     and time. Every step is a few backend calls (matrix products, the step
     kernels of the plain layer), on the CPU and the GPU alike.
 
+    Why not the plain layer's fused window kernels: they carry ``h_t`` into
+    ``a_{t+1}`` inside the kernel, while here ``r_t = W_hr h_t`` must be formed
+    between two steps. The per-step kernel (the one maths of §4, shared with
+    the plain layer) is therefore called with ``ni = 0``, so the copy of
+    ``h_t`` it writes into ``a_{t+1}`` lands in scratch buffers, and the
+    projection then writes ``r_t`` where the next step reads it.
+
     Args:
         proj_size: size of ``r_t``, between 1 and ``output_size - 1``.
         others: as :class:`~tagi_lstm.nn.LSTM` (build it as
