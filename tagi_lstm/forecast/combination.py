@@ -29,7 +29,7 @@ import numpy as np
 from .._validation import check_positive_int
 from ..persist import open_npz, save_npz
 from .model import backtest_horizon
-from .result import Backtest, Forecast, mixture_moments
+from .result import Backtest, Forecast, mixture_with_parts
 
 
 class ArrayBundle(dict):
@@ -44,15 +44,8 @@ class ArrayBundle(dict):
 def _combine(outs: list) -> tuple:
     """``(mean, variance, components)`` of the mixture of ``outs``: objects with ``mean``,
     ``std`` and ``components`` (arrays of one shape)."""
-    mean, var = mixture_moments(np.stack([o.mean for o in outs]),
-                                np.stack([o.std ** 2 for o in outs]))
-    names = list(dict.fromkeys(k for o in outs for k in (o.components or {})))
-    zero = np.zeros_like(mean)
-    components = {k: np.mean([(o.components or {}).get(k, zero) for o in outs], axis=0)
-                  for k in names}
-    spread = var - np.mean([o.std ** 2 for o in outs], axis=0)
-    components["ensemble"] = components.get("ensemble", zero) + spread
-    return mean, var, components
+    return mixture_with_parts([o.mean for o in outs], [o.std ** 2 for o in outs],
+                              [o.components or {} for o in outs])
 
 
 class Combination:

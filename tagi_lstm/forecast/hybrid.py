@@ -63,7 +63,7 @@ from ..sequential import Sequential
 from ..utils import Normalizer
 from .history import SeenSeries
 from .model import backtest_horizon, check_series
-from .result import Backtest, Forecast, mixture_moments
+from .result import Backtest, Forecast, mixture_moments, mixture_with_parts
 
 #: Variance parts of a hybrid forecast (they add up to its variance).
 HYBRID_COMPONENTS = ("parameters", "fed_back", "level", "noise", "ensemble")
@@ -312,10 +312,7 @@ class HybridForecaster(SeenSeries):
             means.append(Normalizer.unstandardize(out["mean"], m, s))
             parts.append({k: out[k] * s ** 2 for k in HYBRID_COMPONENTS[:-1]})
             variances.append(sum(parts[-1].values()))
-        mean, var = mixture_moments(np.stack(means), np.stack(variances))
-        components = {k: np.mean([p[k] for p in parts], axis=0)
-                      for k in HYBRID_COMPONENTS[:-1]}
-        components["ensemble"] = var - np.mean(variances, axis=0)
+        mean, var, components = mixture_with_parts(means, variances, parts)
         return {"mean": mean, "var": var, "components": components}
 
     # ----------------------------------------------------------------- fitting

@@ -54,7 +54,7 @@ from . import propagate
 from .calibration import variance_factors
 from .history import SeenSeries
 from .member import Member
-from .result import COMPONENTS, Backtest, Forecast, mixture_moments
+from .result import COMPONENTS, Backtest, Forecast, mixture_with_parts
 from .transform import Differencing
 
 NOISE_MODES = ("fixed", "scheduled", "heteroscedastic")
@@ -311,10 +311,7 @@ class Forecaster(SeenSeries):
     def _combine(self, means, variances, parts, steps) -> tuple:
         """Mixture of the members' Gaussians, the parts averaged, plus the spread; then the
         calibration of each horizon step (``steps``: 1-based, one per last-axis entry)."""
-        mean, var = mixture_moments(np.stack(means), np.stack(variances))
-        components = {name: np.mean([p[name] for p in parts], axis=0)
-                      for name in COMPONENTS[:3]}
-        components["ensemble"] = var - np.mean(variances, axis=0)
+        mean, var, components = mixture_with_parts(means, variances, parts)
         factor = 1.0
         if self.calibration_ is not None:
             factor = self.calibration_[np.minimum(steps, len(self.calibration_)) - 1]

@@ -45,6 +45,29 @@ def mixture_moments(means, variances, axis: int = 0):
     return mean, variances.mean(axis=axis) + spread
 
 
+def mixture_with_parts(means, variances, parts) -> tuple:
+    """:func:`mixture_moments` of members whose variances come split into parts.
+
+    Args:
+        means, variances: one array per member, all of one shape.
+        parts: one ``{name: variances}`` per member (see :class:`Forecast`'s
+            ``components``), adding up to that member's variance.
+
+    Returns:
+        ``(mean, variance, components)``: each part averaged over the members
+        (a part a member lacks counts as zero) and the members' disagreement
+        added to ``"ensemble"``, so the components add up to the mixture's
+        variance.
+    """
+    mean, var = mixture_moments(np.stack(means), np.stack(variances))
+    zero = np.zeros_like(mean)
+    names = list(dict.fromkeys(k for p in parts for k in p))
+    components = {k: np.mean([p.get(k, zero) for p in parts], axis=0) for k in names}
+    components["ensemble"] = components.get("ensemble", zero) + var - np.mean(variances,
+                                                                              axis=0)
+    return mean, var, components
+
+
 @dataclass
 class Forecast:
     """Gaussian forecasts: a mean and a standard deviation per step.
