@@ -40,7 +40,11 @@ def get_rng() -> np.random.Generator:
 def seeded(seed):
     """Inside the block, this thread draws from ``numpy.random.default_rng(seed)``
     (or from ``seed`` itself when it is a ``Generator``); the shared generator is
-    neither used nor changed. Blocks nest; the generator is yielded."""
+    neither used nor changed. ``None`` changes nothing: the block draws from
+    whatever generator is in use. Blocks nest; the generator is yielded."""
+    if seed is None:
+        yield get_rng()
+        return
     if isinstance(seed, np.random.Generator):
         rng = seed
     else:

@@ -41,6 +41,9 @@ def test_seeded_blocks_nest_and_restore():
     with seeded(1):
         assert np.array_equal(_weights(), first)
     assert get_rng().random() == shared.random()  # untouched by the blocks
+    with seeded(None) as current:  # no seed: whatever is in use
+        assert current is get_rng()
+    assert get_rng().random() == shared.random()
 
 
 @pytest.mark.parametrize("seed", [-1, 1.5, True, "0"])

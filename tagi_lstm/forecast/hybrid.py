@@ -46,7 +46,6 @@ forward pass carries input variances), so the variance of ``y_{t+h}``,
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 
@@ -107,7 +106,7 @@ class HybridMember:
     """One LSTM ``LSTM(1, hidden, L) -> Linear(hidden * L, 1)`` and its filter."""
 
     def __init__(self, lookback: int, hidden_size: int, dtype, seed: int | None):
-        with seeded(seed) if seed is not None else contextlib.nullcontext():
+        with seeded(seed):
             self.net = Sequential(LSTM(1, hidden_size, lookback),
                                   Linear(hidden_size * lookback, 1)).to_dtype(dtype)
         self.dtype = np.dtype(dtype)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from ..config import PREDICT_CHUNK
@@ -48,7 +46,7 @@ class Member:
                  linear: bool = False):
         h, L = hidden_size, lookback
         # a generator of its own: the library's shared one is left alone
-        with seeded(seed) if seed is not None else contextlib.nullcontext():
+        with seeded(seed):
             layers = [LSTM(num_inputs, h, L)] + [LSTM(h, h, L) for _ in range(num_layers - 1)]
             if noise == "heteroscedastic":
                 layers += [Linear(h * L, 2), EvenExp()]
