@@ -140,9 +140,7 @@ class Combination:
     @classmethod
     def load(cls, filename) -> Combination:
         """A combination written by :meth:`save`."""
-        with open_npz(filename, "Combination.load", "__combination__",
-                      "saved Combination") as data:
-            return cls._from_arrays(data)
+        return load_any(filename, "Combination.load", cls)
 
     @classmethod
     def _from_arrays(cls, data) -> Combination:
@@ -168,10 +166,12 @@ def _kind(data):
     return None
 
 
-def load_any(filename, where: str):
-    """Whatever forecaster ``filename`` holds (written by a ``save``)."""
+def load_any(filename, where: str, expected=None):
+    """Whatever forecaster ``filename`` holds (written by a ``save``); with ``expected``,
+    only a forecaster of that class."""
     with open_npz(filename, where, None, "saved forecaster") as data:
         kind = _kind(data)
-        if kind is None:
-            raise ValueError(f"{where}: {filename} is not a saved forecaster")
+        if kind is None or (expected is not None and kind is not expected):
+            what = "forecaster" if expected is None else expected.__name__
+            raise ValueError(f"{where}: {filename} is not a saved {what}")
         return kind._from_arrays(data)

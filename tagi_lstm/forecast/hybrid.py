@@ -56,10 +56,11 @@ from ..config import HYBRID_START_VAR, MAX_INNOVATION
 from ..dates import check_dates, future_dates, infer_frequency
 from ..exceptions import NotFittedError
 from ..layers import LSTM, Linear
-from ..persist import check_scale, check_sizes, linear_sizes, lstm_sizes, open_npz, save_npz
+from ..persist import check_scale, check_sizes, linear_sizes, lstm_sizes, save_npz
 from ..random import seeded
 from ..sequential import Sequential
 from ..utils import Normalizer
+from .combination import load_any
 from .history import SeenSeries
 from .model import backtest_horizon, check_series
 from .result import Backtest, Forecast, mixture_moments, mixture_with_parts
@@ -585,9 +586,7 @@ class HybridForecaster(SeenSeries):
     @classmethod
     def load(cls, filename) -> HybridForecaster:
         """A forecaster written by :meth:`save`."""
-        with open_npz(filename, "HybridForecaster.load", "__hybrid__",
-                      "saved HybridForecaster") as data:
-            return cls._from_arrays(data)
+        return load_any(filename, "HybridForecaster.load", cls)
 
     @classmethod
     def _from_arrays(cls, data) -> HybridForecaster:
