@@ -54,14 +54,13 @@ import numpy as np
 from .._validation import check_float_dtype, check_positive_int, check_real, check_seed
 from ..config import HYBRID_START_VAR, MAX_INNOVATION
 from ..dates import check_dates, future_dates, infer_frequency
-from ..exceptions import NotFittedError
 from ..layers import LSTM, Linear
 from ..persist import check_scale, check_sizes, linear_sizes, lstm_sizes, save_npz
 from ..random import seeded
 from ..sequential import Sequential
 from ..utils import Normalizer
+from .base import ForecasterBase
 from .combination import load_any
-from .history import SeenSeries
 from .model import backtest_horizon, check_series
 from .result import Backtest, Forecast, mixture_moments, mixture_with_parts
 
@@ -209,7 +208,7 @@ class HybridMember:
         return out
 
 
-class HybridForecaster(SeenSeries):
+class HybridForecaster(ForecasterBase):
     r"""The LSTM / local-level hybrid (see the module docstring for the model).
 
     An LSTM models the recurrent pattern, a random-walk level the drift
@@ -275,16 +274,6 @@ class HybridForecaster(SeenSeries):
     #: Steps of history a forecast needs (the filter starts from one observation).
     min_history = 1
 
-    @property
-    def best_epochs_(self) -> tuple:
-        """The epoch each member kept."""
-        return tuple(m.best_epoch for m in self.members_)
-
-    @property
-    def best_epoch_(self):
-        """The epoch the first member kept."""
-        return self.members_[0].best_epoch if self.members_ else None
-
     # ------------------------------------------------------------------ helpers
     def _check(self, y, covariates, dates, where):
         if covariates is not None:
@@ -348,12 +337,9 @@ class HybridForecaster(SeenSeries):
         y, dates = self._check(y, covariates, dates, where)
         epochs = check_positive_int(epochs, name="epochs", where=where)
         patience = check_positive_int(patience, name="patience", where=where)
-        if not 0 <= validation < 1:
-            raise ValueError(f"{where}: validation must be a fraction in [0, 1); got "
-                             f"{validation}")
+        n_train = self._training_steps(y, validation, where)
         if refit not in HYBRID_REFITS:
             raise ValueError(f"{where}: refit must be one of {HYBRID_REFITS}; got {refit!r}")
-        n_train = len(y) - round(validation * len(y))
         train = y[:n_train]
         if np.sum(~np.isnan(train)) < 2:
             raise ValueError(f"{where}: the training part ({n_train} steps) needs at least "
@@ -436,11 +422,6 @@ class HybridForecaster(SeenSeries):
                 for m in self.members_]
 
     # --------------------------------------------------------------- forecasts
-    def _check_fitted(self, what: str) -> None:
-        if not self.members_:
-            raise NotFittedError(f"HybridForecaster.{what}: this forecaster is not fitted yet; "
-                                 f"call fit() first")
-
     def predict(self, y, covariates=None, dates=None) -> Forecast:
         """One-step-ahead forecasts of every step of ``y``, filtering without learning
         from each member's starting level (the first steps are forecast before the

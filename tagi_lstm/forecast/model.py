@@ -47,12 +47,11 @@ from ..data import (
     time_features,
 )
 from ..dates import check_dates, future_dates, infer_frequency, season_length
-from ..exceptions import NotFittedError
 from ..persist import check_scale, check_sizes, linear_sizes, lstm_sizes, save_npz
 from ..utils import Normalizer, exponential_scheduler
 from . import propagate
+from .base import ForecasterBase
 from .calibration import variance_factors
-from .history import SeenSeries
 from .member import Member
 from .result import COMPONENTS, Backtest, Forecast, mixture_with_parts
 from .transform import Differencing
@@ -110,7 +109,7 @@ def check_series(y, covariates, dates, where):
     return y, covariates, dates
 
 
-class Forecaster(SeenSeries):
+class Forecaster(ForecasterBase):
     r"""A Bayesian LSTM forecaster: ``fit``, ``predict``, ``forecast``, ``backtest``, ``update``.
 
     Inputs and targets are standardised with the training part's mean and
@@ -240,19 +239,9 @@ class Forecaster(SeenSeries):
         return [m.net for m in self.members_]
 
     @property
-    def best_epochs_(self) -> tuple:
-        """The epoch each member kept."""
-        return tuple(m.best_epoch for m in self.members_)
-
-    @property
     def min_history(self) -> int:
         """Steps of history a forecast needs: the lookback plus what differencing uses."""
         return self.lookback + self._diff.lost
-
-    @property
-    def best_epoch_(self):
-        """The epoch the first member kept."""
-        return self.members_[0].best_epoch if self.members_ else None
 
     # ------------------------------------------------------------------- data
     def _check_series(self, y, covariates, dates, where):
@@ -778,11 +767,8 @@ class Forecaster(SeenSeries):
         y, covariates, dates = self._check_series(y, covariates, dates, where)
         epochs = check_positive_int(epochs, name="epochs", where=where)
         patience = check_positive_int(patience, name="patience", where=where)
-        if not 0 <= validation < 1:
-            raise ValueError(f"{where}: validation must be a fraction in [0, 1); got "
-                             f"{validation}")
+        n_train = self._training_steps(y, validation, where)
         cov = self._all_covariates(covariates, dates, len(y))
-        n_train = len(y) - round(validation * len(y))
         self._set_scale(y[:n_train], cov[:n_train], where)
         x, t, positions = self._windows(y, cov)
         is_train = positions < n_train
@@ -1077,11 +1063,6 @@ class Forecaster(SeenSeries):
         return self
 
     # ----------------------------------------------------------------- checks
-    def _check_fitted(self, what: str) -> None:
-        if not self.members_:
-            raise NotFittedError(f"Forecaster.{what}: this forecaster is not fitted yet; "
-                                 f"call fit() first")
-
     def _num_user_covariates(self) -> int:
         return self._num_covariates - 2 * len(self.calendar)
 

@@ -1,14 +1,20 @@
-"""The series a forecaster has seen: whole, or only its most recent steps."""
+"""What the forecasters share: the series seen (whole, or only its most recent steps),
+the members' kept epochs, the held-out split and the fitted check."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .._validation import check_positive_int
+from ..exceptions import NotFittedError
 
 
-class SeenSeries:
-    """Keeps ``_y`` (and ``_cov``, ``_dates`` where the forecaster has them) for
+class ForecasterBase:
+    """The parts :class:`~tagi_lstm.forecast.Forecaster` and
+    :class:`~tagi_lstm.forecast.HybridForecaster` share (each has ``members_``, whose
+    items have a ``best_epoch``).
+
+    It keeps ``_y`` (and ``_cov``, ``_dates`` where the forecaster has them) for
     ``forecast()`` without a history, the default start of ``backtest`` and ``save``.
 
     With ``max_history`` only the last ``max(max_history, min_history)`` steps are kept,
@@ -20,6 +26,29 @@ class SeenSeries:
     max_history: int | None = None
     _dropped = 0
     _y = _cov = _dates = None
+
+    @property
+    def best_epochs_(self) -> tuple:
+        """The epoch each member kept."""
+        return tuple(m.best_epoch for m in self.members_)
+
+    @property
+    def best_epoch_(self):
+        """The epoch the first member kept."""
+        return self.members_[0].best_epoch if self.members_ else None
+
+    def _check_fitted(self, what: str) -> None:
+        if not self.members_:
+            raise NotFittedError(f"{type(self).__name__}.{what}: this forecaster is not "
+                                 f"fitted yet; call fit() first")
+
+    @staticmethod
+    def _training_steps(y, validation: float, where: str) -> int:
+        """Steps of ``y`` trained on when the last ``validation`` fraction is held out."""
+        if not 0 <= validation < 1:
+            raise ValueError(f"{where}: validation must be a fraction in [0, 1); got "
+                             f"{validation}")
+        return len(y) - round(validation * len(y))
 
     @staticmethod
     def _check_max_history(value, where: str):
