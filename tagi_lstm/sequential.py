@@ -484,8 +484,7 @@ class Sequential(OnBackend):
         counters and the states stateful LSTM layers carry to ``.npz``, atomically
         (:func:`tagi_lstm.persist.save_npz`: a crash mid-save leaves the old file)."""
         meta = {"dtype": self._dtype.name,
-                "counters": {key: [layer.num_capped, layer.num_floored, layer.num_rejected]
-                             for key, layer in self._param_layers()}}
+                "counters": self._counter_lists()}
         arrays = {"__architecture__": np.array(json.dumps(self._architecture())),
                   "__meta__": np.array(json.dumps(meta)), **self._param_arrays()}
         lstms = self._lstm_layers()
@@ -524,17 +523,25 @@ class Sequential(OnBackend):
             if "dtype" in meta:
                 self.to_dtype(meta["dtype"])
             self._load_param_arrays(data)
-        for key, layer in self._param_layers():
-            counts = meta.get("counters", {}).get(key)
-            if counts:
-                layer.num_capped, layer.num_floored, layer.num_rejected = (int(c) for c in
-                                                                           counts)
+        self._restore_counters(meta.get("counters", {}))
         if states:
             self.set_lstm_states(states)
 
     def get_neg_var_w_counter(self) -> dict:
         """``{layer info: number of variances floored}`` since construction (pytagi's name)."""
         return {layer.get_layer_info(): layer.num_floored for _, layer in self._param_layers()}
+
+    def _counter_lists(self) -> dict:
+        """``{"LSTM.0": [capped, floored, rejected], ...}``, as files keep them."""
+        return {key: [layer.num_capped, layer.num_floored, layer.num_rejected]
+                for key, layer in self._param_layers()}
+
+    def _restore_counters(self, counts: dict) -> None:
+        """Set the counters :meth:`_counter_lists` gave (layers it omits keep theirs)."""
+        for key, layer in self._param_layers():
+            if key in counts:
+                layer.num_capped, layer.num_floored, layer.num_rejected = (
+                    int(c) for c in counts[key])
 
     def update_counters(self) -> dict:
         """``{"LSTM.0": {"capped": n, "floored": m, "rejected": r}, ...}``: how often

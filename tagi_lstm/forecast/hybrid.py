@@ -51,6 +51,7 @@ import math
 
 import numpy as np
 
+from .. import metric
 from .._validation import check_float_dtype, check_positive_int, check_real, check_seed
 from ..config import HYBRID_START_VAR, MAX_INNOVATION
 from ..dates import check_dates, future_dates, infer_frequency
@@ -71,13 +72,15 @@ HYBRID_REFITS = ("retrain", "online", False)
 
 
 class FilterState:
-    """Filter moments of ``B`` independent runs (one per row).
+    """Filter moments of ``B`` independent runs (one per row), its :data:`FIELDS`.
 
     Attributes:
         level, level_var: ``(B,)`` posterior mean and variance of the level.
         mu_z, var_z: ``(B, L)`` posterior moments of the last ``L`` pattern
             values, oldest first (what the LSTM reads next).
     """
+
+    FIELDS = ("level", "level_var", "mu_z", "var_z")
 
     def __init__(self, level, level_var, mu_z, var_z):
         self.level, self.level_var = level, level_var
@@ -91,15 +94,18 @@ class FilterState:
 
     @classmethod
     def stack(cls, states) -> FilterState:
-        return cls(*(np.concatenate([getattr(s, a) for s in states])
-                     for a in ("level", "level_var", "mu_z", "var_z")))
+        return cls(*(np.concatenate([getattr(s, a) for s in states]) for a in cls.FIELDS))
+
+    def row(self, i: int) -> FilterState:
+        """Run ``i`` alone (views)."""
+        return FilterState(*(getattr(self, a)[i:i + 1] for a in self.FIELDS))
 
     def copy(self) -> FilterState:
         return FilterState(self.level.copy(), self.level_var.copy(), self.mu_z.copy(),
                            self.var_z.copy())
 
     def as_lists(self) -> dict:
-        return {a: getattr(self, a).tolist() for a in ("level", "level_var", "mu_z", "var_z")}
+        return {a: getattr(self, a).tolist() for a in self.FIELDS}
 
 
 class HybridMember:
@@ -354,16 +360,15 @@ class HybridForecaster(ForecasterBase):
             bar = tqdm(total=self.ensemble * epochs, desc="fit", unit="epoch")
         self.members_, self.history_ = [], []
         states = []
+        # the level starts at the mean of the first observed lookback of the training part
+        first = z[:n_train][~np.isnan(z[:n_train])][:self.lookback]
         for i in range(self.ensemble):
-            member = HybridMember(self.lookback, self.hidden_size, self.dtype,
-                                  None if self.seed is None else self.seed + i)
-            first = z[:n_train][~np.isnan(z[:n_train])][:self.lookback]
+            member = self._new_member(i)
             member.start = (float(first.mean()), HYBRID_START_VAR)
             self._train(member, i, z, n_train, held_out, epochs, patience, bar)
             if refit == "retrain" and n_train < len(z):
                 kept = member
-                member = HybridMember(self.lookback, self.hidden_size, self.dtype,
-                                      None if self.seed is None else self.seed + i)
+                member = self._new_member(i)
                 member.start, member.history = kept.start, kept.history
                 self._train(member, i, z, len(z), held_out[:0], kept.best_epoch + 1, patience,
                             None)
@@ -383,6 +388,10 @@ class HybridForecaster(ForecasterBase):
         self.freq_ = self.freq or _infer(dates)
         return self
 
+    def _new_member(self, i: int) -> HybridMember:
+        return HybridMember(self.lookback, self.hidden_size, self.dtype,
+                            None if self.seed is None else self.seed + i)
+
     def _train(self, member, i, z, n_train, held_out, epochs, patience, bar) -> None:
         """Epochs of one member; each starts the level where the last one's smoothed
         level began (a Rauch-Tung-Striebel pass over the level), as in Vuong et al."""
@@ -397,9 +406,11 @@ class HybridForecaster(ForecasterBase):
                 continue
             mean, var = member.filter(z[n_train:], state, self.level_noise, self.sigma_v ** 2,
                                       learn=False)[:2]
-            obs = z[n_train:][held_out]
-            ll = float(np.mean(-0.5 * np.log(2 * np.pi * var[held_out])
-                               - 0.5 * (obs - mean[held_out]) ** 2 / var[held_out]))
+            pred, sd = mean[held_out], np.sqrt(var[held_out])
+            # a diverged epoch scores -inf (it is never kept) rather than stopping the fit
+            ll = metric.log_likelihood(pred, z[n_train:][held_out], sd) \
+                if np.isfinite(pred).all() and np.isfinite(sd).all() and (sd > 0).all() \
+                else -np.inf
             member.history.append({"member": i, "epoch": epoch, "val_log_likelihood": ll})
             if ll > best[0]:
                 best = (ll, member.net.state_dict(), member.start)
@@ -449,9 +460,7 @@ class HybridForecaster(ForecasterBase):
         offset = 0
         if y is None:
             y, dates, offset = self._y, self._dates, self._dropped
-            states = [FilterState(*(getattr(self.state_, a)[i:i + 1] for a in
-                                    ("level", "level_var", "mu_z", "var_z")))
-                      for i in range(len(self.members_))]
+            states = [self.state_.row(i) for i in range(len(self.members_))]
         else:
             y, dates = self._check(y, covariates, dates, where)
             z = self._standardise(y)
@@ -519,10 +528,8 @@ class HybridForecaster(ForecasterBase):
         z = self._standardise(y_new)
         (m, s), means, variances, states = self._scale, [], [], []
         for i, member in enumerate(self.members_):
-            start = FilterState(*(getattr(self.state_, a)[i:i + 1] for a in
-                                  ("level", "level_var", "mu_z", "var_z")))
-            mean, var, state = member.filter(z, start, self.level_noise, self.sigma_v ** 2,
-                                             learn=True)[:3]
+            mean, var, state = member.filter(z, self.state_.row(i), self.level_noise,
+                                             self.sigma_v ** 2, learn=True)[:3]
             means.append(mean)
             variances.append(var)
             states.append(state)
@@ -553,9 +560,7 @@ class HybridForecaster(ForecasterBase):
         state = {"config": self._config(), "scale": list(self._scale), "freq_": self.freq_,
                  "state": self.state_.as_lists(),
                  "members": [{"best_epoch": m.best_epoch, "start": list(m.start),
-                              "bounded": m.num_bounded, "counters": {
-                                  key: [la.num_capped, la.num_floored, la.num_rejected]
-                                  for key, la in m.net._param_layers()}}
+                              "bounded": m.num_bounded, "counters": m.net._counter_lists()}
                              for m in self.members_], "dropped": self._dropped}
         arrays = {"__hybrid__": np.array(json.dumps(state)), "y": self._y}
         if self._dates is not None:
@@ -591,21 +596,17 @@ class HybridForecaster(ForecasterBase):
                 raise ValueError(f"{where}: the file is damaged: the filter state {name} "
                                  f"must be {shape} finite values (variances >= 0)")
         for i, info in enumerate(state["members"]):
-            member = HybridMember(self.lookback, self.hidden_size, self.dtype, None)
+            member = self._new_member(i)
             prefix = f"member{i}:"
             member.net._load_param_arrays({k[len(prefix):]: data[k] for k in data.files
                                            if k.startswith(prefix)})
             member.best_epoch, member.start = info["best_epoch"], tuple(info["start"])
             member.num_bounded = int(info.get("bounded", 0))
-            for key, layer in member.net._param_layers():
-                counts = info.get("counters", {}).get(key)
-                if counts:
-                    layer.num_capped, layer.num_floored, layer.num_rejected = counts
+            member.net._restore_counters(info.get("counters", {}))
             self.members_.append(member)
         self._scale = tuple(state["scale"])
         self.freq_ = state["freq_"]
-        self.state_ = FilterState(*(np.array(state["state"][a]) for a in
-                                    ("level", "level_var", "mu_z", "var_z")))
+        self.state_ = FilterState(*(np.array(state["state"][a]) for a in FilterState.FIELDS))
         self._y = data["y"]
         self._dates = data["dates"].astype("datetime64[s]") if "dates" in data else None
         self._dropped = int(state.get("dropped", 0))

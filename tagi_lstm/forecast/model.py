@@ -67,12 +67,6 @@ def _check_method(method, where: str) -> str:
     return method
 
 
-def _counters(networks: dict) -> dict:
-    """``{"lstm:LSTM.0": [capped, floored, rejected], ...}`` of the networks' layers."""
-    return {f"{name}:{key}": [layer.num_capped, layer.num_floored, layer.num_rejected]
-            for name, net in networks.items() for key, layer in net._param_layers()}
-
-
 def backtest_horizon(horizon, season, where: str) -> int:
     """A backtest's horizon: ``horizon``, else the season, checked."""
     if horizon is None:
@@ -979,7 +973,8 @@ class Forecaster(ForecasterBase):
                  else [float(k) for k in self.calibration_],
                  "num_covariates": self._num_covariates,
                  "members": [{"sigma_v_now": mb.sigma_v_now, "best_epoch": mb.best_epoch,
-                              "counters": _counters(mb.networks),
+                              "counters": {name: net._counter_lists()
+                                           for name, net in mb.networks.items()},
                               "bounded": mb.updater.total_bounded}
                              for mb in self.members_],
                  "history": self.history_, "dropped": self._dropped}
@@ -1056,10 +1051,7 @@ class Forecaster(ForecasterBase):
         for member, info in zip(self.members_, state["members"]):
             member.updater.total_bounded = int(info.get("bounded", 0))
             for name, net in member.networks.items():
-                for key, layer in net._param_layers():
-                    counts = info.get("counters", {}).get(f"{name}:{key}")
-                    if counts:
-                        layer.num_capped, layer.num_floored, layer.num_rejected = counts
+                net._restore_counters(info.get("counters", {}).get(name, {}))
         return self
 
     # ----------------------------------------------------------------- checks
