@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -158,9 +160,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_outputs(args) -> None:
     """Every file the command will write: never the input, in a folder that exists and
     can be written to (checked before any training)."""
-    import os
-    from pathlib import Path
-
     source = Path(args.csv).resolve()
     for flag, value in (("--output", args.output), ("--plot", args.plot)):
         if not value:
