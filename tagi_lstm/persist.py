@@ -76,15 +76,10 @@ def open_npz(filename, where: str, key: str, what: str):
                              f"{exc}") from exc
 
 
-def lstm_sizes(key: str, input_size: int, hidden: int) -> dict:
-    """``{"<key>/mu_w": n, ...}``: the array sizes ``LSTM(input_size, hidden)`` saves."""
-    w, b = 4 * hidden * (input_size + hidden), 4 * hidden
-    return {f"{key}/mu_w": w, f"{key}/var_w": w, f"{key}/mu_b": b, f"{key}/var_b": b}
-
-
-def linear_sizes(key: str, input_size: int, output_size: int) -> dict:
-    """``{"<key>/mu_w": n, ...}``: the array sizes ``Linear(input_size, output_size)`` saves."""
-    w, b = input_size * output_size, output_size
+def layer_sizes(key: str, layer, input_size: int, output_size: int) -> dict:
+    """``{"<key>/mu_w": n, ...}``: the array sizes ``layer(input_size, output_size)``
+    saves (``layer``: a class with ``parameter_shapes``, e.g. ``LSTM``, ``Linear``)."""
+    (w, _, _), b = layer.parameter_shapes(input_size, output_size)
     return {f"{key}/mu_w": w, f"{key}/var_w": w, f"{key}/mu_b": b, f"{key}/var_b": b}
 
 

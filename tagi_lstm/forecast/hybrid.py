@@ -56,7 +56,7 @@ from .._validation import check_float_dtype, check_positive_int, check_real, che
 from ..config import HYBRID_START_VAR, MAX_INNOVATION
 from ..dates import check_dates, future_dates, infer_frequency
 from ..layers import LSTM, Linear
-from ..persist import check_scale, check_sizes, linear_sizes, lstm_sizes, save_npz
+from ..persist import check_scale, check_sizes, layer_sizes, save_npz
 from ..random import seeded
 from ..sequential import Sequential
 from ..utils import Normalizer
@@ -586,8 +586,8 @@ class HybridForecaster(ForecasterBase):
             raise ValueError(f"{where}: the file is damaged: {len(state['members'])} members "
                              f"saved for ensemble={n}")
         for i in range(n):
-            check_sizes(data, {**lstm_sizes(f"member{i}:LSTM.0", 1, h),
-                               **linear_sizes(f"member{i}:Linear.1", h * L, 1)}, where)
+            check_sizes(data, {**layer_sizes(f"member{i}:LSTM.0", LSTM, 1, h),
+                               **layer_sizes(f"member{i}:Linear.1", Linear, h * L, 1)}, where)
         shapes = {"level": (n,), "level_var": (n,), "mu_z": (n, L), "var_z": (n, L)}
         for name, shape in shapes.items():
             arr = np.asarray(state["state"][name], dtype=np.float64)

@@ -47,7 +47,8 @@ from ..data import (
     time_features,
 )
 from ..dates import check_dates, future_dates, infer_frequency, season_length
-from ..persist import check_scale, check_sizes, linear_sizes, lstm_sizes, save_npz
+from ..layers import LSTM, Linear
+from ..persist import check_scale, check_sizes, layer_sizes, save_npz
 from ..utils import Normalizer, exponential_scheduler
 from . import propagate
 from .base import ForecasterBase
@@ -1019,13 +1020,13 @@ class Forecaster(ForecasterBase):
         h, L = self.hidden_size, self.lookback
         outputs = 2 if self.noise == "heteroscedastic" else 1
         for i in range(self.ensemble):
-            sizes = lstm_sizes(f"member{i}:lstm:LSTM.0", 1 + k, h)
+            sizes = layer_sizes(f"member{i}:lstm:LSTM.0", LSTM, 1 + k, h)
             for j in range(1, self.num_layers):
-                sizes.update(lstm_sizes(f"member{i}:lstm:LSTM.{j}", h, h))
-            sizes.update(linear_sizes(f"member{i}:lstm:Linear.{self.num_layers}", h * L,
-                                      outputs))
+                sizes.update(layer_sizes(f"member{i}:lstm:LSTM.{j}", LSTM, h, h))
+            sizes.update(layer_sizes(f"member{i}:lstm:Linear.{self.num_layers}", Linear,
+                                     h * L, outputs))
             if self.linear:
-                sizes.update(linear_sizes(f"member{i}:linear:Linear.0", L * (1 + k), 1))
+                sizes.update(layer_sizes(f"member{i}:linear:Linear.0", Linear, L * (1 + k), 1))
             check_sizes(data, sizes, where)
         self._num_covariates = k
         self.members_ = []

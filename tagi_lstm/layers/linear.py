@@ -60,8 +60,13 @@ class Linear(BaseLayer):
         return self.output_size
 
     def _param_shapes(self):
-        n_in, n_out = self.input_size, self.output_size
-        return (n_out * n_in, n_in, n_out), n_out
+        return self.parameter_shapes(self.input_size, self.output_size)
+
+    @staticmethod
+    def parameter_shapes(input_size: int, output_size: int):
+        """``((weights, fan_in, fan_out), biases)`` of ``Linear(input_size, output_size)``,
+        known before any layer is built (files are checked against it)."""
+        return (output_size * input_size, input_size, output_size), output_size
 
     def _alloc(self, batch_size: int) -> None:
         xp, dt = self._bk.xp, self._dtype

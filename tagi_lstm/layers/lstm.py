@@ -174,7 +174,13 @@ class LSTM(SequenceSteps, BaseLayer):
         return self.output_size, self.output_size
 
     def _param_shapes(self):
-        n, no = self.input_size + self.output_size, self.output_size
+        return self.parameter_shapes(self.input_size, self.output_size)
+
+    @staticmethod
+    def parameter_shapes(input_size: int, output_size: int):
+        """``((weights, fan_in, fan_out), biases)`` of ``LSTM(input_size, output_size)``,
+        known before any layer is built (files are checked against it)."""
+        n, no = input_size + output_size, output_size
         return (4 * no * n, n, no), 4 * no
 
     # ---------------------------------------------------------------- buffers
