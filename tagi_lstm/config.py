@@ -67,3 +67,17 @@ COMBINE_SIGNIFICANCE = 2.0
 #: The hybrid's level variance before the first step, standardised units (a tenth of
 #: the series' variance: the first observations set it within a few steps).
 HYBRID_START_VAR = 0.1
+#: ... and its trend's variance, per step (a trend of 0.03 standard deviations per step,
+#: one sd: the smoother of the first epoch replaces it).
+HYBRID_TREND_START_VAR = 1e-3
+#: ``auto``: the hybrid's trend and seasonal step variances when it tries those
+#: components (standardised units: a step standard deviation of 1 % of the series',
+#: so slope and seasonal shape change slowly beside a level that moves ten times
+#: as fast at the default ``level_noise``).
+HYBRID_TREND_NOISE = 1e-4
+HYBRID_SEASONAL_NOISE = 1e-4
+#: ``auto``: longest season given a seasonal component in the hybrid (its state holds
+#: ``season - 1`` effects, and the filter's covariance steps cost ``season**3`` per step).
+HYBRID_MAX_SEASON = 24
+#: ``auto``: the hybrid's observation noise standard deviations tried.
+HYBRID_SIGMA_V = (0.1, 0.2, 0.3)

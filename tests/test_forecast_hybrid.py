@@ -1,4 +1,4 @@
-"""The LSTM / local-level hybrid: its filter against the Kalman equations, the level's
+"""The LSTM / state-space hybrid: its filter against the Kalman equations, the state's
 smoother against the batch posterior, forecasts, backtests, updates and persistence."""
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from tagi_lstm import NotFittedError
 from tagi_lstm.config import COMBINE_SIGNIFICANCE, COMBINE_WITHIN
 from tagi_lstm.forecast import Combination, Forecaster, HybridForecaster
-from tagi_lstm.forecast.hybrid import FilterState, HybridMember, smoothed_start
+from tagi_lstm.forecast.hybrid import FilterState, HybridMember, StateSpace
 
 
 def _series(n=120, seed=0):
@@ -24,19 +24,21 @@ def _member(lookback=4, seed=3):
 def test_filter_step_is_the_kalman_update():
     member = _member()
     rng = np.random.default_rng(1)
-    state = FilterState(np.array([0.3]), np.array([0.2]), rng.normal(size=(1, 4)),
+    state = FilterState(np.array([[0.3]]), np.array([[[0.2]]]), rng.normal(size=(1, 4)),
                         rng.uniform(0.01, 0.1, size=(1, 4)))
     q, sv2, y = 0.05, 0.09, 1.1
     mu_z, var_z = member.pattern(state.mu_z, state.var_z)
-    mean, var, end, _, levels = member.filter(np.array([y]), state, q, sv2, learn=False)
+    mean, var, end, _, (xs, covs) = member.filter(np.array([y]), state, StateSpace(q), sv2,
+                                                  learn=False)
     p = 0.2 + q
     s = p + var_z[0] + sv2
     e = y - 0.3 - mu_z[0]
     assert mean[0] == pytest.approx(0.3 + mu_z[0], rel=1e-12)
     assert var[0] == pytest.approx(s, rel=1e-12)
-    assert end.level[0] == pytest.approx(0.3 + p * e / s, rel=1e-12)
-    assert end.level_var[0] == pytest.approx(p - p * p / s, rel=1e-12)
-    assert levels[0].tolist() == pytest.approx([end.level[0], end.level_var[0]], rel=1e-12)
+    assert end.x[0, 0] == pytest.approx(0.3 + p * e / s, rel=1e-12)
+    assert end.cov[0, 0, 0] == pytest.approx(p - p * p / s, rel=1e-12)
+    assert [xs[0, 0], covs[0, 0, 0]] == pytest.approx([end.x[0, 0], end.cov[0, 0, 0]],
+                                                      rel=1e-12)
     # the window moved on by one, ending with z's posterior
     assert end.mu_z[0, :3].tolist() == state.mu_z[0, 1:].tolist()
     assert end.mu_z[0, 3] == pytest.approx(mu_z[0] + var_z[0] * e / s, rel=1e-12)
@@ -45,10 +47,11 @@ def test_filter_step_is_the_kalman_update():
 
 def test_missing_observation_keeps_the_priors():
     member = _member()
-    state = FilterState.start(0.5, 0.1, 4)
-    mean, var, end, _, _ = member.filter(np.array([np.nan]), state, 0.05, 0.09, learn=True)
+    state = FilterState.start([0.5], [[0.1]], 4)
+    mean, var, end, _, _ = member.filter(np.array([np.nan]), state, StateSpace(0.05), 0.09,
+                                         learn=True)
     mu_z, var_z = member.pattern(state.mu_z, state.var_z)
-    assert end.level[0] == 0.5 and end.level_var[0] == pytest.approx(0.15)
+    assert end.x[0, 0] == 0.5 and end.cov[0, 0, 0] == pytest.approx(0.15)
     assert end.mu_z[0, -1] == pytest.approx(mu_z[0]) and end.var_z[0, -1] == pytest.approx(
         var_z[0])
     assert np.isfinite(mean).all() and np.isfinite(var).all()
@@ -66,7 +69,9 @@ def test_smoothed_start_matches_the_batch_posterior():
         gain = p / (p + r)
         m, p = m + gain * (y[t] - m), p - gain * p
         levels.append((m, p))
-    mean, var = smoothed_start(np.array(levels), q)
+    levels = np.array(levels)
+    mean, var = StateSpace(q).smoothed_start(levels[:, :1], levels[:, 1:, None])
+    mean, var = mean[0], var[0, 0]
     # l_t = l_0 + w_1 + ... + w_t with l_0 ~ N(m0, p0 + q); y_t = l_t + v_t
     idx = np.arange(n)
     cov_l = p0 + q + q * np.minimum(idx[:, None], idx[None, :])
@@ -76,6 +81,107 @@ def test_smoothed_start_matches_the_batch_posterior():
     post_var = cov_l[0, 0] - cross @ np.linalg.solve(cov_y, cross)
     assert mean == pytest.approx(post_mean, rel=1e-10)
     assert var == pytest.approx(post_var, rel=1e-10)
+
+
+def _structural(ss, n, x0, P0, r):
+    """The batch form of ``x_t = F x_{t-1} + w_t``, ``y_t = h x_t + v_t`` from
+    ``x_{-1} ~ N(x0, P0)``: the mean and covariance of ``y_0..y_{n-1}``, and the
+    prior moments of ``x_0`` with its covariance with them."""
+    F, Q, h = ss.F, ss.Q, ss.h
+    # x_t = F^{t+1} x_{-1} + sum_{j<=t} F^{t-j} w_j
+    powers = [np.linalg.matrix_power(F, t) for t in range(n + 1)]
+    cov_x = {}
+    for s in range(n):
+        for t in range(n):
+            c = powers[s + 1] @ P0 @ powers[t + 1].T
+            c = c + sum(powers[s - j] @ Q @ powers[t - j].T for j in range(min(s, t) + 1))
+            cov_x[s, t] = c
+    cov_y = np.array([[h @ cov_x[s, t] @ h for t in range(n)] for s in range(n)])
+    cov_y += r * np.eye(n)
+    cross = np.stack([cov_x[0, t] @ h for t in range(n)], axis=1)  # (k, n)
+    mean_y = np.array([h @ powers[t + 1] @ x0 for t in range(n)])
+    return mean_y, cov_y, F @ x0, cov_x[0, 0], cross
+
+
+@pytest.mark.parametrize("trend, seasonal", [(False, False), (True, False), (False, True),
+                                             (True, True)])
+def test_state_space_smoother_start_is_the_batch_posterior(trend, seasonal):
+    """Level, trend and a season of 4 observed with noise (no LSTM: the Kalman
+    filter by hand, then :meth:`StateSpace.smoothed_start`): the first state given
+    every step equals the Gaussian posterior from the joint covariance (the start
+    is that state taken back through ``F^{-1}``)."""
+    ss = StateSpace(0.02, 0.003 if trend else None, 0.01 if seasonal else None, 4)
+    rng = np.random.default_rng(5)
+    n, r, k = 14, 0.2, ss.size
+    x0, P0 = rng.normal(size=k), np.diag(rng.uniform(0.2, 0.6, k))
+    y = rng.normal(size=n)
+    x, P, xs, covs = x0, P0, [], []
+    for t in range(n):
+        x, P = ss.F @ x, ss.F @ P @ ss.F.T + ss.Q
+        s = ss.h @ P @ ss.h + r
+        gain = P @ ss.h / s
+        x, P = x + gain * (y[t] - ss.h @ x), P - np.outer(gain, gain) * s
+        xs.append(x)
+        covs.append(P)
+    mean, cov = ss.smoothed_start(np.array(xs), np.array(covs))
+    mean_y, cov_y, prior_mean, prior_cov, cross = _structural(ss, n, x0, P0, r)
+    post_mean = prior_mean + cross @ np.linalg.solve(cov_y, y - mean_y)
+    post_cov = prior_cov - cross @ np.linalg.solve(cov_y, cross.T)
+    np.testing.assert_allclose(ss.F @ mean, post_mean, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ss.F @ cov @ ss.F.T, post_cov, rtol=1e-9, atol=1e-12)
+
+
+def test_seasonal_effects_sum_to_zero_and_the_trend_carries_the_level():
+    ss = StateSpace(0.01, 1e-4, 1e-4, 5)
+    assert ss.size == 1 + 1 + 4
+    x = np.array([2.0, 0.5, 0.3, -0.1, 0.4, -0.2])  # level, trend, s_t .. s_{t-3}
+    nxt = ss.F @ x
+    assert nxt[0] == pytest.approx(2.5) and nxt[1] == 0.5
+    # the new effect completes the last five to zero; the others shift by one
+    assert nxt[2] + x[2:].sum() == pytest.approx(0.0)
+    assert nxt[3:].tolist() == x[2:5].tolist()
+    assert ss.h.tolist() == [1, 0, 1, 0, 0, 0]
+    np.testing.assert_allclose(ss.F_inv @ ss.F, np.eye(6), atol=1e-12)
+
+
+def test_seasonal_hybrid_learns_a_season_and_round_trips(tmp_path):
+    y = _series(120)
+    model = HybridForecaster(lookback=12, hidden_size=4, seasonal_noise=1e-4,
+                             trend_noise=1e-4, season=12, ensemble=2, seed=0)
+    model.fit(y[:108], epochs=4, progress=False)
+    assert model.state_.x.shape == (2, 1 + 1 + 11) and model.state_.cov.shape == (2, 13, 13)
+    fc = model.forecast(12)
+    np.testing.assert_allclose(sum(fc.components.values()), fc.std ** 2, rtol=1e-9)
+    assert (np.diff(fc.components["level"]) > 0).all()
+    # the filter found the season: its forecast errors are well inside the sine's amplitude
+    assert np.sqrt(np.mean((fc.mean - y[108:]) ** 2)) < 0.5
+    model.save(tmp_path / "s.npz")
+    back = HybridForecaster.load(tmp_path / "s.npz")
+    assert (back.trend_noise, back.seasonal_noise) == (1e-4, 1e-4)
+    np.testing.assert_array_equal(back.forecast(12).mean, fc.mean)
+
+
+def test_a_file_of_the_scalar_level_hybrid_still_loads(fitted, tmp_path):
+    """Files written before the state-space components held a scalar level."""
+    import json
+
+    model, _ = fitted
+    path = tmp_path / "new.npz"
+    model.save(path)
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    state = json.loads(str(arrays["__hybrid__"]))
+    filt = state["state"]
+    filt["level"] = [x[0] for x in filt.pop("x")]
+    filt["level_var"] = [c[0][0] for c in filt.pop("cov")]
+    for info in state["members"]:
+        info["start"] = [info["start"][0][0], info["start"][1][0][0]]
+    for key in ("trend_noise", "seasonal_noise"):
+        del state["config"][key]
+    arrays["__hybrid__"] = np.array(json.dumps(state))
+    np.savez(tmp_path / "old.npz", **arrays)
+    back = HybridForecaster.load(tmp_path / "old.npz")
+    np.testing.assert_array_equal(back.forecast(6).mean, model.forecast(6).mean)
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +283,9 @@ def test_dates_follow_the_calendar():
     ({"lookback": 0}, "lookback"),
     ({"ensemble": 1.5}, "ensemble"),
     ({"dtype": "int32"}, "dtype"),
+    ({"trend_noise": 0}, "trend_noise"),
+    ({"seasonal_noise": 1e-4}, "season >= 2"),
+    ({"seasonal_noise": 1e-4, "season": 1}, "season >= 2"),
 ])
 def test_bad_settings_are_named(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):

@@ -27,6 +27,10 @@ from ..config import (
     AUTO_MIN_WINDOWS,
     COMBINE_SIGNIFICANCE,
     COMBINE_WITHIN,
+    HYBRID_MAX_SEASON,
+    HYBRID_SEASONAL_NOISE,
+    HYBRID_SIGMA_V,
+    HYBRID_TREND_NOISE,
 )
 
 
@@ -91,11 +95,20 @@ def stages(season: int | None, n_fit: int, calendar: tuple = (), lags=None) -> l
 
 def hybrid_stages(season: int | None) -> list:
     """The groups of settings tried for :class:`~tagi_lstm.forecast.HybridForecaster`:
-    the level's noise, the observation noise, the lookback and how the held-out
-    tail is learned from (the base lookback is one season, 16 steps without one)."""
+    its state-space components (a local level alone, with a trend, with a seasonal
+    component when ``2 <= season <=`` :data:`~tagi_lstm.config.HYBRID_MAX_SEASON`,
+    with both), the level's noise, the observation noise, the lookback and how the
+    held-out tail is learned from (the base lookback is one season, 16 steps
+    without one)."""
+    trend = {"trend_noise": HYBRID_TREND_NOISE}
+    components = [{}, trend]
+    if season and 2 <= season <= HYBRID_MAX_SEASON:
+        seasonal = {"seasonal_noise": HYBRID_SEASONAL_NOISE}
+        components += [seasonal, {**trend, **seasonal}]
     lookbacks = [season, 2 * season] if season and season > 1 else [16, 32]
-    return [("hybrid:level_noise", [{"level_noise": q} for q in (1e-3, 1e-2, 3e-2)]),
-            ("hybrid:sigma_v", [{"sigma_v": s} for s in (0.1, 0.2, 0.3)]),
+    return [("hybrid:components", components),
+            ("hybrid:level_noise", [{"level_noise": q} for q in (1e-3, 1e-2, 3e-2)]),
+            ("hybrid:sigma_v", [{"sigma_v": s} for s in HYBRID_SIGMA_V]),
             ("hybrid:lookback", [{"lookback": min(L, AUTO_MAX_LOOKBACK)} for L in lookbacks]),
             ("hybrid:refit", [{"refit": "retrain"}, {"refit": "online"}])]
 

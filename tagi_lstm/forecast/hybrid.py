@@ -1,10 +1,10 @@
-r"""The LSTM / local-level hybrid: an LSTM and a random-walk level in one Kalman filter.
+r"""The LSTM / state-space hybrid: an LSTM beside a local level (optionally a trend and
+a seasonal component) in one Kalman filter.
 
 Model, in units standardised by the training part's mean and standard
 deviation (the coupling of Vuong, Nguyen & Goulet, *Coupling LSTM neural
 networks and state-space models through analytically tractable inference*,
-International Journal of Forecasting 41(1), 2025, with a local level as the
-state-space part)::
+International Journal of Forecasting 41(1), 2025)::
 
     level      l_t = l_{t-1} + w_t,                 w_t ~ N(0, q)
     pattern    z_t ~ N(mu_z, var_z) = LSTM(z_{t-L}, ..., z_{t-1})
@@ -12,11 +12,15 @@ state-space part)::
 
 The LSTM reads the filtered moments of its own component ``z`` (not the
 observations), so the level carries the slow drift and the LSTM the recurrent
-pattern around it.
+pattern around it. With ``trend_noise`` the level follows a local linear
+trend, and with ``seasonal_noise`` a seasonal component of period ``season``
+joins it (:class:`StateSpace`): the state-space part is then a vector
+``x_t = F x_{t-1} + w_t`` observed through ``h x_t``, and in the step below
+``m = h x``, ``p = h P h'`` and the state moves by ``P h' e / s``.
 
-One filter step. With the level's prior ``N(m, p)`` (``q`` already added)
-and the LSTM's prior ``N(mu_z, var_z)``, independent a priori, an observation
-``y_t`` gives
+One filter step (a local level). With the level's prior ``N(m, p)`` (``q``
+already added) and the LSTM's prior ``N(mu_z, var_z)``, independent a priori,
+an observation ``y_t`` gives
 
 .. math::
 
@@ -53,7 +57,7 @@ import numpy as np
 
 from .. import metric
 from .._validation import check_float_dtype, check_positive_int, check_real, check_seed
-from ..config import HYBRID_START_VAR, MAX_INNOVATION
+from ..config import HYBRID_START_VAR, HYBRID_TREND_START_VAR, MAX_INNOVATION
 from ..dates import check_dates, future_dates, infer_frequency
 from ..layers import LSTM, Linear
 from ..persist import check_scale, check_sizes, layer_sizes, save_npz
@@ -71,26 +75,102 @@ HYBRID_COMPONENTS = ("parameters", "fed_back", "level", "noise", "ensemble")
 HYBRID_REFITS = ("retrain", "online", False)
 
 
+class StateSpace:
+    r"""The linear-Gaussian part of the hybrid: a level, optionally a trend and a
+    seasonal component (dummy form), with transition ``F``, step noise ``Q`` and
+    observation vector ``h`` (``y_t = h x_t + z_t + v_t``).
+
+    State ``x = (l, [b], [s_t, s_{t-1}, ..., s_{t-m+2}])``::
+
+        level    l_t = l_{t-1} [+ b_{t-1}] + w_l,     w_l ~ N(0, level_noise)
+        trend    b_t = b_{t-1} + w_b,                 w_b ~ N(0, trend_noise)
+        season   s_t = -(s_{t-1} + ... + s_{t-m+1}) + w_s,  w_s ~ N(0, seasonal_noise)
+
+    so the seasonal effects of any ``m`` consecutive steps sum to zero up to the
+    noise, and ``h`` picks the level and the current seasonal effect.
+
+    Args:
+        level_noise: ``q``, the level's step variance.
+        trend_noise: the trend's step variance, or ``None`` (no trend).
+        seasonal_noise: the seasonal effect's step variance, or ``None`` (no
+            seasonal component).
+        season: ``m >= 2``, needed with ``seasonal_noise``.
+    """
+
+    def __init__(self, level_noise: float, trend_noise: float | None = None,
+                 seasonal_noise: float | None = None, season: int | None = None):
+        trend = trend_noise is not None
+        m = season if seasonal_noise is not None else 1
+        k = 1 + trend + (m - 1)
+        F, q, h = np.zeros((k, k)), np.zeros(k), np.zeros(k)
+        F[0, 0], q[0], h[0] = 1.0, level_noise, 1.0
+        if trend:
+            F[0, 1] = F[1, 1] = 1.0
+            q[1] = trend_noise
+        if m > 1:
+            first = 1 + trend
+            F[first, first:] = -1.0
+            F[first + 1:, first:-1] += np.eye(m - 2)
+            q[first], h[first] = seasonal_noise, 1.0
+        self.F, self.Q, self.h = F, np.diag(q), h
+        self.F_inv = np.linalg.inv(F)
+        self.trend, self.season = trend, m
+
+    @property
+    def size(self) -> int:
+        """``k``, the length of the state."""
+        return len(self.h)
+
+    def start(self, level: float) -> tuple:
+        """``(x, P)`` before the first step: the level at ``level`` with variance
+        :data:`~tagi_lstm.config.HYBRID_START_VAR`, no trend, no seasonal effects
+        (variances :data:`~tagi_lstm.config.HYBRID_TREND_START_VAR` and
+        ``HYBRID_START_VAR``): the first epoch's smoother replaces them."""
+        x = np.zeros(self.size)
+        x[0] = level
+        p = np.full(self.size, HYBRID_START_VAR)
+        if self.trend:
+            p[1] = HYBRID_TREND_START_VAR
+        return x, np.diag(p)
+
+    def smoothed_start(self, xs, covs) -> tuple:
+        """``(x, P)`` before the first step given all steps: the Rauch-Tung-Striebel
+        smoother run back over the filtered moments ``xs`` ``(n, k)`` and ``covs``
+        ``(n, k, k)`` that :meth:`HybridMember.filter` returns, then taken back
+        one step through ``F^{-1}`` (the filter starts by applying ``F``)."""
+        F, Q = self.F, self.Q
+        x_s, P_s = xs[-1], covs[-1]
+        for x_f, P_f in zip(xs[-2::-1], covs[-2::-1]):
+            P_pred = F @ P_f @ F.T + Q
+            gain = np.linalg.solve(P_pred, F @ P_f).T  # P_f F' P_pred^{-1}, P's symmetric
+            x_s = x_f + gain @ (x_s - F @ x_f)
+            P_s = P_f + gain @ (P_s - P_pred) @ gain.T
+        return self.F_inv @ x_s, self.F_inv @ P_s @ self.F_inv.T
+
+
 class FilterState:
     """Filter moments of ``B`` independent runs (one per row), its :data:`FIELDS`.
 
     Attributes:
-        level, level_var: ``(B,)`` posterior mean and variance of the level.
+        x, cov: ``(B, k)`` and ``(B, k, k)`` posterior mean and covariance of the
+            state-space part (:class:`StateSpace`).
         mu_z, var_z: ``(B, L)`` posterior moments of the last ``L`` pattern
             values, oldest first (what the LSTM reads next).
     """
 
-    FIELDS = ("level", "level_var", "mu_z", "var_z")
+    FIELDS = ("x", "cov", "mu_z", "var_z")
 
-    def __init__(self, level, level_var, mu_z, var_z):
-        self.level, self.level_var = level, level_var
+    def __init__(self, x, cov, mu_z, var_z):
+        self.x, self.cov = x, cov
         self.mu_z, self.var_z = mu_z, var_z
 
     @classmethod
-    def start(cls, level: float, level_var: float, lookback: int) -> FilterState:
-        """Before the first step: the level's moments, no pattern yet."""
-        return cls(np.array([level]), np.array([level_var]), np.zeros((1, lookback)),
-                   np.zeros((1, lookback)))
+    def start(cls, x, cov, lookback: int) -> FilterState:
+        """Before the first step: the state's moments ``(k,)``, ``(k, k)``, no pattern
+        yet."""
+        return cls(np.asarray(x, dtype=np.float64)[None].copy(),
+                   np.asarray(cov, dtype=np.float64)[None].copy(),
+                   np.zeros((1, lookback)), np.zeros((1, lookback)))
 
     @classmethod
     def stack(cls, states) -> FilterState:
@@ -101,8 +181,7 @@ class FilterState:
         return FilterState(*(getattr(self, a)[i:i + 1] for a in self.FIELDS))
 
     def copy(self) -> FilterState:
-        return FilterState(self.level.copy(), self.level_var.copy(), self.mu_z.copy(),
-                           self.var_z.copy())
+        return FilterState(*(getattr(self, a).copy() for a in self.FIELDS))
 
     def as_lists(self) -> dict:
         return {a: getattr(self, a).tolist() for a in self.FIELDS}
@@ -129,85 +208,91 @@ class HybridMember:
                            var_z[:, :, None].astype(self.dtype))
         return mu[:, 0].astype(np.float64), var[:, 0].astype(np.float64)
 
-    def filter(self, y, state: FilterState, q: float, sigma_v2: float, *, learn: bool,
-               keep=()) -> tuple:
+    def filter(self, y, state: FilterState, ss: StateSpace, sigma_v2: float, *,
+               learn: bool, keep=()) -> tuple:
         """Run the filter through standardised ``y`` (one run, ``B = 1``).
 
         Args:
             y: ``(n,)`` observations, NaN where missing.
             state: where the run starts (not modified).
-            q, sigma_v2: level and observation noise variances.
+            ss: the state-space part; ``sigma_v2`` the observation noise variance.
             learn: update the LSTM at each observed step.
             keep: positions ``t`` (increasing) whose state *before* step ``t``
                 is returned.
 
         Returns:
-            ``(mean, var, state, kept, levels)``: the one-step-ahead
+            ``(mean, var, state, kept, (xs, covs))``: the one-step-ahead
             predictive moments of every step ``(n,)``, the state after the
-            last step, the list of kept states and ``(n, 2)`` the level's
-            filtered mean and variance after each step.
+            last step, the list of kept states and the state-space part's
+            filtered mean ``(n, k)`` and covariance ``(n, k, k)`` after each step.
         """
         net = self.net
         net.train() if learn else net.eval()
         L = state.mu_z.shape[1]
         n = len(y)
-        m, p = float(state.level[0]), float(state.level_var[0])
+        F, Q, h = ss.F, ss.Q, ss.h
+        x, P = state.x[0].copy(), state.cov[0].copy()
         z_mu = np.concatenate([state.mu_z[0], np.empty(n)])
         z_var = np.concatenate([state.var_z[0], np.empty(n)])
-        mean, var, levels = np.empty(n), np.empty(n), np.empty((n, 2))
+        mean, var = np.empty(n), np.empty(n)
+        xs, covs = np.empty((n, ss.size)), np.empty((n, ss.size, ss.size))
         kept, want = [], iter(keep)
         nxt = next(want, None)
         for t in range(n):
             if nxt == t:
-                kept.append(FilterState(np.array([m]), np.array([p]),
+                kept.append(FilterState(x[None].copy(), P[None].copy(),
                                         z_mu[None, t:t + L].copy(), z_var[None, t:t + L].copy()))
                 nxt = next(want, None)
-            p += q
+            x, P = F @ x, F @ P @ F.T + Q
             mu, vz = self.pattern(z_mu[None, t:t + L], z_var[None, t:t + L])
             mz, vz = float(mu[0]), float(vz[0])
+            Ph = P @ h
+            p = float(h @ Ph)  # the state-space part's predictive variance
             s = p + vz + sigma_v2
-            mean[t], var[t] = m + mz, s
+            mean[t], var[t] = float(h @ x) + mz, s
             if np.isnan(y[t]):
                 z_mu[t + L], z_var[t + L] = mz, vz
-                levels[t] = m, p
+                xs[t], covs[t] = x, P
                 continue
             # an outlier is moved to MAX_INNOVATION predictive standard deviations, as
-            # OutputUpdater does, so one spike cannot throw the level far off
+            # OutputUpdater does, so one spike cannot throw the state far off
             bound = MAX_INNOVATION * math.sqrt(s)
-            e = y[t] - m - mz
+            e = y[t] - mean[t]
             if abs(e) > bound:
                 e = math.copysign(bound, e)
                 self.num_bounded += 1
             if learn:
                 net.update(np.array([mz + e]), p + sigma_v2)
-            m, p = m + p * e / s, p - p * p / s
+            x, P = x + Ph * (e / s), P - np.outer(Ph, Ph) / s
             z_mu[t + L], z_var[t + L] = mz + vz * e / s, vz - vz * vz / s
-            levels[t] = m, p
-        end = FilterState(np.array([m]), np.array([p]), z_mu[None, n:].copy(),
+            xs[t], covs[t] = x, P
+        end = FilterState(x[None].copy(), P[None].copy(), z_mu[None, n:].copy(),
                           z_var[None, n:].copy())
         while nxt is not None:  # positions at or past the end: the final state
             kept.append(end.copy())
             nxt = next(want, None)
-        return mean, var, end, kept, levels
+        return mean, var, end, kept, (xs, covs)
 
-    def forecast(self, state: FilterState, horizon: int, q: float, sigma_v2: float) -> dict:
+    def forecast(self, state: FilterState, horizon: int, ss: StateSpace,
+                 sigma_v2: float) -> dict:
         """``horizon``-step forecasts from each row of ``state``: ``(B, H)`` arrays
         ``mean`` and the variance parts ``parameters`` (the weights' own
         uncertainty), ``fed_back`` (what the uncertain inputs add: filtered and
-        fed-back pattern values), ``level`` and ``noise``."""
+        fed-back pattern values), ``level`` (the state-space part: level, trend
+        and season) and ``noise``."""
         self.net.eval()
-        m, p = state.level.copy(), state.level_var.copy()
+        x, P = state.x.copy(), state.cov.copy()
         z_mu, z_var = state.mu_z.copy(), state.var_z.copy()
-        B = len(m)
+        B = len(x)
         out = {k: np.empty((B, horizon)) for k in ("mean", "parameters", "fed_back", "level")}
-        for h in range(horizon):
-            p = p + q
+        for step in range(horizon):
+            x, P = x @ ss.F.T, ss.F @ P @ ss.F.T + ss.Q
             mu, vz = self.pattern(z_mu, z_var)
             _, v_weights = self.pattern(z_mu, np.zeros_like(z_var))
-            out["mean"][:, h] = m + mu
-            out["parameters"][:, h] = v_weights
-            out["fed_back"][:, h] = vz - v_weights
-            out["level"][:, h] = p
+            out["mean"][:, step] = x @ ss.h + mu
+            out["parameters"][:, step] = v_weights
+            out["fed_back"][:, step] = vz - v_weights
+            out["level"][:, step] = np.einsum("i,bij,j->b", ss.h, P, ss.h)
             z_mu = np.concatenate([z_mu[:, 1:], mu[:, None]], axis=1)
             z_var = np.concatenate([z_var[:, 1:], vz[:, None]], axis=1)
         out["noise"] = np.full((B, horizon), sigma_v2)
@@ -215,13 +300,14 @@ class HybridMember:
 
 
 class HybridForecaster(ForecasterBase):
-    r"""The LSTM / local-level hybrid (see the module docstring for the model).
+    r"""The LSTM / state-space hybrid (see the module docstring for the model).
 
-    An LSTM models the recurrent pattern, a random-walk level the drift
-    around which it recurs, and one Kalman filter couples them, so the
-    predictive variance of a multi-step forecast grows with the horizon by
-    construction: ``level`` (the level's ``q`` per step), ``parameters`` and
-    ``fed_back`` (the LSTM) and ``noise``. It suits short seasonal series where
+    An LSTM models the recurrent pattern, a random-walk level (optionally
+    with a trend and a seasonal component) the drift around which it recurs,
+    and one Kalman filter couples them, so the predictive variance of a
+    multi-step forecast grows with the horizon by construction: ``level``
+    (the state-space part: ``q`` per step for a local level), ``parameters``
+    and ``fed_back`` (the LSTM) and ``noise``. It suits short seasonal series where
     a level that adapts at every step matters more than a long window; on
     :meth:`Forecaster.auto <tagi_lstm.forecast.Forecaster.auto>`'s backtest
     it competes with the plain forecaster and wins where it does better.
@@ -234,8 +320,15 @@ class HybridForecaster(ForecasterBase):
         lookback: pattern values the LSTM reads, ``L``.
         hidden_size: LSTM units.
         level_noise: variance ``q`` of the level's step.
+        trend_noise: variance of the trend's step; ``None`` (default): no trend
+            (a local level; with a value, a local linear trend).
+        seasonal_noise: variance of the seasonal effect's step; ``None``
+            (default): no seasonal component (the LSTM carries the season);
+            with a value, a dummy seasonal component of period ``season``
+            beside the LSTM (see :class:`StateSpace`).
         sigma_v: observation-noise standard deviation.
-        season: season length (the default horizon of :meth:`backtest`).
+        season: season length (the default horizon of :meth:`backtest`, the
+            seasonal component's period).
         max_history: steps of the series kept (``None``: all), as for
             :class:`~tagi_lstm.forecast.Forecaster`.
         freq: the dates' frequency (pandas offset alias); inferred when
@@ -254,7 +347,9 @@ class HybridForecaster(ForecasterBase):
     """
 
     def __init__(self, lookback: int = 24, hidden_size: int = 16, *,
-                 level_noise: float = 1e-2, sigma_v: float = 0.2, season: int | None = None,
+                 level_noise: float = 1e-2, sigma_v: float = 0.2,
+                 trend_noise: float | None = None, seasonal_noise: float | None = None,
+                 season: int | None = None,
                  freq: str | None = None, ensemble: int = 1, max_history: int | None = None,
                  seed: int | None = 0, dtype: str = "float32"):
         where = "HybridForecaster"
@@ -263,8 +358,16 @@ class HybridForecaster(ForecasterBase):
         self.level_noise = check_real(level_noise, name="level_noise", where=where,
                                       positive=True)
         self.sigma_v = check_real(sigma_v, name="sigma_v", where=where, positive=True)
+        self.trend_noise, self.seasonal_noise = (
+            None if v is None else check_real(v, name=name, where=where, positive=True)
+            for v, name in ((trend_noise, "trend_noise"), (seasonal_noise, "seasonal_noise")))
         self.season = None if season is None else check_positive_int(season, name="season",
                                                                      where=where)
+        if self.seasonal_noise is not None and (self.season is None or self.season < 2):
+            raise ValueError(f"{where}: a seasonal component (seasonal_noise=...) needs "
+                             f"season >= 2; got season={season!r}")
+        self.state_space = StateSpace(self.level_noise, self.trend_noise, self.seasonal_noise,
+                                      self.season)
         if freq is not None and not isinstance(freq, str):
             raise TypeError(f"{where}: freq must be a pandas offset alias such as 'MS' or "
                             f"'h', or None; got {freq!r}")
@@ -295,7 +398,7 @@ class HybridForecaster(ForecasterBase):
     def _run(self, member, z, *, learn, keep=()):
         """The member's filter through ``z`` from its start (see :meth:`HybridMember.filter`)."""
         return member.filter(z, FilterState.start(*member.start, self.lookback),
-                             self.level_noise, self.sigma_v ** 2, learn=learn, keep=keep)
+                             self.state_space, self.sigma_v ** 2, learn=learn, keep=keep)
 
     def _forecasts(self, states, horizon: int) -> dict:
         """Mixture over members of their forecasts from ``states[i]`` (member ``i``), in
@@ -303,7 +406,7 @@ class HybridForecaster(ForecasterBase):
         m, s = self._scale
         means, variances, parts = [], [], []
         for member, state in zip(self.members_, states):
-            out = member.forecast(state, horizon, self.level_noise, self.sigma_v ** 2)
+            out = member.forecast(state, horizon, self.state_space, self.sigma_v ** 2)
             means.append(Normalizer.unstandardize(out["mean"], m, s))
             parts.append({k: out[k] * s ** 2 for k in HYBRID_COMPONENTS[:-1]})
             variances.append(sum(parts[-1].values()))
@@ -321,7 +424,7 @@ class HybridForecaster(ForecasterBase):
         of its one-step forecasts there picks the epoch to keep (early stopping
         after ``patience`` epochs without improvement). Each epoch starts the
         level where the previous epoch's smoothed level began
-        (:func:`smoothed_start`). Then the held-out tail is learned from:
+        (:meth:`StateSpace.smoothed_start`). Then the held-out tail is learned from:
         ``refit="retrain"`` trains the member afresh (same seed) on all of
         ``y`` for the number of epochs that scored best; ``"online"`` lets the
         kept network learn from the tail in time order, once; ``False`` leaves
@@ -364,7 +467,7 @@ class HybridForecaster(ForecasterBase):
         first = z[:n_train][~np.isnan(z[:n_train])][:self.lookback]
         for i in range(self.ensemble):
             member = self._new_member(i)
-            member.start = (float(first.mean()), HYBRID_START_VAR)
+            member.start = self.state_space.start(float(first.mean()))
             self._train(member, i, z, n_train, held_out, epochs, patience, bar)
             if refit == "retrain" and n_train < len(z):
                 kept = member
@@ -376,7 +479,7 @@ class HybridForecaster(ForecasterBase):
             # the state after all of y; the tail learned from when refit="online"
             state = self._run(member, z[:n_train], learn=False)[2]
             if n_train < len(z):
-                state = member.filter(z[n_train:], state, self.level_noise, self.sigma_v ** 2,
+                state = member.filter(z[n_train:], state, self.state_space, self.sigma_v ** 2,
                                       learn=refit == "online")[2]
             self.members_.append(member)
             self.history_ += member.history
@@ -397,14 +500,14 @@ class HybridForecaster(ForecasterBase):
         level began (a Rauch-Tung-Striebel pass over the level), as in Vuong et al."""
         best, waited = (-np.inf, None, None), 0
         for epoch in range(epochs):
-            _, _, state, _, levels = self._run(member, z[:n_train], learn=True)
-            member.start = smoothed_start(levels, self.level_noise)
+            _, _, state, _, filtered = self._run(member, z[:n_train], learn=True)
+            member.start = self.state_space.smoothed_start(*filtered)
             if bar is not None:
                 bar.update(1)
             if not held_out.any():
                 member.best_epoch = epoch
                 continue
-            mean, var = member.filter(z[n_train:], state, self.level_noise, self.sigma_v ** 2,
+            mean, var = member.filter(z[n_train:], state, self.state_space, self.sigma_v ** 2,
                                       learn=False)[:2]
             pred, sd = mean[held_out], np.sqrt(var[held_out])
             # a diverged epoch scores -inf (it is never kept) rather than stopping the fit
@@ -528,7 +631,7 @@ class HybridForecaster(ForecasterBase):
         z = self._standardise(y_new)
         (m, s), means, variances, states = self._scale, [], [], []
         for i, member in enumerate(self.members_):
-            mean, var, state = member.filter(z, self.state_.row(i), self.level_noise,
+            mean, var, state = member.filter(z, self.state_.row(i), self.state_space,
                                              self.sigma_v ** 2, learn=True)[:3]
             means.append(mean)
             variances.append(var)
@@ -545,6 +648,7 @@ class HybridForecaster(ForecasterBase):
     def _config(self) -> dict:
         return {"lookback": self.lookback, "hidden_size": self.hidden_size,
                 "level_noise": self.level_noise, "sigma_v": self.sigma_v,
+                "trend_noise": self.trend_noise, "seasonal_noise": self.seasonal_noise,
                 "season": self.season, "freq": self.freq, "ensemble": self.ensemble,
                 "max_history": self.max_history, "seed": self.seed, "dtype": self.dtype.name}
 
@@ -559,7 +663,7 @@ class HybridForecaster(ForecasterBase):
         """Everything :meth:`save` writes, as named arrays."""
         state = {"config": self._config(), "scale": list(self._scale), "freq_": self.freq_,
                  "state": self.state_.as_lists(),
-                 "members": [{"best_epoch": m.best_epoch, "start": list(m.start),
+                 "members": [{"best_epoch": m.best_epoch, "start": [a.tolist() for a in m.start],
                               "bounded": m.num_bounded, "counters": m.net._counter_lists()}
                              for m in self.members_], "dropped": self._dropped}
         arrays = {"__hybrid__": np.array(json.dumps(state)), "y": self._y}
@@ -588,11 +692,14 @@ class HybridForecaster(ForecasterBase):
         for i in range(n):
             check_sizes(data, {**layer_sizes(f"member{i}:LSTM.0", LSTM, 1, h),
                                **layer_sizes(f"member{i}:Linear.1", Linear, h * L, 1)}, where)
-        shapes = {"level": (n,), "level_var": (n,), "mu_z": (n, L), "var_z": (n, L)}
+        _upgrade_local_level(state)
+        k = self.state_space.size
+        shapes = {"x": (n, k), "cov": (n, k, k), "mu_z": (n, L), "var_z": (n, L)}
         for name, shape in shapes.items():
             arr = np.asarray(state["state"][name], dtype=np.float64)
+            variances = np.diagonal(arr, axis1=1, axis2=2) if name == "cov" else arr
             if arr.shape != shape or not np.isfinite(arr).all() or (
-                    name.startswith(("level_var", "var")) and (arr < 0).any()):
+                    name in ("cov", "var_z") and (variances < 0).any()):
                 raise ValueError(f"{where}: the file is damaged: the filter state {name} "
                                  f"must be {shape} finite values (variances >= 0)")
         for i, info in enumerate(state["members"]):
@@ -600,7 +707,11 @@ class HybridForecaster(ForecasterBase):
             prefix = f"member{i}:"
             member.net._load_param_arrays({k[len(prefix):]: data[k] for k in data.files
                                            if k.startswith(prefix)})
-            member.best_epoch, member.start = info["best_epoch"], tuple(info["start"])
+            member.best_epoch = info["best_epoch"]
+            member.start = tuple(np.array(a, dtype=np.float64) for a in info["start"])
+            if member.start[0].shape != (k,) or member.start[1].shape != (k, k):
+                raise ValueError(f"{where}: the file is damaged: member {i}'s start state "
+                                 f"must have {k} values")
             member.num_bounded = int(info.get("bounded", 0))
             member.net._restore_counters(info.get("counters", {}))
             self.members_.append(member)
@@ -613,15 +724,16 @@ class HybridForecaster(ForecasterBase):
         return self
 
 
-def smoothed_start(levels, q: float) -> tuple:
-    """``(mean, variance)`` of the level at the first step given all steps: the
-    Rauch-Tung-Striebel smoother of a random walk run back over ``levels``, the
-    ``(n, 2)`` filtered moments :meth:`HybridMember.filter` returns."""
-    m_s, p_s = levels[-1]
-    for m_f, p_f in levels[-2::-1]:
-        gain = p_f / (p_f + q)
-        m_s, p_s = m_f + gain * (m_s - m_f), p_f + gain ** 2 * (p_s - p_f - q)
-    return float(m_s), float(p_s)
+def _upgrade_local_level(state: dict) -> None:
+    """Files written before the trend and seasonal components kept a scalar level
+    (``level``, ``level_var``; ``start = [mean, var]``): the same state as a
+    one-element :class:`StateSpace` state."""
+    filt = state["state"]
+    if "level" in filt:
+        filt["x"] = [[v] for v in filt.pop("level")]
+        filt["cov"] = [[[v]] for v in filt.pop("level_var")]
+        for info in state["members"]:
+            info["start"] = [[info["start"][0]], [[info["start"][1]]]]
 
 
 def _infer(dates):

@@ -606,9 +606,10 @@ class Forecaster(ForecasterBase):
         held-out tail, per-horizon calibration when ``calibrate``, refit on
         everything) with ``ensemble`` members.
 
-        With ``hybrid``, the LSTM / local-level hybrid
-        (:class:`~tagi_lstm.forecast.HybridForecaster`: its level and
-        observation noise, lookback and refit) is searched on the same
+        With ``hybrid``, the LSTM / state-space hybrid
+        (:class:`~tagi_lstm.forecast.HybridForecaster`: its components —
+        level, trend, season —, level and observation noise, lookback and
+        refit) is searched on the same
         backtest. Then the best candidate of each family and their
         equal-weight mixture are scored on the origins both forecast from,
         and the lowest CRPS wins: the plain forecaster, the hybrid, or a
