@@ -33,6 +33,62 @@ LSTM_WINDOW_BACKWARD_BUFFERS = ("wt", "qt", "mu_ga", "jcb_ga", "mu_c", "mu_ca", 
                                 "dz_mu", "dz_var", "acc_mu", "acc_var", "acc_t_mu",
                                 "acc_t_var", "dmu_in", "dvar_in")
 
+#: The whole contract: every function a backend provides, with its parameters in order.
+#: Both backends define each of them with exactly these parameters (the
+#: :data:`FUSED_KERNELS` only where ``FUSED_SMALL_KERNELS`` is set, the CPU), and every
+#: CUDA launch passes its ``extern "C"`` kernel the parameters of the same names in the
+#: same order; ``tests/test_backend_contract.py`` checks all three against this table.
+KERNELS = {
+    # arrays
+    "asarray": ("x", "dtype"),
+    "to_numpy": ("x",),
+    "synchronize": (),
+    "all_finite": ("x",),
+    "min_value": ("x",),
+    # elementwise moments, observation and parameter updates
+    "square_moments": ("mu", "var", "ms", "m2"),
+    "activation_forward": ("kind", "mu_z", "var_z", "mu_a", "var_a", "jcb"),
+    "scale_deltas": ("jcb", "dmu", "dvar", "dmu_in", "dvar_in"),
+    "observation_deltas": ("mu", "var", "y", "var_obs", "dmu", "dvar"),
+    "capped_update": ("mu", "var", "dmu", "dvar", "cap_factor", "var_floor"),
+    "weight_delta_scale": ("var", "acc_mu", "acc_var", "dmu", "dvar"),
+    # LSTM: weights, states, one step, a window of steps
+    "lstm_gate_products": ("mu_w", "q"),
+    "lstm_weights_transposed": ("w", "s_w", "q", "wt", "s_wt", "qt"),
+    "lstm_load_input": ("mu_x", "var_x", "has_var", "mu_a", "var_a", "ms_a", "m2_a", "mu_c",
+                        "var_c"),
+    "lstm_load_state": ("mu_h0", "var_h0", "mu_c0", "var_c0", "mu_a", "var_a", "ms_a", "m2_a",
+                        "mu_c", "var_c"),
+    "lstm_save_state": ("mu_h", "var_h", "mu_c", "var_c", "st_mu_h", "st_var_h", "st_mu_c",
+                        "st_var_c"),
+    "lstm_step_forward": ("t", "ni", "no", *LSTM_FORWARD_BUFFERS[:6], "mu_b", "var_b",
+                          *LSTM_FORWARD_BUFFERS[6:]),
+    "lstm_step_backward": ("t", "no", "dmu_out", "dvar_out", *LSTM_BACKWARD_BUFFERS[:11]),
+    "lstm_final_states": ("dmu_out", "dvar_out", "mu_ga", "jcb_ca", "mu_h", "var_h", "mu_c",
+                          "var_c", "mu_h_post", "var_h_post", "mu_c_post", "var_c_post"),
+    "lstm_forward_steps": ("zero_start", "has_var", *LSTM_WINDOW_FORWARD_PREFIX,
+                           *LSTM_FORWARD_BUFFERS, "scalars"),
+    "lstm_backward_steps": ("need_input", "w", "w2", "dmu_out", "dvar_out",
+                            *LSTM_BACKWARD_BUFFERS, "scalars"),
+    # fused kernels of small layers (FUSED_KERNELS)
+    "lstm_forward_window": ("zero_start", "w", "s_w", "q", *LSTM_WINDOW_FORWARD_PREFIX,
+                            *LSTM_FORWARD_BUFFERS, "st_mu_h", "st_var_h", "st_mu_c",
+                            "st_var_c"),
+    "lstm_backward_window": ("need_input", "dmu_out", "dvar_out",
+                             *LSTM_WINDOW_BACKWARD_BUFFERS),
+    "lstm_backward_window_full": ("need_input", "dmu_out", "dvar_out",
+                                  *LSTM_WINDOW_BACKWARD_BUFFERS, "mu_h", "var_h", "var_c",
+                                  "var_theta", "dmu_theta", "dvar_theta", "st_mu_h",
+                                  "st_var_h", "st_mu_c", "st_var_c"),
+    "linear_forward_small": ("mu_a", "var_a", "w", "s_w", "mu_b", "var_b", "mu_z", "var_z"),
+    "linear_backward_small": ("mu_a", "w", "dmu", "dvar", "acc_w_mu", "acc_w_var", "acc_b_mu",
+                              "acc_b_var", "need_input", "dmu_in", "dvar_in"),
+}
+#: Kernels only a backend with ``FUSED_SMALL_KERNELS`` provides (whole windows and small
+#: linear layers in one call, where a GPU would launch many tiny kernels).
+FUSED_KERNELS = ("lstm_forward_window", "lstm_backward_window", "lstm_backward_window_full",
+                 "linear_forward_small", "linear_backward_small")
+
 #: Activation codes of ``activation_forward``, shared by both backends (the CUDA sources
 #: hold the same values in ``cuda/elementwise.cu``'s ``enum Activation``).
 IDENTITY, RELU, SIGMOID, TANH = 0, 1, 2, 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import KERNELS
 from ..random import get_rng
 from .base import init_scale
 from .lstm import LSTM
@@ -188,11 +189,9 @@ class ProjectedLSTM(LSTM):
                 xp.matmul(self._ms_a[:, t, ni:], s_w_h, out=self._r_var)
                 xp.matmul(self._var_a[:, t, ni:], q_h, out=self._r_cov)
             # ni = 0: the kernel's copy of h_t goes to the scratch buffers
-            bk.lstm_step_forward(t, 0, no, self._zx_mu, self._zx_var, self._zx_cov, self._r_mu,
-                                 self._r_var, self._r_cov, self._mu_b_or_0, self._var_b_or_0,
-                                 self._mu_c, self._var_c, self._mu_ga, self._var_ga,
-                                 self._jcb_ga, self._mu_ca, self._var_ca, self._jcb_ca,
-                                 self._mu_h, self._var_h, *self._h_copy)
+            bk.lstm_step_forward(*self._buffers(KERNELS["lstm_step_forward"], {
+                "t": t, "ni": 0, "no": no, "mu_b": self._mu_b_or_0, "var_b": self._var_b_or_0,
+                **dict(zip(("mu_a", "var_a", "ms_a", "m2_a"), self._h_copy))}))
             self._project(t)
         self._save_final_state()
         return self._finish_forward(self._mu_p, self._var_p)
@@ -244,10 +243,9 @@ class ProjectedLSTM(LSTM):
             self._dh_mu[:, t] = self._dh_tmp
             xp.matmul(self._p_var, self._w_hr2, out=self._dh_tmp)
             self._dh_var[:, t] = self._dh_tmp
-            bk.lstm_step_backward(t, no, self._dh_mu, self._dh_var, self._zero_h, self._zero_h,
-                                  self._dmu_c, self._dvar_c, self._mu_ga, self._jcb_ga,
-                                  self._mu_c, self._mu_ca, self._jcb_ca, self._dz_mu,
-                                  self._dz_var)
+            bk.lstm_step_backward(*self._buffers(KERNELS["lstm_step_backward"], {
+                "t": t, "no": no, "dmu_out": self._dh_mu, "dvar_out": self._dh_var,
+                "dmu_hrec": self._zero_h, "dvar_hrec": self._zero_h}))
             if t > 0:
                 xp.matmul(self._dz_mu[:, t], w_h, out=self._dp_rec_mu)
                 xp.matmul(self._dz_var[:, t], w2_h, out=self._dp_rec_var)
