@@ -1,6 +1,10 @@
 """The ``tagi-lstm`` command: forecast a column of a CSV file with intervals.
 
     tagi-lstm forecast data.csv --target co2 --lookback 52 --horizon 26 --plot co2.png
+
+A long file (one row per series and step) gives one forecast per series::
+
+    tagi-lstm forecast panel.csv --id-col unique_id --time-col ds --target y
 """
 
 from __future__ import annotations
@@ -27,12 +31,15 @@ class CLIError(Exception):
     """A problem with the user's input, reported as one line."""
 
 
-def read_csv(path: str, target: str, time_col: str | None):
+def read_csv(path: str, target: str, time_col: str | None, id_col: str | None = None):
     """``(values, timestamps or None)`` of ``target`` in the CSV at ``path``.
 
     Empty cells and ``NA``/``NaN``/``null`` are missing values (NaN). The time
     column is ``time_col`` or, when not given, the first column if every cell
-    of it parses as a date.
+    of it parses as a date. With ``id_col`` the file is long (one row per
+    series and step): ``values`` is ``{id: (n_id,) values}`` and the
+    timestamps ``{id: (n_id,)}`` (each series sorted by time), or None
+    without ``time_col`` (each series in file order).
     """
     try:
         with open(path, newline="") as fh:
@@ -52,18 +59,9 @@ def read_csv(path: str, target: str, time_col: str | None):
     for n, row in enumerate(body, start=2):
         if len(row) != len(header):
             raise CLIError(f"{path} line {n}: {len(row)} fields, the header has {len(header)}")
-    col = header.index(target)
-    values = np.empty(len(body))
-    for n, row in enumerate(body):
-        cell = row[col].strip()
-        if cell.lower() in _MISSING:
-            values[n] = np.nan
-            continue
-        try:
-            values[n] = float(cell)
-        except ValueError:
-            raise CLIError(f"{path} line {n + 2}: {target} = {cell!r} is not a number "
-                           f"(leave the cell empty or write NA for a missing value)") from None
+    if id_col is not None:
+        return _read_long(path, header, body, id_col, target, time_col)
+    values = _numbers(path, header, body, target, range(2, len(body) + 2))
     if time_col is not None:
         if time_col not in header:
             raise CLIError(f"time column {time_col!r} not found in {path}; its columns are "
@@ -73,6 +71,53 @@ def read_csv(path: str, target: str, time_col: str | None):
         # a first column of dates is the time column: out of order, it is an error
         return values, _parse_dates([row[0] for row in body], header[0])
     return values, None
+
+
+def _numbers(path, header, rows, target, lines) -> np.ndarray:
+    """The ``target`` cells of ``rows`` (file lines ``lines``) as floats, NaN where
+    missing."""
+    col = header.index(target)
+    values = np.empty(len(rows))
+    for n, (row, line) in enumerate(zip(rows, lines)):
+        cell = row[col].strip()
+        if cell.lower() in _MISSING:
+            values[n] = np.nan
+            continue
+        try:
+            values[n] = float(cell)
+        except ValueError:
+            raise CLIError(f"{path} line {line}: {target} = {cell!r} is not a number "
+                           f"(leave the cell empty or write NA for a missing value)") from None
+    return values
+
+
+def _read_long(path, header, body, id_col, target, time_col):
+    """:func:`read_csv` of a long file: ``({id: values}, {id: dates} or None)``."""
+    for flag, name in (("--id-col", id_col), ("--time-col", time_col)):
+        if name is not None and name not in header:
+            raise CLIError(f"{flag} {name!r} not found in {path}; its columns are {header}")
+    ids = [row[header.index(id_col)].strip() for row in body]
+    rows = {}
+    for n, name in enumerate(ids):
+        if not name:
+            raise CLIError(f"{path} line {n + 2}: the {id_col} cell is empty")
+        rows.setdefault(name, []).append(n)
+    values, dates = {}, {} if time_col is not None else None
+    for name, picked in rows.items():
+        part = [body[n] for n in picked]
+        y = _numbers(path, header, part, target, [n + 2 for n in picked])
+        values[name] = y
+        if time_col is not None:
+            stamps = np.array([row[header.index(time_col)].strip() for row in part])
+            try:
+                stamps = stamps.astype("datetime64[s]")
+            except ValueError:
+                raise CLIError(f"{path}: series {name!r} has a {time_col} cell that is not a "
+                               f"date") from None
+            order = np.argsort(stamps, kind="stable")
+            values[name] = y[order]
+            dates[name] = _parse_dates(stamps[order].astype(str), f"{time_col} of {name}")
+    return values, dates
 
 
 def _all_dates(cells) -> bool:
@@ -104,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("csv", help="input CSV: a header row, then one row per time step")
     fc.add_argument("--target", required=True, metavar="COL",
                     help="column to forecast (empty cells or NA are missing values)")
+    fc.add_argument("--id-col", metavar="COL",
+                    help="column of series ids: the file is long, one row per series and "
+                         "step; one network is fitted per series and the output has one "
+                         "forecast per series")
     fc.add_argument("--time-col", metavar="COL",
                     help="column of timestamps (default: the first column if it holds dates; "
                          "else steps are numbered)")
@@ -179,7 +228,12 @@ def _check_outputs(args) -> None:
 
 def run_forecast(args) -> None:
     _check_outputs(args)
-    y, dates = read_csv(args.csv, args.target, args.time_col)
+    if args.id_col is not None:
+        for flag, given in (("--auto", args.auto), ("--plot", args.plot),
+                            ("--calendar", args.calendar)):
+            if given:
+                raise CLIError(f"{flag} is for one series; it does not combine with --id-col")
+    y, dates = read_csv(args.csv, args.target, args.time_col, args.id_col)
     calendar = tuple(c.strip() for c in args.calendar.split(",") if c.strip())
     if calendar and dates is None:
         raise CLIError("--calendar needs timestamps: give --time-col")
@@ -204,13 +258,12 @@ def run_forecast(args) -> None:
                   patience=args.patience, progress=not args.quiet,
                   calibrate=args.horizon if args.calibrate else False)
     result = model.forecast(args.horizon)
-    cols = result.to_dict((0.5, 0.9))
-    names = ["timestamp"] + [k for k in cols if k != "index"]
-    with open(args.output, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(names)
-        for i in range(len(result)):
-            writer.writerow([str(cols["index"][i])] + [f"{cols[k][i]:.6g}" for k in names[1:]])
+    _write_forecasts(args.output, result, args.id_col)
+    if args.id_col is not None:
+        if not args.quiet:
+            print(f"{len(result)} series, {args.horizon} forecasts each written to "
+                  f"{args.output}")
+        return
     if not args.quiet:
         kept = [r for r in model.history_ if r["member"] == 0
                 and r["epoch"] == model.best_epoch_]
@@ -235,6 +288,22 @@ def run_forecast(args) -> None:
         plt.close(ax.figure)
         if not args.quiet:
             print(f"plot written to {args.plot}")
+
+
+def _write_forecasts(path, result, id_col) -> None:
+    """The forecasts as CSV: ``timestamp``, ``mean``, ``std`` and the 50 % / 90 % bounds,
+    after an ``id_col`` column for a panel (one block of rows per series)."""
+    parts = [(None, result)] if id_col is None else list(zip(result.ids, result.forecasts))
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        for k, (name, fc) in enumerate(parts):
+            cols = fc.to_dict((0.5, 0.9))
+            names = ["timestamp"] + [c for c in cols if c != "index"]
+            if k == 0:
+                writer.writerow(names if id_col is None else [id_col] + names)
+            for i in range(len(fc)):
+                row = [str(cols["index"][i])] + [f"{cols[c][i]:.6g}" for c in names[1:]]
+                writer.writerow(row if id_col is None else [name] + row)
 
 
 def main(argv=None) -> int:

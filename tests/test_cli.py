@@ -111,3 +111,54 @@ def test_bad_dates_and_horizon_fail_before_training(tmp_path, capsys):
     good.write_text("y\n" + "\n".join(str(v) for v in range(40)) + "\n")
     assert "--horizon must be a positive" in _error_line(
         capsys, ["forecast", str(good), "--target", "y", "--horizon", "0"])
+
+
+@pytest.fixture
+def long_csv(tmp_path):
+    """Two monthly series of different lengths in one long file, rows shuffled."""
+    rng = np.random.default_rng(1)
+    months = np.arange("2000-01", "2006-01", dtype="datetime64[M]")
+    rows, series = [], {}
+    for name, n in (("north", 60), ("south", 44)):
+        y = np.round(np.sin(2 * np.pi * np.arange(n) / 12) + (name == "north") * 3
+                     + rng.normal(0, 0.1, n), 4)
+        series[name] = (y, months[:n].astype("datetime64[s]"))
+        rows += [[name, f"{months[i]}-01", "NA" if i == 20 else f"{y[i]:.4f}"]
+                 for i in range(n)]
+        series[name][0][20] = np.nan
+    path = tmp_path / "long.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["store", "month", "sales"])
+        writer.writerows([rows[i] for i in rng.permutation(len(rows))])
+    return path, series
+
+
+def test_a_long_file_gets_one_forecast_per_series(long_csv, tmp_path):
+    from tagi_lstm.forecast import Forecaster
+
+    path, series = long_csv
+    out = tmp_path / "out.csv"
+    rc = main(["forecast", str(path), "--id-col", "store", "--time-col", "month",
+               "--target", "sales", "--lookback", "12", "--horizon", "3", "--epochs", "2",
+               "--hidden", "4", "--output", str(out), "--quiet"])
+    assert rc == 0
+    with open(out) as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["store", "timestamp", "mean", "std", "lower_50", "upper_50",
+                       "lower_90", "upper_90"]
+    assert sorted({r[0] for r in rows[1:]}) == ["north", "south"] and len(rows) == 1 + 2 * 3
+    for name, (y, dates) in series.items():
+        alone = Forecaster(12, 4, noise="heteroscedastic", seed=0).fit(
+            y, dates=dates, epochs=2, progress=False).forecast(3)
+        mine = [r for r in rows[1:] if r[0] == name]
+        assert [r[1][:10] for r in mine] == [str(d)[:10] for d in alone.index]
+        np.testing.assert_allclose([float(r[2]) for r in mine], alone.mean, rtol=1e-5)
+
+
+def test_long_file_errors(long_csv, tmp_path, capsys):
+    path, _ = long_csv
+    base = ["forecast", str(path), "--target", "sales", "--output", str(tmp_path / "o.csv")]
+    assert "--id-col 'shop' not found" in _error_line(capsys, base + ["--id-col", "shop"])
+    assert "does not combine with --id-col" in _error_line(
+        capsys, base + ["--id-col", "store", "--auto"])

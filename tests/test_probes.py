@@ -299,7 +299,7 @@ PROBES = [
     ("forecaster seed str", lambda: Forecaster(seed="0"), V, "seed"),
     ("forecaster device", lambda: Forecaster(device="tpu"), V, "device"),
     ("forecaster freq int", lambda: Forecaster(freq=12), T, "freq"),
-    ("fit y 2d", lambda: Forecaster(lookback=4).fit(np.zeros((40, 2)), progress=False), V,
+    ("fit y 3d", lambda: Forecaster(lookback=4).fit(np.zeros((40, 2, 2)), progress=False), V,
      "1-D"),
     ("fit y str", lambda: Forecaster(lookback=4).fit(["a"] * 40, progress=False), T, "y"),
     ("fit y complex", lambda: Forecaster(lookback=4).fit(Y * 1j, progress=False), T, "y"),

@@ -1,5 +1,6 @@
 """What the forecasters share: the series seen (whole, or only its most recent steps),
-the members' kept epochs, the held-out split and the fitted check."""
+the members' kept epochs, the held-out split, the fitted check, and panels of many
+series fitted one network per series."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 
 from .._validation import check_positive_int
 from ..exceptions import NotFittedError
+from .panel import PanelForecast, as_panel, stack_backtests
 
 
 class ForecasterBase:
@@ -26,6 +28,8 @@ class ForecasterBase:
     max_history: int | None = None
     _dropped = 0
     _y = _cov = _dates = None
+    #: After ``fit`` on a panel: ``{series id: forecaster}``, one per series; else None.
+    panel_: dict | None = None
 
     @property
     def best_epochs_(self) -> tuple:
@@ -38,7 +42,7 @@ class ForecasterBase:
         return self.members_[0].best_epoch if self.members_ else None
 
     def _check_fitted(self, what: str) -> None:
-        if not self.members_:
+        if not self.members_ and self.panel_ is None:
             raise NotFittedError(f"{type(self).__name__}.{what}: this forecaster is not "
                                  f"fitted yet; call fit() first")
 
@@ -85,3 +89,82 @@ class ForecasterBase:
             self._cov = None if self._cov is None else self._cov[drop:].copy()
             self._dates = None if self._dates is None else self._dates[drop:].copy()
             self._dropped += drop
+
+    # ------------------------------------------------------------------ panels
+    def _fit_panel(self, y, covariates, dates, where, progress, **fit) -> None:
+        """One forecaster of this one's settings per series of the panel ``y``, each
+        fitted as ``fit`` fits one series (the same seed: a series fits exactly as it
+        would alone), kept in :attr:`panel_`."""
+        if covariates is not None:
+            raise ValueError(f"{where}: covariates are not taken with a panel of series")
+        series = as_panel(y, dates, where=where)
+        ids = [s.id for s in series]
+        if len(set(map(repr, ids))) != len(ids):
+            raise ValueError(f"{where}: the panel's series ids repeat: {ids[:10]}")
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(series), desc="fit", unit="series")
+        models = {}
+        for s in series:
+            model = type(self)(**self._config())
+            models[s.id] = model.fit(s.y, None, s.dates, progress=False, **fit)
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        self.members_, self.panel_ = [], models
+
+    def _panel_each(self, call, y, covariates, dates, where) -> PanelForecast | list:
+        """``call(forecaster, series)`` for each series of the panel ``y`` (each fitted
+        series when ``y`` is None, with ``series`` None): ``(ids, results)``."""
+        if covariates is not None:
+            raise ValueError(f"{where}: covariates are not taken with a panel of series")
+        if y is None:
+            return list(self.panel_), [call(m, None) for m in self.panel_.values()]
+        series = as_panel(y, dates, where=where)
+        unknown = [s.id for s in series if s.id not in self.panel_]
+        if unknown:
+            raise ValueError(f"{where}: series {unknown[:10]} were not in the panel fitted "
+                             f"(its ids: {list(self.panel_)[:10]})")
+        return [s.id for s in series], [call(self.panel_[s.id], s) for s in series]
+
+    def _panel_forecasts(self, call, y, covariates, dates, where) -> PanelForecast:
+        return PanelForecast(*self._panel_each(call, y, covariates, dates, where))
+
+    def _panel_backtest(self, call, y, covariates, dates, where):
+        ids, backtests = self._panel_each(call, y, covariates, dates, where)
+        return stack_backtests(ids, backtests)
+
+    def _panel_arrays(self) -> dict:
+        """What ``save`` writes for a panel: the settings, the ids and each series'
+        forecaster's arrays under ``series<i>/``."""
+        import json
+
+        ids = [i.item() if isinstance(i, np.generic) else i for i in self.panel_]
+        try:
+            header = json.dumps({"kind": type(self).__name__, "config": self._config(),
+                                 "ids": ids})
+        except TypeError:
+            raise ValueError(f"{type(self).__name__}.save: series ids must be numbers or "
+                             f"strings to be saved; got {ids[:5]}") from None
+        arrays = {"__panel__": np.array(header)}
+        for i, model in enumerate(self.panel_.values()):
+            arrays.update({f"series{i}/{k}": v for k, v in model._arrays().items()})
+        return arrays
+
+    @classmethod
+    def _from_panel_arrays(cls, data, header: dict):
+        """The panel forecaster :meth:`_panel_arrays` described."""
+        from .combination import ArrayBundle
+
+        self = cls(**header["config"])
+        models = {}
+        for i, name in enumerate(header["ids"]):
+            prefix = f"series{i}/"
+            share = ArrayBundle({k[len(prefix):]: data[k] for k in data.files
+                                 if k.startswith(prefix)})
+            models[name] = cls._from_arrays(share)
+        self.members_, self.panel_ = [], models
+        return self

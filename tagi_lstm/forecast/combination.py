@@ -150,28 +150,33 @@ class Combination:
             prefix = f"model{i}/"
             share = ArrayBundle({k[len(prefix):]: data[k] for k in data.files
                                  if k.startswith(prefix)})
-            models.append(_kind(share)._from_arrays(share))
+            kind = next(k for marker, k in _kinds().items() if marker in share.files)
+            models.append(kind._from_arrays(share))
         return cls(models)
 
 
-def _kind(data):
-    """The class whose marker key ``data`` holds."""
+def _kinds() -> dict:
+    """``{marker key: class}`` of the saved forecasters."""
     from .hybrid import HybridForecaster
     from .model import Forecaster
 
-    for marker, kind in (("__forecaster__", Forecaster), ("__hybrid__", HybridForecaster),
-                         ("__combination__", Combination)):
-        if marker in data.files:
-            return kind
-    return None
+    return {"__forecaster__": Forecaster, "__hybrid__": HybridForecaster,
+            "__combination__": Combination}
 
 
 def load_any(filename, where: str, expected=None):
     """Whatever forecaster ``filename`` holds (written by a ``save``); with ``expected``,
-    only a forecaster of that class."""
+    only a forecaster of that class. A panel's file (one forecaster per series) names
+    its class in its ``__panel__`` header."""
     with open_npz(filename, where, None, "saved forecaster") as data:
-        kind = _kind(data)
+        kinds = _kinds()
+        header = json.loads(str(data["__panel__"])) if "__panel__" in data.files else None
+        if header is None:
+            kind = next((k for marker, k in kinds.items() if marker in data.files), None)
+        else:
+            kind = {k.__name__: k for k in kinds.values()}.get(header.get("kind"))
         if kind is None or (expected is not None and kind is not expected):
             what = "forecaster" if expected is None else expected.__name__
             raise ValueError(f"{where}: {filename} is not a saved {what}")
-        return kind._from_arrays(data)
+        return kind._from_arrays(data) if header is None else \
+            kind._from_panel_arrays(data, header)

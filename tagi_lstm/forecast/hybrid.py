@@ -67,6 +67,7 @@ from ..utils import Normalizer
 from .base import ForecasterBase
 from .combination import load_any
 from .model import backtest_horizon, check_series
+from .panel import is_panel
 from .result import Backtest, Forecast, mixture_moments, mixture_with_parts
 
 #: Variance parts of a hybrid forecast (they add up to its variance).
@@ -443,6 +444,11 @@ class HybridForecaster(ForecasterBase):
             ``self``.
         """
         where = "HybridForecaster.fit"
+        if is_panel(y):
+            self._fit_panel(y, covariates, dates, where, progress, validation=validation,
+                            epochs=epochs, patience=patience, refit=refit)
+            return self
+        self.panel_ = None
         y, dates = self._check(y, covariates, dates, where)
         epochs = check_positive_int(epochs, name="epochs", where=where)
         patience = check_positive_int(patience, name="patience", where=where)
@@ -542,6 +548,9 @@ class HybridForecaster(ForecasterBase):
         level has seen much)."""
         where = "HybridForecaster.predict"
         self._check_fitted("predict")
+        if self.panel_ is not None:
+            return self._panel_forecasts(lambda m, s: m.predict(s.y, dates=s.dates), y,
+                                         covariates, dates, where)
         y, dates = self._check(y, covariates, dates, where)
         z = self._standardise(y)
         (m, s), means, variances = self._scale, [], []
@@ -560,6 +569,11 @@ class HybridForecaster(ForecasterBase):
         where = "HybridForecaster.forecast"
         self._check_fitted("forecast")
         horizon = check_positive_int(horizon, name="horizon", where=where)
+        if self.panel_ is not None:
+            return self._panel_forecasts(
+                lambda m, s: m.forecast(horizon, **({} if s is None else
+                                                    {"y": s.y, "dates": s.dates})),
+                y, covariates, dates, where)
         offset = 0
         if y is None:
             y, dates, offset = self._y, self._dates, self._dropped
@@ -586,6 +600,13 @@ class HybridForecaster(ForecasterBase):
         self._check_fitted("backtest")
         horizon = backtest_horizon(horizon, self.season, where)
         stride = check_positive_int(stride, name="stride", where=where)
+        if self.panel_ is not None:
+            if origins is not None:
+                raise ValueError(f"{where}: a panel is backtested from each series' own "
+                                 f"start (start=, stride=), not from shared origins")
+            return self._panel_backtest(
+                lambda m, s: m.backtest(s.y, horizon, dates=s.dates, start=start,
+                                        stride=stride), y, covariates, dates, where)
         y, dates = self._check(y, covariates, dates, where)
         n = len(y)
         if origins is None:
@@ -623,6 +644,9 @@ class HybridForecaster(ForecasterBase):
         """
         where = "HybridForecaster.update"
         self._check_fitted("update")
+        if self.panel_ is not None:
+            return self._panel_forecasts(lambda m, s: m.update(s.y, dates_new=s.dates), y_new,
+                                         covariates_new, dates_new, where)
         y_new, dates_new = self._check(y_new, covariates_new, dates_new, where)
         if (dates_new is None) != (self._dates is None):
             raise ValueError(f"{where}: give dates_new exactly when fit had dates")
@@ -661,6 +685,8 @@ class HybridForecaster(ForecasterBase):
 
     def _arrays(self) -> dict:
         """Everything :meth:`save` writes, as named arrays."""
+        if self.panel_ is not None:
+            return self._panel_arrays()
         state = {"config": self._config(), "scale": list(self._scale), "freq_": self.freq_,
                  "state": self.state_.as_lists(),
                  "members": [{"best_epoch": m.best_epoch, "start": [a.tolist() for a in m.start],

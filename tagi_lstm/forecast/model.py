@@ -54,6 +54,7 @@ from . import propagate
 from .base import ForecasterBase
 from .calibration import variance_factors
 from .member import Member
+from .panel import is_panel
 from .result import COMPONENTS, Backtest, Forecast, mixture_with_parts
 from .transform import Differencing
 
@@ -85,7 +86,8 @@ def check_series(y, covariates, dates, where):
         dates = y.index
     y = check_array(y, name="y", where=where, allow_nan=True).astype(np.float64, copy=False)
     if y.ndim != 1:
-        raise ValueError(f"{where}: y must be a 1-D series; got shape {y.shape}")
+        raise ValueError(f"{where}: y must be a 1-D series (or, to fit, a 2-D panel "
+                         f"(time, n_series)); got shape {y.shape}")
     largest = float(np.nanmax(np.abs(y))) if y.size and not np.isnan(y).all() else 0.0
     if largest > MAX_MAGNITUDE:
         raise ValueError(f"{where}: y holds a value of magnitude {largest:.3g}; beyond "
@@ -331,6 +333,9 @@ class Forecaster(ForecasterBase):
             steps used up by differencing).
         """
         self._check_fitted("predict")
+        if self.panel_ is not None:
+            return self._panel_forecasts(lambda m, s: m.predict(s.y, dates=s.dates), y,
+                                         covariates, dates, "Forecaster.predict")
         y, covariates, dates = self._check_series(y, covariates, dates, "Forecaster.predict")
         self._check_covariates(covariates, "Forecaster.predict")
         x, _, positions = self._windows(y, self._all_covariates(covariates, dates, len(y)))
@@ -411,6 +416,13 @@ class Forecaster(ForecasterBase):
         """
         where = "Forecaster.forecast"
         self._check_fitted("forecast")
+        if self.panel_ is not None:
+            if future_covariates is not None:
+                raise ValueError(f"{where}: covariates are not taken with a panel of series")
+            return self._panel_forecasts(
+                lambda m, s: m.forecast(horizon, method=method, num_samples=num_samples,
+                                        **({} if s is None else {"y": s.y, "dates": s.dates})),
+                y, covariates, dates, where)
         horizon = check_positive_int(horizon, name="horizon", where=where)
         method = self._method(method, where)
         num_samples = check_positive_int(num_samples, name="num_samples", where=where)
@@ -514,6 +526,14 @@ class Forecaster(ForecasterBase):
         """
         where = "Forecaster.backtest"
         self._check_fitted("backtest")
+        if self.panel_ is not None:
+            if y is None or origins is not None:
+                raise ValueError(f"{where}: a panel is backtested from each series' own "
+                                 f"start (start=, stride=), not from shared origins; give y")
+            return self._panel_backtest(
+                lambda m, s: m.backtest(s.y, horizon, dates=s.dates, start=start,
+                                        stride=stride, online=online, method=method,
+                                        num_samples=num_samples), y, covariates, dates, where)
         horizon = backtest_horizon(horizon, self.season, where)
         stride = check_positive_int(stride, name="stride", where=where)
         method = self._method(method, where)
@@ -760,6 +780,12 @@ class Forecaster(ForecasterBase):
             ``self``.
         """
         where = "Forecaster.fit"
+        if is_panel(y):
+            self._fit_panel(y, covariates, dates, where, progress, validation=validation,
+                            epochs=epochs, patience=patience, shuffle=shuffle, refit=refit,
+                            calibrate=calibrate)
+            return self
+        self.panel_ = None
         y, covariates, dates = self._check_series(y, covariates, dates, where)
         epochs = check_positive_int(epochs, name="epochs", where=where)
         patience = check_positive_int(patience, name="patience", where=where)
@@ -908,6 +934,9 @@ class Forecaster(ForecasterBase):
         """
         where = "Forecaster.update"
         self._check_fitted("update")
+        if self.panel_ is not None:
+            return self._panel_forecasts(lambda m, s: m.update(s.y, dates_new=s.dates), y_new,
+                                         covariates_new, dates_new, where)
         y_new, covariates_new, dates_new = self._check_series(y_new, covariates_new, dates_new,
                                                               where)
         self._check_covariates(covariates_new, where)
@@ -969,6 +998,8 @@ class Forecaster(ForecasterBase):
 
     def _arrays(self) -> dict:
         """Everything :meth:`save` writes, as named arrays."""
+        if self.panel_ is not None:
+            return self._panel_arrays()
         (m, s), (cm, cs) = self._scale
         state = {"config": self._config(), "scale": [m, s], "freq_": self.freq_,
                  "calibration_": None if self.calibration_ is None

@@ -158,6 +158,8 @@ class Backtest:
         observed: ``(O, H)`` the values observed at those steps (NaN where
             missing or past the end of the series).
         components: ``{name: (O, H)}`` variance parts (see :class:`Forecast`).
+        series: ``(O,)`` the series id of each row, for a panel's backtest
+            (``origins`` then count the steps of each row's own series); else None.
     """
 
     origins: np.ndarray
@@ -166,6 +168,7 @@ class Backtest:
     std: np.ndarray
     observed: np.ndarray
     components: dict | None = None
+    series: np.ndarray | None = None
 
     @property
     def horizon(self) -> int:

@@ -1,0 +1,124 @@
+"""Many series in one forecaster: panel layouts (2-D arrays, wide and long data frames),
+one network per series that fits exactly as the series would alone, pooled backtests,
+long-format results, updates and persistence."""
+
+import numpy as np
+import pytest
+
+from tagi_lstm.forecast import Forecaster, HybridForecaster
+from tagi_lstm.forecast.panel import as_panel
+
+N, T = 3, 96
+
+
+def _panel():
+    """``(T, N)`` monthly series, the second starting 18 months late (NaN-padded)."""
+    rng = np.random.default_rng(4)
+    t = np.arange(T)
+    y = np.stack([5 * k + np.sin(2 * np.pi * t / 12 + k) + rng.normal(0, 0.1, T)
+                  for k in range(N)], axis=1)
+    y[:18, 1] = np.nan
+    dates = np.arange("2000-01", "2008-01", dtype="datetime64[M]").astype("datetime64[s]")
+    return y, dates
+
+
+def _small(kind=Forecaster):
+    if kind is Forecaster:
+        return Forecaster(lookback=12, hidden_size=4, seed=3)
+    return HybridForecaster(lookback=12, hidden_size=3, season=12, seed=3)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    y, dates = _panel()
+    return _small().fit(y, dates=dates, epochs=3, progress=False), y, dates
+
+
+@pytest.mark.parametrize("kind", [Forecaster, HybridForecaster])
+def test_each_series_fits_exactly_as_it_would_alone(kind):
+    y, dates = _panel()
+    panel = _small(kind).fit(y, dates=dates, epochs=3, progress=False)
+    fc = panel.forecast(6)
+    assert fc.mean.shape == fc.std.shape == (6, N)
+    for j in range(N):
+        first = 18 if j == 1 else 0
+        alone = _small(kind).fit(y[first:, j], dates=dates[first:], epochs=3, progress=False)
+        one = alone.forecast(6)
+        np.testing.assert_array_equal(fc[j].mean, one.mean)
+        np.testing.assert_array_equal(fc[j].std, one.std)
+        np.testing.assert_array_equal(fc[j].index, one.index)
+
+
+def test_wide_and_long_frames_are_the_same_panel(fitted):
+    pd = pytest.importorskip("pandas")
+    model, y, dates = fitted
+    names = ["a", "b", "c"]
+    wide = pd.DataFrame(y, index=pd.DatetimeIndex(dates), columns=names)
+    long = wide.reset_index(names="ds").melt(id_vars="ds", var_name="unique_id",
+                                             value_name="y").dropna()
+    long = long.sample(frac=1.0, random_state=0)  # any row order
+    for frame in (wide, long):
+        series = as_panel(frame, where="test")
+        assert [s.id for s in series] == names
+        for j, s in enumerate(series):
+            first = 18 if j == 1 else 0
+            np.testing.assert_array_equal(s.y, y[first:, j])
+            np.testing.assert_array_equal(s.dates.astype("datetime64[s]"), dates[first:])
+    by_frame = _small().fit(long, epochs=3, progress=False).forecast(4)
+    np.testing.assert_array_equal(by_frame["b"].mean, model.forecast(4)[1].mean)
+
+
+def test_long_results_and_pooled_backtests(fitted):
+    pd = pytest.importorskip("pandas")
+    model, y, dates = fitted
+    table = model.forecast(4).to_pandas()
+    assert list(table.columns[:4]) == ["unique_id", "ds", "mean", "std"]
+    assert len(table) == 4 * N and table["unique_id"].tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert (table["ds"].iloc[:4] == pd.date_range("2008-01-01", periods=4, freq="MS")).all()
+    bt = model.backtest(y, 6, dates=dates, start=60, stride=6)
+    rows = []
+    for j in range(N):
+        first = 18 if j == 1 else 0
+        rows.append(model.panel_[j].backtest(y[first:, j], 6, dates=dates[first:], start=60,
+                                             stride=6))
+    np.testing.assert_array_equal(bt.mean, np.concatenate([r.mean for r in rows]))
+    np.testing.assert_array_equal(bt.series, np.repeat(np.arange(N),
+                                                       [len(r.origins) for r in rows]))
+    pooled = bt.scores()["crps"]
+    assert pooled.shape == (6,) and np.isfinite(pooled).all()
+
+
+def test_update_and_save_follow_each_series(fitted, tmp_path):
+    model, y, dates = fitted
+    model.save(tmp_path / "panel.npz")
+    back = Forecaster.load(tmp_path / "panel.npz")
+    assert list(back.panel_) == [0, 1, 2]
+    np.testing.assert_array_equal(back.forecast(5).mean, model.forecast(5).mean)
+    new = y[-2:] + 0.3
+    new_dates = np.array(["2008-01-01", "2008-02-01"], dtype="datetime64[s]")
+    seen = back.update(new, dates_new=new_dates)
+    assert seen.mean.shape == (2, N)
+    alone = Forecaster.load(tmp_path / "panel.npz").panel_[2]
+    alone.update(new[:, 2], dates_new=new_dates)
+    np.testing.assert_array_equal(back.forecast(3)[2].mean, alone.forecast(3).mean)
+
+
+def test_panel_errors_name_what_is_wrong(fitted):
+    pd = pytest.importorskip("pandas")
+    model, y, dates = fitted
+    with pytest.raises(ValueError, match="covariates"):
+        _small().fit(y, covariates=np.ones((T, 1)), progress=False)
+    with pytest.raises(ValueError, match="no observed value"):
+        _small().fit(np.full((10, 2), np.nan), progress=False)
+    long = pd.DataFrame({"unique_id": ["a", "a"], "ds": ["2000-01-01"] * 2, "y": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="two rows"):
+        _small().fit(long, progress=False)
+    with pytest.raises(ValueError, match="not in the panel"):
+        model.forecast(3, y=np.ones((30, 5)))
+    with pytest.raises(ValueError, match="own dates"):
+        _small().fit(pd.DataFrame(y), dates=dates, progress=False)
+    with pytest.raises(KeyError, match="no series"):
+        model.forecast(2)["zzz"]
+    ragged = model.predict(y, dates=dates)
+    with pytest.raises(ValueError, match="steps"):
+        _ = ragged.mean
