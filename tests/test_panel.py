@@ -122,3 +122,20 @@ def test_panel_errors_name_what_is_wrong(fitted):
     ragged = model.predict(y, dates=dates)
     with pytest.raises(ValueError, match="steps"):
         _ = ragged.mean
+
+
+def test_a_dask_cluster_fits_the_same_panel():
+    """Two worker processes fit the series; the forecasts equal the in-process fit's."""
+    distributed = pytest.importorskip("distributed", reason="needs dask.distributed "
+                                      "(pip install 'tagi_lstm[distributed]')")
+    y, dates = _panel()
+    here = _small().fit(y, dates=dates, epochs=3, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        there = _small().fit(y, dates=dates, epochs=3, progress=False, client=client)
+    a, b = here.forecast(6), there.forecast(6)
+    np.testing.assert_array_equal(a.mean, b.mean)
+    np.testing.assert_array_equal(a.std, b.std)
+    with pytest.raises(ValueError, match="one series"):
+        _small().fit(y[:, 0], client=object(), progress=False)

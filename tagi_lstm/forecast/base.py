@@ -91,10 +91,11 @@ class ForecasterBase:
             self._dropped += drop
 
     # ------------------------------------------------------------------ panels
-    def _fit_panel(self, y, covariates, dates, where, progress, **fit) -> None:
+    def _fit_panel(self, y, covariates, dates, where, progress, client=None, **fit) -> None:
         """One forecaster of this one's settings per series of the panel ``y``, each
         fitted as ``fit`` fits one series (the same seed: a series fits exactly as it
-        would alone), kept in :attr:`panel_`."""
+        would alone), kept in :attr:`panel_`; with a ``dask.distributed`` ``client``,
+        one task per series on its workers."""
         if covariates is not None:
             raise ValueError(f"{where}: covariates are not taken with a panel of series")
         series = as_panel(y, dates, where=where)
@@ -106,15 +107,25 @@ class ForecasterBase:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(series), desc="fit", unit="series")
-        models = {}
-        for s in series:
-            model = type(self)(**self._config())
-            models[s.id] = model.fit(s.y, None, s.dates, progress=False, **fit)
-            if bar is not None:
-                bar.update(1)
+        config = self._config()
+        if client is None:
+            fitted = []
+            for s in series:
+                fitted.append(_fit_one(type(self), config, s.y, s.dates, fit))
+                if bar is not None:
+                    bar.update(1)
+        else:
+            from distributed import as_completed
+
+            futures = [client.submit(_fit_one, type(self), config, s.y, s.dates, fit,
+                                     pure=False) for s in series]
+            for _ in as_completed(futures):
+                if bar is not None:
+                    bar.update(1)
+            fitted = client.gather(futures)
         if bar is not None:
             bar.close()
-        self.members_, self.panel_ = [], models
+        self.members_, self.panel_ = [], dict(zip(ids, fitted))
 
     def _panel_each(self, call, y, covariates, dates, where) -> PanelForecast | list:
         """``call(forecaster, series)`` for each series of the panel ``y`` (each fitted
@@ -168,3 +179,9 @@ class ForecasterBase:
             models[name] = cls._from_arrays(share)
         self.members_, self.panel_ = [], models
         return self
+
+
+def _fit_one(kind, config: dict, y, dates, fit: dict):
+    """A forecaster of class ``kind`` and settings ``config`` fitted to one series of a
+    panel (a module-level function, so a Dask worker can run it)."""
+    return kind(**config).fit(y, None, dates, progress=False, **fit)

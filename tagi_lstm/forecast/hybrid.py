@@ -417,7 +417,7 @@ class HybridForecaster(ForecasterBase):
     # ----------------------------------------------------------------- fitting
     def fit(self, y, covariates=None, dates=None, *, validation: float = 0.2,
             epochs: int = 50, patience: int = 5, refit: str | bool = "retrain",
-            progress: bool = True) -> HybridForecaster:
+            progress: bool = True, client=None) -> HybridForecaster:
         """Train each member: one filter pass per epoch, learning at every step.
 
         The last ``validation`` fraction is held out: after each epoch the
@@ -434,20 +434,36 @@ class HybridForecaster(ForecasterBase):
         Args:
             y: ``(time,)`` series (NaN: missing); a pandas Series brings its
                 index as dates.
+                Or a panel of series (:mod:`~tagi_lstm.forecast.panel`): a 2-D
+                array ``(time, n_series)`` NaN-padded at the top, a wide or a
+                long (``unique_id``, ``ds``, ``y``) pandas DataFrame, or a dict
+                of series. Each series gets its own forecaster of these
+                settings, fitted exactly as it would be alone (same seed),
+                kept in ``panel_``; ``predict``, ``forecast``, ``update`` then
+                return a :class:`~tagi_lstm.forecast.panel.PanelForecast` and
+                ``backtest`` one :class:`~tagi_lstm.forecast.Backtest` of
+                every series' rows (``series`` names each row's). Positions
+                count from each series' first observed value. No covariates.
             covariates: must be ``None`` (accepted for a common signature).
             dates: ``(time,)`` strictly increasing timestamps, or None.
             validation, epochs, patience: as above.
             refit: ``"retrain"``, ``"online"`` or ``False``.
-            progress: show a tqdm progress bar.
+            progress: show a tqdm progress bar (over series, for a panel).
+            client: a ``dask.distributed.Client``: a panel's series are fitted
+                on its workers, one task each (the same forecasts as in this
+                process); None fits them here, one after another.
 
         Returns:
             ``self``.
         """
         where = "HybridForecaster.fit"
         if is_panel(y):
-            self._fit_panel(y, covariates, dates, where, progress, validation=validation,
+            self._fit_panel(y, covariates, dates, where, progress, client, validation=validation,
                             epochs=epochs, patience=patience, refit=refit)
             return self
+        if client is not None:
+            raise ValueError(f"{where}: client= spreads the series of a panel over a Dask "
+                             f"cluster; y is one series")
         self.panel_ = None
         y, dates = self._check(y, covariates, dates, where)
         epochs = check_positive_int(epochs, name="epochs", where=where)

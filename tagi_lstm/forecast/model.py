@@ -741,7 +741,7 @@ class Forecaster(ForecasterBase):
     def fit(self, y, covariates=None, dates=None, *, validation: float = 0.2,
             epochs: int = 50, patience: int = 5, shuffle: bool = True,
             refit: str | bool = "retrain", calibrate: bool | int = False,
-            progress: bool = True) -> Forecaster:
+            progress: bool = True, client=None) -> Forecaster:
         """Train on ``y``: choose the number of epochs on a held-out tail, then learn it.
 
         The last ``validation`` fraction of the steps is held out. Each member
@@ -753,6 +753,16 @@ class Forecaster(ForecasterBase):
 
         Args:
             y: ``(time,)`` series; a pandas Series brings its index as dates.
+                Or a panel of series (:mod:`~tagi_lstm.forecast.panel`): a 2-D
+                array ``(time, n_series)`` NaN-padded at the top, a wide or a
+                long (``unique_id``, ``ds``, ``y``) pandas DataFrame, or a dict
+                of series. Each series gets its own forecaster of these
+                settings, fitted exactly as it would be alone (same seed),
+                kept in ``panel_``; ``predict``, ``forecast``, ``update`` then
+                return a :class:`~tagi_lstm.forecast.panel.PanelForecast` and
+                ``backtest`` one :class:`~tagi_lstm.forecast.Backtest` of
+                every series' rows (``series`` names each row's). Positions
+                count from each series' first observed value. No covariates.
             covariates: ``(time, k)`` known-ahead covariates, or None.
             dates: ``(time,)`` timestamps (needed with ``calendar``; they
                 must increase strictly).
@@ -774,17 +784,23 @@ class Forecaster(ForecasterBase):
                 backtest of the held-out part, before any refit: an int is
                 the horizon to calibrate, ``True`` means ``season`` steps (10
                 without a season); later steps take the last factor.
-            progress: show a tqdm progress bar.
+            progress: show a tqdm progress bar (over series, for a panel).
+            client: a ``dask.distributed.Client``: a panel's series are fitted
+                on its workers, one task each (the same forecasts as in this
+                process); None fits them here, one after another.
 
         Returns:
             ``self``.
         """
         where = "Forecaster.fit"
         if is_panel(y):
-            self._fit_panel(y, covariates, dates, where, progress, validation=validation,
+            self._fit_panel(y, covariates, dates, where, progress, client, validation=validation,
                             epochs=epochs, patience=patience, shuffle=shuffle, refit=refit,
                             calibrate=calibrate)
             return self
+        if client is not None:
+            raise ValueError(f"{where}: client= spreads the series of a panel over a Dask "
+                             f"cluster; y is one series")
         self.panel_ = None
         y, covariates, dates = self._check_series(y, covariates, dates, where)
         epochs = check_positive_int(epochs, name="epochs", where=where)
