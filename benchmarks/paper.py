@@ -9,23 +9,34 @@ paper's own predictions and seasonal naive side by side, with our wall time.
 Data: the folder of ``*_values.csv.gz`` and ``*_paper_{mean,var}.csv.gz`` files (one column
 per series, shorter series NaN-padded at the top).
 
-Models (``--model``):
+Models (``--model``), each a panel forecaster (one network per series, fitted as the
+series would be alone) with the validation tail the paper holds out for early stopping
+(12 / 12 / 4 steps) and ``--seeds`` members combined by mixture moments:
 
 - ``hybrid``: :class:`tagi_lstm.forecast.HybridForecaster` (the closest to the paper's
   model: an LSTM beside a local level, one Kalman filter), lookback as the paper's;
+- ``hybrid_ts``: the same with a local linear trend and a seasonal component beside the
+  level (the step variances ``auto`` tries, ``tagi_lstm.config.HYBRID_TREND_NOISE`` and
+  ``HYBRID_SEASONAL_NOISE``);
 - ``forecaster``: :class:`tagi_lstm.forecast.Forecaster` with the paper's lookback,
-  seasonal differencing, heteroscedastic noise;
+  seasonal differencing, heteroscedastic noise.
 
-each with the validation tail the paper holds out for early stopping (12 / 12 / 4 steps)
-and ``--seeds`` members combined by mixture moments.
+A comma-separated list (``--model hybrid_ts,forecaster``) fits each and forecasts their
+equal-weight mixture (:func:`tagi_lstm.forecast.mixture_moments`), as
+:class:`~tagi_lstm.forecast.Combination` does for one series.
+
+``--workers N`` fits the series on a local Dask cluster of ``N`` single-threaded worker
+processes (``fit(..., client=...)``: the same forecasts as in one process).
 
     python benchmarks/paper.py --dataset tourism_quarterly --data ../shared/data/paper_benchmarks
-        [--model hybrid|forecaster] [--series 50] [--seeds 0,1,2] [--epochs 50]
+        [--model hybrid|hybrid_ts|forecaster] [--series 50] [--seeds 0,1,2] [--epochs 50]
+        [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -36,7 +47,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from tagi_lstm import metric
-from tagi_lstm.forecast import Forecaster, HybridForecaster
+from tagi_lstm.config import HYBRID_SEASONAL_NOISE, HYBRID_TREND_NOISE
+from tagi_lstm.forecast import Forecaster, HybridForecaster, mixture_moments
 
 #: name: (test steps, validation steps, lookback, season)
 DATASETS = {"m4_hourly": (48, 12, 168, 24), "tourism_monthly": (24, 12, 12, 12),
@@ -55,20 +67,19 @@ def seasonal_naive(train: np.ndarray, horizon: int, season: int) -> np.ndarray:
     return np.array([last[h % season] for h in range(horizon)])
 
 
-def fit_one(kind: str, train: np.ndarray, test: int, val: int, lookback: int, season: int,
-            seeds, epochs: int):
-    """Forecast ``test`` steps after ``train`` with one local model: ``(mean, std)``."""
-    validation = val / len(train)
+MODELS = ("hybrid", "hybrid_ts", "forecaster")
+
+
+def make(kind: str, lookback: int, season: int, seeds):
+    """The unfitted forecaster of ``--model kind``."""
+    common = {"lookback": lookback, "hidden_size": 16, "season": season,
+              "ensemble": len(seeds), "seed": seeds[0]}
     if kind == "hybrid":
-        model = HybridForecaster(lookback=lookback, hidden_size=16, season=season,
-                                 ensemble=len(seeds), seed=seeds[0])
-    else:
-        model = Forecaster(lookback=lookback, hidden_size=16, season=season,
-                           seasonal_difference=len(train) > 2 * season + lookback + 2,
-                           ensemble=len(seeds), seed=seeds[0])
-    model.fit(train, validation=validation, epochs=epochs, progress=False)
-    fc = model.forecast(test)
-    return fc.mean, fc.std
+        return HybridForecaster(**common)
+    if kind == "hybrid_ts":
+        return HybridForecaster(**common, trend_noise=HYBRID_TREND_NOISE,
+                                seasonal_noise=HYBRID_SEASONAL_NOISE)
+    return Forecaster(**common, seasonal_difference=True)
 
 
 def main(argv=None) -> None:
@@ -76,27 +87,41 @@ def main(argv=None) -> None:
     parser.add_argument("--dataset", choices=sorted(DATASETS), required=True)
     parser.add_argument("--data", type=Path, required=True,
                         help="folder of the paper's benchmark files")
-    parser.add_argument("--model", choices=("hybrid", "forecaster"), default="hybrid")
+    parser.add_argument("--model", default="hybrid",
+                        help="hybrid, hybrid_ts or forecaster, or several separated by "
+                             "commas (their mixture)")
     parser.add_argument("--series", type=int, default=None,
                         help="only the first N series (default: all)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="Dask worker processes (default 1: no cluster)")
     args = parser.parse_args(argv)
     test, val, lookback, season = DATASETS[args.dataset]
     values, paper_mean, paper_std = load(args.data, args.dataset)
     n = values.shape[1] if args.series is None else min(args.series, values.shape[1])
     seeds = [int(s) for s in args.seeds.split(",")]
-    means, stds, naive = np.empty((test, n)), np.empty((test, n)), np.empty((test, n))
+    train = values[:-test, :n]
+    naive = np.stack([seasonal_naive(train[:, j], test, season) for j in range(n)], axis=1)
+    kinds = args.model.split(",")
+    unknown = sorted(set(kinds) - set(MODELS))
+    if unknown:
+        parser.error(f"unknown --model {unknown}; choose from {MODELS}")
+    models = [make(kind, lookback, season, seeds) for kind in kinds]
     start = time.perf_counter()
-    from tqdm.auto import tqdm
+    with contextlib.ExitStack() as stack:
+        client = None
+        if args.workers > 1:
+            from distributed import Client, LocalCluster
 
-    for j in tqdm(range(n), desc=args.dataset, unit="series"):
-        column = values[:, j]
-        column = column[np.flatnonzero(~np.isnan(column))[0]:]  # drop the padding
-        train = column[:-test]
-        means[:, j], stds[:, j] = fit_one(args.model, train, test, val, lookback, season,
-                                          seeds, args.epochs)
-        naive[:, j] = seasonal_naive(train, test, season)
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=args.workers, threads_per_worker=1, dashboard_address=None))
+            client = stack.enter_context(Client(cluster))
+        forecasts = [m.fit(train, validation=val, epochs=args.epochs, client=client)
+                     .forecast(test) for m in models]
+    means, variances = mixture_moments(np.stack([f.mean for f in forecasts]),
+                                       np.stack([f.std ** 2 for f in forecasts]))
+    stds = np.sqrt(variances)
     seconds = time.perf_counter() - start
     truth, insample = values[-test:, :n], values[:-test, :n]
 
@@ -109,7 +134,8 @@ def main(argv=None) -> None:
 
     print(f"\n{args.dataset}: {n} series, test {test}, validation {val}, lookback {lookback}, "
           f"season {season}; ours: {args.model}, seeds {args.seeds}, at most {args.epochs} "
-          f"epochs; {seconds:.0f} s ({seconds / n:.2f} s per series)\n")
+          f"epochs, {args.workers} worker(s); {seconds:.0f} s ({seconds / n:.2f} s per "
+          f"series)\n")
     print("| method | ND | p90 | MASE |")
     print("| --- | ---: | ---: | ---: |")
     print(row(f"ours ({args.model})", means, stds))

@@ -139,3 +139,12 @@ def test_a_dask_cluster_fits_the_same_panel():
     np.testing.assert_array_equal(a.std, b.std)
     with pytest.raises(ValueError, match="one series"):
         _small().fit(y[:, 0], client=object(), progress=False)
+
+
+def test_validation_may_be_a_number_of_steps():
+    y, dates = _panel()
+    by_steps = _small().fit(y[:, 0], validation=12, epochs=3, progress=False)
+    by_fraction = _small().fit(y[:, 0], validation=12 / T, epochs=3, progress=False)
+    np.testing.assert_array_equal(by_steps.forecast(3).mean, by_fraction.forecast(3).mean)
+    with pytest.raises(ValueError, match="nothing to train on"):
+        _small().fit(y[:, 0], validation=T, progress=False)

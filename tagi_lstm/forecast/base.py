@@ -47,11 +47,19 @@ class ForecasterBase:
                                  f"fitted yet; call fit() first")
 
     @staticmethod
-    def _training_steps(y, validation: float, where: str) -> int:
-        """Steps of ``y`` trained on when the last ``validation`` fraction is held out."""
+    def _training_steps(y, validation, where: str) -> int:
+        """Steps of ``y`` trained on when the last ``validation`` is held out: a fraction
+        in ``[0, 1)`` of the steps, or a whole number of steps (an ``int >= 1``, as
+        competitions fix the validation tail of series of any length)."""
+        if isinstance(validation, (int, np.integer)) and not isinstance(validation, bool) \
+                and validation >= 1:
+            if validation >= len(y):
+                raise ValueError(f"{where}: validation={validation} steps leaves nothing to "
+                                 f"train on in a series of {len(y)} steps")
+            return len(y) - int(validation)
         if not 0 <= validation < 1:
-            raise ValueError(f"{where}: validation must be a fraction in [0, 1); got "
-                             f"{validation}")
+            raise ValueError(f"{where}: validation must be a fraction in [0, 1) or a whole "
+                             f"number of steps; got {validation}")
         return len(y) - round(validation * len(y))
 
     @staticmethod

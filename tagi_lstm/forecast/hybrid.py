@@ -420,7 +420,8 @@ class HybridForecaster(ForecasterBase):
             progress: bool = True, client=None) -> HybridForecaster:
         """Train each member: one filter pass per epoch, learning at every step.
 
-        The last ``validation`` fraction is held out: after each epoch the
+        The last ``validation`` (a fraction of the steps, or a whole number of
+        steps) is held out: after each epoch the
         filter runs on through it without learning, and the mean log-likelihood
         of its one-step forecasts there picks the epoch to keep (early stopping
         after ``patience`` epochs without improvement). Each epoch starts the

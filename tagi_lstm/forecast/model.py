@@ -767,7 +767,8 @@ class Forecaster(ForecasterBase):
             dates: ``(time,)`` timestamps (needed with ``calendar``; they
                 must increase strictly).
             validation: fraction of the steps, from the end, held out
-                (0 trains on everything for ``epochs`` epochs).
+                (0 trains on everything for ``epochs`` epochs), or a whole
+                number of steps (an ``int >= 1``).
             epochs: most epochs.
             patience: epochs without validation improvement before stopping.
             shuffle: visit the training windows in a new random order each
