@@ -115,7 +115,7 @@ def main(argv=None) -> None:
             from distributed import Client, LocalCluster
 
             cluster = stack.enter_context(LocalCluster(
-                n_workers=args.workers, threads_per_worker=1, dashboard_address=None))
+                n_workers=args.workers, threads_per_worker=1, dashboard_address=":0"))
             client = stack.enter_context(Client(cluster))
         forecasts = [m.fit(train, validation=val, epochs=args.epochs, client=client)
                      .forecast(test) for m in models]

@@ -131,7 +131,7 @@ def test_a_dask_cluster_fits_the_same_panel():
     y, dates = _panel()
     here = _small().fit(y, dates=dates, epochs=3, progress=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         there = _small().fit(y, dates=dates, epochs=3, progress=False, client=client)
     a, b = here.forecast(6), there.forecast(6)
@@ -148,3 +148,35 @@ def test_validation_may_be_a_number_of_steps():
     np.testing.assert_array_equal(by_steps.forecast(3).mean, by_fraction.forecast(3).mean)
     with pytest.raises(ValueError, match="nothing to train on"):
         _small().fit(y[:, 0], validation=T, progress=False)
+
+
+def test_global_mode_trains_one_network_for_every_series(tmp_path):
+    y, dates = _panel()
+    model = Forecaster(lookback=12, hidden_size=4, seed=3, mode="global").fit(
+        y, dates=dates, epochs=3, progress=False)
+    shells = list(model.panel_.values())
+    assert all(s.members_ is shells[0].members_ for s in shells)
+    # each series keeps its own scale: the series sit 5 apart, their forecasts too
+    fc = model.forecast(6)
+    assert fc.mean.shape == (6, N)
+    np.testing.assert_allclose(np.diff(fc.mean.mean(axis=0)), 5, atol=1.0)
+    # the shared network is what each series forecasts with: the same as a local
+    # forecaster of that series given the shared members
+    one = _small()
+    one._scale, one.members_ = shells[2]._scale, shells[2].members_
+    one._num_covariates, one._diff = 0, shells[2]._diff
+    np.testing.assert_array_equal(one.forecast(6, y=y[:, 2]).mean, fc[2].mean)
+    # saved and loaded, the series share one ensemble again
+    model.save(tmp_path / "g.npz")
+    back = Forecaster.load(tmp_path / "g.npz")
+    loaded = list(back.panel_.values())
+    assert back.mode == "global" and all(s.members_ is loaded[0].members_ for s in loaded)
+    np.testing.assert_array_equal(back.forecast(6).mean, fc.mean)
+    # an update of one series moves the others' forecasts (one network)
+    before = back.forecast(3)[0].mean
+    back.update({2: y[-3:, 2] + 1.0},
+                dates_new={2: np.array(["2008-01-01", "2008-02-01", "2008-03-01"],
+                                       dtype="datetime64[s]")})
+    assert not np.array_equal(back.forecast(3)[0].mean, before)
+    with pytest.raises(ValueError, match="mode"):
+        Forecaster(mode="pooled")

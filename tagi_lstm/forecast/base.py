@@ -147,7 +147,13 @@ class ForecasterBase:
         if unknown:
             raise ValueError(f"{where}: series {unknown[:10]} were not in the panel fitted "
                              f"(its ids: {list(self.panel_)[:10]})")
-        return [s.id for s in series], [call(self.panel_[s.id], s) for s in series]
+        results = []
+        for s in series:
+            try:
+                results.append(call(self.panel_[s.id], s))
+            except ValueError as exc:
+                raise ValueError(f"series {s.id!r}: {exc}") from None
+        return [s.id for s in series], results
 
     def _panel_forecasts(self, call, y, covariates, dates, where) -> PanelForecast:
         return PanelForecast(*self._panel_each(call, y, covariates, dates, where))
@@ -185,6 +191,11 @@ class ForecasterBase:
             share = ArrayBundle({k[len(prefix):]: data[k] for k in data.files
                                  if k.startswith(prefix)})
             models[name] = cls._from_arrays(share)
+        if header["config"].get("mode") == "global":
+            # saved once per series, identical: one shared ensemble again, as fitted
+            shared = next(iter(models.values()))
+            for model in models.values():
+                model.members_, model.history_ = shared.members_, shared.history_
         self.members_, self.panel_ = [], models
         return self
 

@@ -54,11 +54,13 @@ from . import propagate
 from .base import ForecasterBase
 from .calibration import variance_factors
 from .member import Member
-from .panel import is_panel
+from .panel import as_panel, is_panel
 from .result import COMPONENTS, Backtest, Forecast, mixture_with_parts
 from .transform import Differencing
 
 NOISE_MODES = ("fixed", "scheduled", "heteroscedastic")
+#: How ``fit`` treats a panel: one network per series, or one for all of them.
+PANEL_MODES = ("local", "global")
 #: How ``fit`` learns from the held-out tail after early stopping.
 REFITS = ("retrain", "online", False)
 
@@ -153,6 +155,13 @@ class Forecaster(ForecasterBase):
         seed: seeds the initial weights and the shuffling.
         dtype: ``"float32"`` or ``"float64"``.
         device: ``"cpu"`` or ``"cuda"``.
+        mode: how :meth:`fit` treats a panel of series: ``"local"`` (one
+            network per series, the TAGI-LSTM paper's protocol) or
+            ``"global"`` (one network, its members shared by every series,
+            trained on the windows of all of them, each series standardised
+            by its own training part; early stopping on the pooled held-out
+            windows, scored in standardised units). One series fits the same
+            either way.
 
     Attributes:
         members_: the ensemble's :class:`~tagi_lstm.forecast.member.Member`
@@ -172,8 +181,12 @@ class Forecaster(ForecasterBase):
                  calendar=(), freq: str | None = None, fill: str = "ffill",
                  batch_size: int = 8, linear: bool = False, ensemble: int = 1,
                  method: str = "linearized", max_history: int | None = None,
-                 seed: int | None = 0, dtype: str = "float32", device: str = "cpu"):
+                 seed: int | None = 0, dtype: str = "float32", device: str = "cpu",
+                 mode: str = "local"):
         where = "Forecaster"
+        if mode not in PANEL_MODES:
+            raise ValueError(f"{where}: mode must be one of {PANEL_MODES}; got {mode!r}")
+        self.mode = mode
         self.lookback = check_positive_int(lookback, name="lookback", where=where)
         self.hidden_size = check_positive_int(hidden_size, name="hidden_size", where=where)
         self.num_layers = check_positive_int(num_layers, name="num_layers", where=where)
@@ -794,6 +807,13 @@ class Forecaster(ForecasterBase):
             ``self``.
         """
         where = "Forecaster.fit"
+        if is_panel(y) and self.mode == "global":
+            if client is not None:
+                raise ValueError(f"{where}: mode='global' trains one network in this "
+                                 f"process; client= spreads local models")
+            self._fit_global(y, covariates, dates, where, progress, validation=validation,
+                             epochs=epochs, patience=patience, shuffle=shuffle, refit=refit)
+            return self
         if is_panel(y):
             self._fit_panel(y, covariates, dates, where, progress, client, validation=validation,
                             epochs=epochs, patience=patience, shuffle=shuffle, refit=refit,
@@ -837,9 +857,16 @@ class Forecaster(ForecasterBase):
             bar = tqdm(total=self.ensemble * epochs, desc="fit", unit="epoch")
         self.members_ = [self._new_member(i) for i in range(self.ensemble)]
         self.history_ = []
+        score = None
+        if val is not None:
+            def score(member):
+                pred = self._one_step(val[0], val[2], y, dates, members=[member])
+                obs = y[val[2]]
+                return (metric.log_likelihood(pred.mean, obs, pred.std),
+                        metric.rmse(pred.mean, obs))
         for i, member in enumerate(self.members_):
-            self._train(member, i, x[is_train], t[is_train], val, y, dates, epochs, patience,
-                        shuffle, bar)
+            self._train(member, i, x[is_train], t[is_train], score, epochs, patience, shuffle,
+                        bar)
             self.history_ += member.history
         if calibrate_steps:
             self.calibration_ = self._calibration(y, cov, n_train, calibrate_steps)
@@ -854,14 +881,94 @@ class Forecaster(ForecasterBase):
             for i, old in enumerate(self.members_):
                 member = self._new_member(i)
                 member.history, member.best_epoch = old.history, old.best_epoch
-                self._train(member, i, x, t, None, y, dates, old.best_epoch + 1, patience,
-                            shuffle, bar)
+                self._train(member, i, x, t, None, old.best_epoch + 1, patience, shuffle, bar)
                 self.members_[i] = member
         if bar is not None:
             bar.close()
         self._remember(y, covariates, dates)
         self.freq_ = self._infer_freq(dates)
         return self
+
+    def _fit_global(self, y, covariates, dates, where, progress, *, validation, epochs,
+                    patience, shuffle, refit) -> None:
+        """``mode="global"``: one ensemble trained on the windows of every series of the
+        panel ``y`` (each standardised by its own training part), then one forecaster
+        per series in :attr:`panel_` that shares its members (and so learns for all of
+        them in ``update``) but keeps its own scale, history and dates."""
+        if covariates is not None:
+            raise ValueError(f"{where}: covariates are not taken with a panel of series")
+        refit = "retrain" if refit is True else refit
+        if refit not in REFITS:
+            raise ValueError(f"{where}: refit must be one of {REFITS} (True: 'retrain'); "
+                             f"got {refit!r}")
+        epochs = check_positive_int(epochs, name="epochs", where=where)
+        patience = check_positive_int(patience, name="patience", where=where)
+        series = as_panel(y, dates, where=where)
+        shells, train, held = [], [], []
+        for item in series:
+            shell = type(self)(**{**self._config(), "mode": "local"})
+            ys, _, ds = shell._check_series(item.y, None, item.dates, where)
+            n_train = shell._training_steps(ys, validation, where)
+            cov = shell._all_covariates(None, ds, len(ys))
+            shell._set_scale(ys[:n_train], cov[:n_train], f"{where} (series {item.id!r})")
+            x, t, positions = shell._windows(ys, cov)
+            is_train = positions < n_train
+            train.append((x[is_train], t[is_train]))
+            held.append((x[~is_train], t[~is_train]))
+            shell._num_covariates = cov.shape[1]
+            shells.append((item.id, shell, ys, cov, ds))
+        x_train = np.concatenate([x for x, _ in train])
+        t_train = np.concatenate([t for _, t in train])
+        if not len(x_train):
+            raise ValueError(f"{where}: no training window in any series (lookback "
+                             f"{self.lookback})")
+        x_val = np.concatenate([x for x, _ in held])
+        t_val = np.concatenate([t for _, t in held])
+        observed = ~np.isnan(t_val)
+        score = None
+        if observed.any():
+            def score(member):  # pooled over the series, in standardised units
+                mean_z, var_z, noise_z = member.predict(x_val[observed])
+                std_z = np.sqrt(var_z + noise_z)
+                return (metric.log_likelihood(mean_z, t_val[observed], std_z),
+                        metric.rmse(mean_z, t_val[observed]))
+        self._num_covariates = shells[0][1]._num_covariates
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.ensemble * epochs, desc="fit (global)", unit="epoch")
+        self.members_, self.history_ = [], []
+        for i in range(self.ensemble):
+            member = self._new_member(i)
+            self._train(member, i, x_train, t_train, score, epochs, patience, shuffle, bar)
+            self.members_.append(member)
+            self.history_ += member.history
+        if refit == "retrain" and score is not None:
+            windows = []
+            for _, shell, ys, cov, _ in shells:  # standardised on all of each series
+                shell._set_scale(ys, cov, where)
+                windows.append(shell._windows(ys, cov)[:2])
+            x_all = np.concatenate([x for x, _ in windows])
+            t_all = np.concatenate([t for _, t in windows])
+            for i, old in enumerate(self.members_):
+                member = self._new_member(i)
+                member.history, member.best_epoch = old.history, old.best_epoch
+                self._train(member, i, x_all, t_all, None, old.best_epoch + 1, patience,
+                            shuffle, bar)
+                self.members_[i] = member
+        elif refit == "online" and score is not None:
+            for x, t in held:  # each series' held-out windows in time order
+                self._learn_windows(x, t)
+        if bar is not None:
+            bar.close()
+        self.panel_ = {}
+        for name, shell, ys, _, ds in shells:
+            shell.members_, shell.history_ = self.members_, self.history_
+            shell._remember(ys, None, ds)
+            shell.freq_ = shell._infer_freq(ds)
+            self.panel_[name] = shell
+        self.members_ = []
 
     def _calibration(self, y, cov, n_train: int, horizon: int) -> np.ndarray:
         """Variance factors from a backtest of the held-out part ``y[n_train:]``."""
@@ -890,9 +997,9 @@ class Forecaster(ForecasterBase):
                       self.num_layers, self.noise, self.sigma_v, self.dtype, self.device, seed,
                       self.linear)
 
-    def _train(self, member, i, x, t, val, y, dates, epochs, patience, shuffle, bar) -> None:
-        """Train one member; with ``val = (x, t, positions)``, stop early and keep the
-        epoch whose one-step forecasts of it score best."""
+    def _train(self, member, i, x, t, score, epochs, patience, shuffle, bar) -> None:
+        """Train one member; with ``score(member) -> (log-likelihood, rmse)`` of held-out
+        one-step forecasts, stop early and keep the epoch that scores best."""
         rng = np.random.default_rng(None if self.seed is None else self.seed + i)
         best = (-np.inf, None, None)
         waited = 0
@@ -904,15 +1011,11 @@ class Forecaster(ForecasterBase):
                 member.learn(xb, tb)
             if bar is not None:
                 bar.update(1)
-            if val is None:
+            if score is None:
                 continue
             record = {"member": i, "epoch": epoch, "sigma_v": member.sigma_v_now
                       if self.noise != "heteroscedastic" else None}
-            x_val, _, pos_val = val
-            pred = self._one_step(x_val, pos_val, y, dates, members=[member])
-            obs = y[pos_val]
-            record["val_log_likelihood"] = metric.log_likelihood(pred.mean, obs, pred.std)
-            record["val_rmse"] = metric.rmse(pred.mean, obs)
+            record["val_log_likelihood"], record["val_rmse"] = score(member)
             member.history.append(record)
             if record["val_log_likelihood"] > best[0]:
                 best = (record["val_log_likelihood"], member.state_dict(),
@@ -1004,7 +1107,8 @@ class Forecaster(ForecasterBase):
                 "season": self.season, "calendar": list(self.calendar), "freq": self.freq,
                 "fill": self.fill, "batch_size": self.batch_size, "linear": self.linear,
                 "ensemble": self.ensemble, "method": self.method,
-                "max_history": self.max_history, "seed": self.seed, "dtype": self.dtype.name}
+                "max_history": self.max_history, "seed": self.seed, "dtype": self.dtype.name,
+                "mode": self.mode}
 
     def save(self, filename) -> None:
         """Save configuration, scaling, the series seen so far and the networks to ``.npz``,
