@@ -19,7 +19,10 @@ series would be alone) with the validation tail the paper holds out for early st
   level (the step variances ``auto`` tries, ``tagi_lstm.config.HYBRID_TREND_NOISE`` and
   ``HYBRID_SEASONAL_NOISE``);
 - ``forecaster``: :class:`tagi_lstm.forecast.Forecaster` with the paper's lookback,
-  seasonal differencing, heteroscedastic noise.
+  seasonal differencing, heteroscedastic noise;
+- ``global``: the same forecaster with ``mode="global"``: one network (``--seeds``
+  members) trained on the windows of every series, each standardised by its own
+  training part.
 
 A comma-separated list (``--model hybrid_ts,forecaster``) fits each and forecasts their
 equal-weight mixture (:func:`tagi_lstm.forecast.mixture_moments`), as
@@ -67,7 +70,7 @@ def seasonal_naive(train: np.ndarray, horizon: int, season: int) -> np.ndarray:
     return np.array([last[h % season] for h in range(horizon)])
 
 
-MODELS = ("hybrid", "hybrid_ts", "forecaster")
+MODELS = ("hybrid", "hybrid_ts", "forecaster", "global")
 
 
 def make(kind: str, lookback: int, season: int, seeds):
@@ -79,7 +82,8 @@ def make(kind: str, lookback: int, season: int, seeds):
     if kind == "hybrid_ts":
         return HybridForecaster(**common, trend_noise=HYBRID_TREND_NOISE,
                                 seasonal_noise=HYBRID_SEASONAL_NOISE)
-    return Forecaster(**common, seasonal_difference=True)
+    return Forecaster(**common, seasonal_difference=True,
+                      mode="global" if kind == "global" else "local")
 
 
 def main(argv=None) -> None:
@@ -88,8 +92,8 @@ def main(argv=None) -> None:
     parser.add_argument("--data", type=Path, required=True,
                         help="folder of the paper's benchmark files")
     parser.add_argument("--model", default="hybrid",
-                        help="hybrid, hybrid_ts or forecaster, or several separated by "
-                             "commas (their mixture)")
+                        help=f"one of {MODELS}, or several separated by commas (their "
+                             f"mixture)")
     parser.add_argument("--series", type=int, default=None,
                         help="only the first N series (default: all)")
     parser.add_argument("--seeds", default="0,1,2")
@@ -117,7 +121,9 @@ def main(argv=None) -> None:
             cluster = stack.enter_context(LocalCluster(
                 n_workers=args.workers, threads_per_worker=1, dashboard_address=":0"))
             client = stack.enter_context(Client(cluster))
-        forecasts = [m.fit(train, validation=val, epochs=args.epochs, client=client)
+        # a global model is one network: trained here, not spread over the workers
+        forecasts = [m.fit(train, validation=val, epochs=args.epochs,
+                           client=None if getattr(m, "mode", "local") == "global" else client)
                      .forecast(test) for m in models]
     means, variances = mixture_moments(np.stack([f.mean for f in forecasts]),
                                        np.stack([f.std ** 2 for f in forecasts]))

@@ -13,15 +13,16 @@ DATA = ROOT.parent / "shared" / "data" / "paper_benchmarks"
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/paper_benchmarks is absent "
                     "(it exists only in the development tree)")
-def test_paper_protocol_runs_on_a_few_series():
+@pytest.mark.parametrize("model", ["hybrid", "global,hybrid_ts"])
+def test_paper_protocol_runs_on_a_few_series(model):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "paper.py"), "--dataset",
          "tourism_quarterly", "--data", str(DATA), "--series", "3", "--seeds", "0",
-         "--epochs", "3"], capture_output=True, text=True, timeout=300)
+         "--epochs", "3", "--model", model], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
     labels = [r.split("|")[1].strip() for r in rows[2:]]
-    assert labels == ["ours (hybrid)", "the paper's predictions", "seasonal naive"]
+    assert labels == [f"ours ({model})", "the paper's predictions", "seasonal naive"]
     for row in rows[2:]:
         nd = float(row.split("|")[2])
         assert 0 < nd < 10

@@ -435,16 +435,8 @@ class HybridForecaster(ForecasterBase):
         Args:
             y: ``(time,)`` series (NaN: missing); a pandas Series brings its
                 index as dates.
-                Or a panel of series (:mod:`~tagi_lstm.forecast.panel`): a 2-D
-                array ``(time, n_series)`` NaN-padded at the top, a wide or a
-                long (``unique_id``, ``ds``, ``y``) pandas DataFrame, or a dict
-                of series. Each series gets its own forecaster of these
-                settings, fitted exactly as it would be alone (same seed),
-                kept in ``panel_``; ``predict``, ``forecast``, ``update`` then
-                return a :class:`~tagi_lstm.forecast.panel.PanelForecast` and
-                ``backtest`` one :class:`~tagi_lstm.forecast.Backtest` of
-                every series' rows (``series`` names each row's). Positions
-                count from each series' first observed value. No covariates.
+                Or a panel of series (one hybrid per series), as for
+                :meth:`Forecaster.fit <tagi_lstm.forecast.Forecaster.fit>`.
             covariates: must be ``None`` (accepted for a common signature).
             dates: ``(time,)`` strictly increasing timestamps, or None.
             validation, epochs, patience: as above.
