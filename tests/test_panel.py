@@ -180,3 +180,13 @@ def test_global_mode_trains_one_network_for_every_series(tmp_path):
     assert not np.array_equal(back.forecast(3)[0].mean, before)
     with pytest.raises(ValueError, match="mode"):
         Forecaster(mode="pooled")
+
+
+def test_what_takes_one_series_says_so_for_a_panel(fitted):
+    from tagi_lstm.forecast import Combination
+
+    model, y, _ = fitted
+    with pytest.raises(ValueError, match="one series"):
+        Forecaster.auto(y, progress=False)
+    with pytest.raises(ValueError, match="panel"):
+        Combination([model, model])

@@ -69,6 +69,9 @@ class Combination:
                 if not callable(getattr(m, method, None)):
                     raise TypeError(f"Combination: {type(m).__name__} is not a forecaster "
                                     f"(no {method}())")
+            if getattr(m, "panel_", None) is not None:
+                raise ValueError("Combination: combines forecasters of one series; "
+                                 f"{type(m).__name__} was fitted to a panel of series")
             if not getattr(m, "members_", None):
                 raise ValueError("Combination: every forecaster must be fitted first")
         lengths = {m.n_seen_ for m in models}

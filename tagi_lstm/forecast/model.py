@@ -691,6 +691,10 @@ class Forecaster(ForecasterBase):
         from .hybrid import HybridForecaster
 
         where = "Forecaster.auto"
+        if is_panel(y):
+            raise ValueError(f"{where}: chooses settings for one series; fit a panel with "
+                             f"fixed settings (Forecaster(...).fit(panel)) or call auto on "
+                             f"each series")
         probe = cls(seed=seed, **settings)
         y, covariates, dates = probe._check_series(y, covariates, dates, where)
         freq = probe.freq or (probe._infer_freq(dates) if dates is not None else None)
