@@ -4,6 +4,8 @@ series fitted one network per series."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from .._validation import check_positive_int
@@ -135,7 +137,7 @@ class ForecasterBase:
             bar.close()
         self.members_, self.panel_ = [], dict(zip(ids, fitted))
 
-    def _panel_each(self, call, y, covariates, dates, where) -> PanelForecast | list:
+    def _panel_each(self, call, y, covariates, dates, where) -> tuple:
         """``call(forecaster, series)`` for each series of the panel ``y`` (each fitted
         series when ``y`` is None, with ``series`` None): ``(ids, results)``."""
         if covariates is not None:
@@ -165,8 +167,6 @@ class ForecasterBase:
     def _panel_arrays(self) -> dict:
         """What ``save`` writes for a panel: the settings, the ids and each series'
         forecaster's arrays under ``series<i>/``."""
-        import json
-
         ids = [i.item() if isinstance(i, np.generic) else i for i in self.panel_]
         try:
             header = json.dumps({"kind": type(self).__name__, "config": self._config(),

@@ -71,6 +71,15 @@ def _check_method(method, where: str) -> str:
     return method
 
 
+def _check_refit(refit, where: str):
+    """``fit``'s ``refit``, with ``True`` meaning ``"retrain"``."""
+    refit = "retrain" if refit is True else refit
+    if refit not in REFITS:
+        raise ValueError(f"{where}: refit must be one of {REFITS} (True: 'retrain'); got "
+                         f"{refit!r}")
+    return refit
+
+
 def backtest_horizon(horizon, season, where: str) -> int:
     """A backtest's horizon: ``horizon``, else the season, checked."""
     if horizon is None:
@@ -850,10 +859,7 @@ class Forecaster(ForecasterBase):
             (self.season or DEFAULT_HORIZON) if calibrate is True else
             check_positive_int(calibrate, name="calibrate", where=where))
         self.calibration_ = None
-        refit = "retrain" if refit is True else refit
-        if refit not in REFITS:
-            raise ValueError(f"{where}: refit must be one of {REFITS} (True: 'retrain'); "
-                             f"got {refit!r}")
+        refit = _check_refit(refit, where)
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -901,21 +907,22 @@ class Forecaster(ForecasterBase):
         them in ``update``) but keeps its own scale, history and dates."""
         if covariates is not None:
             raise ValueError(f"{where}: covariates are not taken with a panel of series")
-        refit = "retrain" if refit is True else refit
-        if refit not in REFITS:
-            raise ValueError(f"{where}: refit must be one of {REFITS} (True: 'retrain'); "
-                             f"got {refit!r}")
+        refit = _check_refit(refit, where)
         epochs = check_positive_int(epochs, name="epochs", where=where)
         patience = check_positive_int(patience, name="patience", where=where)
         series = as_panel(y, dates, where=where)
         shells, train, held = [], [], []
         for item in series:
             shell = type(self)(**{**self._config(), "mode": "local"})
-            ys, _, ds = shell._check_series(item.y, None, item.dates, where)
-            n_train = shell._training_steps(ys, validation, where)
+            named = f"{where} (series {item.id!r})"
+            ys, _, ds = shell._check_series(item.y, None, item.dates, named)
+            n_train = shell._training_steps(ys, validation, named)
             cov = shell._all_covariates(None, ds, len(ys))
-            shell._set_scale(ys[:n_train], cov[:n_train], f"{where} (series {item.id!r})")
-            x, t, positions = shell._windows(ys, cov)
+            shell._set_scale(ys[:n_train], cov[:n_train], named)
+            try:
+                x, t, positions = shell._windows(ys, cov)
+            except ValueError as exc:
+                raise ValueError(f"{named}: {exc}") from None
             is_train = positions < n_train
             train.append((x[is_train], t[is_train]))
             held.append((x[~is_train], t[~is_train]))
