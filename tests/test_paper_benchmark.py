@@ -13,7 +13,7 @@ DATA = ROOT.parent / "shared" / "data" / "paper_benchmarks"
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/paper_benchmarks is absent "
                     "(it exists only in the development tree)")
-@pytest.mark.parametrize("model", ["hybrid", "global,hybrid_ts"])
+@pytest.mark.parametrize("model", ["hybrid", "global,hybrid_ts", "global_auto"])
 def test_paper_protocol_runs_on_a_few_series(model):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "paper.py"), "--dataset",
