@@ -23,10 +23,11 @@ series would be alone) with the validation tail the paper holds out for early st
 - ``global``: the same forecaster with ``mode="global"``: one network (``--seeds``
   members) trained on the windows of every series, each standardised by its own
   training part;
-- ``global_auto``: the global forecaster whose lookback (the paper's, or twice it) and
-  seasonal differencing (on or off) forecast the training part's last ``validation``
-  steps best from the rest (mean CRPS, each series scaled by its mean absolute step
-  change, as MASE scales errors); nothing of the test part is looked at.
+- ``global_auto``: ``Forecaster.auto`` on the panel: the global forecaster whose
+  lookback (one or two seasons) and seasonal differencing forecast the training part's
+  last ``test`` steps best from the rest (mean CRPS, each series scaled by its mean
+  absolute step change, as MASE scales errors; one member per candidate); nothing of the
+  test part is looked at.
 
 A comma-separated list (``--model hybrid_ts,forecaster``) fits each and forecasts their
 equal-weight mixture (:func:`tagi_lstm.forecast.mixture_moments`), as
@@ -90,30 +91,6 @@ def make(kind: str, lookback: int, season: int, seeds):
                       mode="global" if kind == "global" else "local")
 
 
-def choose_global(train: np.ndarray, val: int, lookback: int, season: int, seeds,
-                  epochs: int) -> tuple:
-    """``(settings, report)`` of ``global_auto``: every candidate fitted on ``train``
-    without its last ``val`` steps, scored on forecasting them."""
-    inner, held = train[:-val], train[-val:]
-    scale = np.nanmean(np.abs(np.diff(inner, axis=0)), axis=0)
-    report = []
-    for L in (lookback, 2 * lookback):
-        for seasonal in (True, False):
-            settings = {"lookback": L, "seasonal_difference": seasonal}
-            model = Forecaster(hidden_size=16, season=season, ensemble=len(seeds),
-                               seed=seeds[0], mode="global", **settings)
-            try:
-                fc = model.fit(inner, validation=val, epochs=epochs, progress=False) \
-                    .forecast(val)
-            except ValueError as exc:  # a series too short for these settings
-                report.append((settings, float("inf"), str(exc).splitlines()[0]))
-                continue
-            score = metric.crps(fc.mean / scale, held / scale, fc.std / scale)
-            report.append((settings, score, ""))
-    best = min(report, key=lambda r: r[1])
-    return best[0], report
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(DATASETS), required=True)
@@ -142,12 +119,14 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     models = []
     for kind in kinds:
-        if kind == "global_auto":
-            settings, report = choose_global(train, val, lookback, season, seeds, args.epochs)
-            for tried, score, note in report:
-                print(f"global_auto: {tried} scaled CRPS {score:.4f} {note}")
-            models.append(Forecaster(hidden_size=16, season=season, ensemble=len(seeds),
-                                     seed=seeds[0], mode="global", **settings))
+        if kind == "global_auto":  # fitted here, by auto
+            model = Forecaster.auto(train, horizon=test, season=season, ensemble=len(seeds),
+                                    validation=val, epochs=args.epochs, seed=seeds[0],
+                                    hidden_size=16)
+            for row in model.auto_:
+                print(f"global_auto: {row['settings']} scaled CRPS {row['crps']:.4f} "
+                      f"{row.get('error', '')}")
+            models.append(model)
         else:
             models.append(make(kind, lookback, season, seeds))
     with contextlib.ExitStack() as stack:
@@ -159,9 +138,12 @@ def main(argv=None) -> None:
                 n_workers=args.workers, threads_per_worker=1, dashboard_address=":0"))
             client = stack.enter_context(Client(cluster))
         # a global model is one network: trained here, not spread over the workers
-        forecasts = [m.fit(train, validation=val, epochs=args.epochs,
-                           client=None if getattr(m, "mode", "local") == "global" else client)
-                     .forecast(test) for m in models]
+        forecasts = []
+        for kind, m in zip(kinds, models):
+            if kind != "global_auto":
+                m.fit(train, validation=val, epochs=args.epochs,
+                      client=None if getattr(m, "mode", "local") == "global" else client)
+            forecasts.append(m.forecast(test))
     means, variances = mixture_moments(np.stack([f.mean for f in forecasts]),
                                        np.stack([f.std ** 2 for f in forecasts]))
     stds = np.sqrt(variances)

@@ -187,6 +187,34 @@ def test_what_takes_one_series_says_so_for_a_panel(fitted):
 
     model, y, _ = fitted
     with pytest.raises(ValueError, match="one series"):
-        Forecaster.auto(y, progress=False)
+        Forecaster.auto(y, mode="local", progress=False)
     with pytest.raises(ValueError, match="panel"):
         Combination([model, model])
+
+
+def test_auto_chooses_a_global_panels_settings_on_the_series_ends():
+    from tagi_lstm import metric
+
+    y, dates = _panel()
+    model = Forecaster.auto(y, dates=dates, season=12, horizon=6, ensemble=2, epochs=3,
+                            hidden_size=4, progress=False)
+    assert model.mode == "global" and len(model.panel_) == N
+    tried = [row["settings"] for row in model.auto_]
+    assert tried == [{"lookback": 12, "seasonal_difference": False},
+                     {"lookback": 12, "seasonal_difference": True},
+                     {"lookback": 24, "seasonal_difference": False},
+                     {"lookback": 24, "seasonal_difference": True}]
+    best = min(model.auto_, key=lambda row: row["crps"])
+    assert model.auto_settings_ == best["settings"]
+    assert model.lookback == best["settings"]["lookback"]
+    # a candidate's score by hand: fitted without the last 6 steps, scaled CRPS of them
+    inner = {j: (y[18:-6, j] if j == 1 else y[:-6, j]) for j in range(N)}
+    inner_dates = {j: (dates[18:-6] if j == 1 else dates[:-6]) for j in range(N)}
+    again = Forecaster(lookback=12, seasonal_difference=True, season=12, hidden_size=4,
+                       mode="global", seed=0).fit(inner, dates=inner_dates, epochs=3,
+                                                  progress=False).forecast(6)
+    scale = np.array([np.mean(np.abs(np.diff(inner[j]))) for j in range(N)])
+    held = y[-6:]
+    expected = metric.crps(again.mean / scale, held / scale, again.std / scale)
+    assert model.auto_[1]["crps"] == pytest.approx(expected, rel=1e-12)
+    assert model.forecast(6).mean.shape == (6, N)

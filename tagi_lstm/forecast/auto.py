@@ -271,3 +271,68 @@ def _score(model, refit, y, covariates, dates, cov_fit, dates_fit, n_fit, origin
     except ValueError:
         return float(np.inf), None
     return backtest_crps(bt), bt
+
+
+def panel_search(make, series: list, *, horizon: int, season: int | None, epochs: int,
+                 patience: int, validation, progress: bool) -> tuple:
+    """Settings of a global panel forecaster, chosen on the series' own ends.
+
+    Every candidate (lookback of :func:`_lookbacks`, with and without seasonal
+    differencing when there is a season) is fitted by ``make(**settings)`` to
+    the panel without each series' last ``horizon`` steps and forecasts them;
+    the score is the mean CRPS over series and steps with each series scaled
+    by the mean absolute change between its steps (as MASE scales errors), so
+    that large series do not decide alone.
+
+    Args:
+        make: ``make(**settings)`` builds an unfitted global forecaster.
+        series: the panel's :class:`~tagi_lstm.forecast.panel.SeriesData`.
+        horizon, season, epochs, patience, validation, progress: as for
+            :func:`search`.
+
+    Returns:
+        ``(settings, report)``: the lowest-scoring settings and one dict per
+        candidate (``settings``, ``crps``, ``seconds``; ``crps`` is inf where
+        the candidate could not be fitted, with the reason in ``error``).
+    """
+    shortest = min(len(s.y) for s in series)
+    if shortest <= horizon + 1:
+        raise ValueError(f"Forecaster.auto: the shortest series has {shortest} steps; "
+                         f"choosing settings holds out its last {horizon}")
+    inner = {s.id: s.y[:-horizon] for s in series}
+    dates = None if series[0].dates is None else {s.id: s.dates[:-horizon] for s in series}
+    held = np.stack([s.y[-horizon:] for s in series], axis=1)
+    scale = np.array([np.nanmean(np.abs(np.diff(y))) for y in inner.values()])
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    candidates = [{"lookback": L, "seasonal_difference": sd}
+                  for L in _lookbacks(season, shortest - horizon)
+                  for sd in ((False, True) if season and season > 1 else (False,))]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(candidates), desc="auto (panel)", unit="candidate")
+    report = []
+    for settings in candidates:
+        start = time.perf_counter()
+        row = {"stage": "panel", "settings": settings}
+        try:
+            fc = make(**settings).fit(inner, dates=dates, validation=validation,
+                                      epochs=epochs, patience=patience,
+                                      progress=False).forecast(horizon)
+            seen = ~np.isnan(held)
+            row["crps"] = metric.crps((fc.mean / scale)[seen], (held / scale)[seen],
+                                      (fc.std / scale)[seen])
+        except ValueError as exc:  # a series too short for these settings
+            row["crps"], row["error"] = float(np.inf), str(exc).splitlines()[0]
+        row["seconds"] = time.perf_counter() - start
+        report.append(row)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    best = min(report, key=lambda r: r["crps"])
+    if not np.isfinite(best["crps"]):
+        raise ValueError(f"Forecaster.auto: no candidate could be fitted to the panel "
+                         f"({best.get('error')})")
+    return best["settings"], report

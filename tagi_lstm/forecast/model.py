@@ -660,6 +660,13 @@ class Forecaster(ForecasterBase):
         are comparable and the mixture's gain is clear of the backtest's
         noise).
 
+        Given a panel of series (as :meth:`fit` takes one), ``auto`` returns a
+        global forecaster (``mode="global"``): its lookback (one or two
+        seasons) and seasonal differencing are chosen by how well one network
+        fitted without each series' last ``horizon`` steps forecasts them
+        (:func:`~tagi_lstm.forecast.auto.panel_search`), then it is fitted to
+        the whole panel with ``ensemble`` members; ``settings`` fix the rest.
+
         Args:
             y, covariates, dates: the training data, as for :meth:`fit`.
             horizon: the forecast horizon the settings are chosen for
@@ -701,9 +708,10 @@ class Forecaster(ForecasterBase):
 
         where = "Forecaster.auto"
         if is_panel(y):
-            raise ValueError(f"{where}: chooses settings for one series; fit a panel with "
-                             f"fixed settings (Forecaster(...).fit(panel)) or call auto on "
-                             f"each series")
+            return cls._auto_panel(y, covariates, dates, horizon=horizon, season=season,
+                                   ensemble=ensemble, validation=validation, epochs=epochs,
+                                   patience=patience, seed=seed, progress=progress,
+                                   settings=settings)
         probe = cls(seed=seed, **settings)
         y, covariates, dates = probe._check_series(y, covariates, dates, where)
         freq = probe.freq or (probe._infer_freq(dates) if dates is not None else None)
@@ -761,6 +769,44 @@ class Forecaster(ForecasterBase):
         model = Combination([build("lstm"), build("hybrid")])
         model.auto_ = report
         model.auto_settings_ = [m.auto_settings_ for m in model.models]
+        return model
+
+    @classmethod
+    def _auto_panel(cls, y, covariates, dates, *, horizon, season, ensemble, validation,
+                    epochs, patience, seed, progress, settings):
+        """:meth:`auto` for a panel: a global forecaster whose lookback and seasonal
+        differencing forecast the last ``horizon`` steps of every series best from
+        the rest (:func:`~tagi_lstm.forecast.auto.panel_search`), then fitted to all
+        of it."""
+        from .auto import panel_search
+
+        where = "Forecaster.auto"
+        if settings.get("mode", "global") != "global":
+            raise ValueError(f"{where}: chooses settings for one series, or for a panel in "
+                             f"mode='global'; fit local models with fixed settings "
+                             f"(Forecaster(...).fit(panel)) or call auto on each series")
+        if covariates is not None:
+            raise ValueError(f"{where}: covariates are not taken with a panel of series")
+        series = as_panel(y, dates, where=where)
+        if season is not None:
+            season = check_positive_int(season, name="season", where=where)
+        horizon = check_positive_int(horizon if horizon is not None
+                                     else season or DEFAULT_HORIZON,
+                                     name="horizon", where=where)
+        fixed = {k: v for k, v in settings.items() if k != "mode"}
+
+        def make(members=1, **chosen):
+            return cls(**{"season": season, **chosen, **fixed, "mode": "global",
+                          "ensemble": members, "seed": seed})
+
+        chosen, report = panel_search(make, series, horizon=horizon, season=season,
+                                      epochs=epochs, patience=patience,
+                                      validation=validation, progress=progress)
+        model = make(ensemble, **chosen)
+        model.fit({s.id: s.y for s in series},
+                  dates=None if series[0].dates is None else {s.id: s.dates for s in series},
+                  validation=validation, epochs=epochs, patience=patience, progress=progress)
+        model.auto_, model.auto_settings_ = report, chosen
         return model
 
     # --------------------------------------------------------------- learning
