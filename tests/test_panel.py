@@ -218,3 +218,20 @@ def test_auto_chooses_a_global_panels_settings_on_the_series_ends():
     expected = metric.crps(again.mean / scale, held / scale, again.std / scale)
     assert model.auto_[1]["crps"] == pytest.approx(expected, rel=1e-12)
     assert model.forecast(6).mean.shape == (6, N)
+
+
+def test_a_hybrid_panel_backtests_updates_and_saves(tmp_path):
+    y, dates = _panel()
+    model = _small(HybridForecaster).fit(y, dates=dates, epochs=2, progress=False)
+    bt = model.backtest(y, 4, dates=dates, start=60, stride=8)
+    alone = model.panel_[2].backtest(y[:, 2], 4, dates=dates, start=60, stride=8)
+    np.testing.assert_array_equal(bt.mean[bt.series == 2], alone.mean)
+    pred = model.predict(y, dates=dates)
+    np.testing.assert_array_equal(pred[0].mean, model.panel_[0].predict(y[:, 0]).mean)
+    model.save(tmp_path / "h.npz")
+    back = HybridForecaster.load(tmp_path / "h.npz")
+    new_dates = np.array(["2008-01-01"], dtype="datetime64[s]")
+    a = model.update(y[-1:] + 0.2, dates_new=new_dates)
+    b = back.update(y[-1:] + 0.2, dates_new=new_dates)
+    np.testing.assert_array_equal(a.mean, b.mean)
+    np.testing.assert_array_equal(model.forecast(3).mean, back.forecast(3).mean)
