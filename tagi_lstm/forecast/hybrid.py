@@ -42,10 +42,11 @@ standard deviations, ``|e| <= 5 sqrt(s)``, before the update (the bound of
 :class:`~tagi_lstm.OutputUpdater`), so a spike moves the level and the
 weights a bounded amount.
 
-Forecasting ``h`` steps ahead, the level's variance grows by ``q`` per step
-and the LSTM reads its own forecasts back with their variances (TAGI's
-forward pass carries input variances), so the variance of ``y_{t+h}``,
-``p_h + var_{z,h} + sigma_v^2``, widens with the horizon by construction.
+Forecasting ``h`` steps ahead, the level's variance grows by ``q`` per step (with a
+trend and a season, the state's covariance by ``F P F' + Q``) and the LSTM reads its
+own forecasts back with their variances (TAGI's forward pass carries input
+variances), so the variance of ``y_{t+h}``, ``p_h + var_{z,h} + sigma_v^2``, widens
+with the horizon by construction.
 """
 
 from __future__ import annotations
@@ -420,17 +421,16 @@ class HybridForecaster(ForecasterBase):
             progress: bool = True, client=None) -> HybridForecaster:
         """Train each member: one filter pass per epoch, learning at every step.
 
-        The last ``validation`` (a fraction of the steps, or a whole number of
-        steps) is held out: after each epoch the
-        filter runs on through it without learning, and the mean log-likelihood
-        of its one-step forecasts there picks the epoch to keep (early stopping
-        after ``patience`` epochs without improvement). Each epoch starts the
-        level where the previous epoch's smoothed level began
-        (:meth:`StateSpace.smoothed_start`). Then the held-out tail is learned from:
-        ``refit="retrain"`` trains the member afresh (same seed) on all of
-        ``y`` for the number of epochs that scored best; ``"online"`` lets the
-        kept network learn from the tail in time order, once; ``False`` leaves
-        it unlearned (the filter still runs through it).
+        The last ``validation`` (a fraction of the steps, or a whole number of steps) is
+        held out: after each epoch the filter runs on through it without learning, and
+        the mean log-likelihood of its one-step forecasts there picks the epoch to keep
+        (early stopping after ``patience`` epochs without improvement). Each epoch
+        starts the state-space part (level, trend, season) where the previous epoch's
+        smoothed state began (:meth:`StateSpace.smoothed_start`). Then the held-out tail
+        is learned from: ``refit="retrain"`` trains the member afresh (same seed) on all
+        of ``y`` for the number of epochs that scored best; ``"online"`` lets the kept
+        network learn from the tail in time order, once; ``False`` leaves it unlearned
+        (the filter still runs through it).
 
         Args:
             y: ``(time,)`` series (NaN: missing); a pandas Series brings its
