@@ -137,12 +137,23 @@ class ForecasterBase:
             bar.close()
         self.members_, self.panel_ = [], dict(zip(ids, fitted))
 
-    def _panel_each(self, call, y, covariates, dates, where) -> tuple:
-        """``call(forecaster, series)`` for each series of the panel ``y`` (each fitted
-        series when ``y`` is None, with ``series`` None): ``(ids, results)``."""
+    def _fit_one_series(self, client, where) -> None:
+        """Before ``fit`` on one series: ``client=`` spreads a panel's series only, and
+        a panel fitted before is dropped."""
+        if client is not None:
+            raise ValueError(f"{where}: client= spreads the series of a panel over a Dask "
+                             f"cluster; y is one series")
+        self.panel_ = None
+
+    def _panel_each(self, call, y, covariates, dates, where, stored=False) -> tuple:
+        """``call(forecaster, series)`` for each series of the panel ``y`` (with
+        ``stored``, each fitted series when ``y`` is None, ``series`` then None):
+        ``(ids, results)``."""
         if covariates is not None:
             raise ValueError(f"{where}: covariates are not taken with a panel of series")
         if y is None:
+            if not stored:
+                raise ValueError(f"{where}: give the panel of series (y)")
             return list(self.panel_), [call(m, None) for m in self.panel_.values()]
         series = as_panel(y, dates, where=where)
         unknown = [s.id for s in series if s.id not in self.panel_]
@@ -157,10 +168,22 @@ class ForecasterBase:
                 raise ValueError(f"series {s.id!r}: {exc}") from None
         return [s.id for s in series], results
 
-    def _panel_forecasts(self, call, y, covariates, dates, where) -> PanelForecast:
-        return PanelForecast(*self._panel_each(call, y, covariates, dates, where))
+    def _panel_forecasts(self, call, y, covariates, dates, where,
+                         stored=False) -> PanelForecast:
+        return PanelForecast(*self._panel_each(call, y, covariates, dates, where, stored))
 
-    def _panel_backtest(self, call, y, covariates, dates, where):
+    def _panel_predict(self, y, covariates, dates, where) -> PanelForecast:
+        return self._panel_forecasts(lambda m, s: m.predict(s.y, dates=s.dates), y,
+                                     covariates, dates, where)
+
+    def _panel_update(self, y_new, covariates_new, dates_new, where) -> PanelForecast:
+        return self._panel_forecasts(lambda m, s: m.update(s.y, dates_new=s.dates), y_new,
+                                     covariates_new, dates_new, where)
+
+    def _panel_backtest(self, call, y, covariates, dates, origins, where):
+        if origins is not None:
+            raise ValueError(f"{where}: a panel is backtested from each series' own start "
+                             f"(start=, stride=), not from shared origins")
         ids, backtests = self._panel_each(call, y, covariates, dates, where)
         return stack_backtests(ids, backtests)
 

@@ -116,7 +116,7 @@ class StateSpace:
             q[first], h[first] = seasonal_noise, 1.0
         self.F, self.Q, self.h = F, np.diag(q), h
         self.F_inv = np.linalg.inv(F)
-        self.trend, self.season = trend, m
+        self.trend = trend
 
     @property
     def size(self) -> int:
@@ -454,10 +454,7 @@ class HybridForecaster(ForecasterBase):
             self._fit_panel(y, covariates, dates, where, progress, client, validation=validation,
                             epochs=epochs, patience=patience, refit=refit)
             return self
-        if client is not None:
-            raise ValueError(f"{where}: client= spreads the series of a panel over a Dask "
-                             f"cluster; y is one series")
-        self.panel_ = None
+        self._fit_one_series(client, where)
         y, dates = self._check(y, covariates, dates, where)
         epochs = check_positive_int(epochs, name="epochs", where=where)
         patience = check_positive_int(patience, name="patience", where=where)
@@ -511,8 +508,8 @@ class HybridForecaster(ForecasterBase):
                             None if self.seed is None else self.seed + i)
 
     def _train(self, member, i, z, n_train, held_out, epochs, patience, bar) -> None:
-        """Epochs of one member; each starts the level where the last one's smoothed
-        level began (a Rauch-Tung-Striebel pass over the level), as in Vuong et al."""
+        """Epochs of one member; each starts the state-space part where the last one's
+        smoothed state began (a Rauch-Tung-Striebel pass), as in Vuong et al."""
         best, waited = (-np.inf, None, None), 0
         for epoch in range(epochs):
             _, _, state, _, filtered = self._run(member, z[:n_train], learn=True)
@@ -558,8 +555,7 @@ class HybridForecaster(ForecasterBase):
         where = "HybridForecaster.predict"
         self._check_fitted("predict")
         if self.panel_ is not None:
-            return self._panel_forecasts(lambda m, s: m.predict(s.y, dates=s.dates), y,
-                                         covariates, dates, where)
+            return self._panel_predict(y, covariates, dates, where)
         y, dates = self._check(y, covariates, dates, where)
         z = self._standardise(y)
         (m, s), means, variances = self._scale, [], []
@@ -582,7 +578,7 @@ class HybridForecaster(ForecasterBase):
             return self._panel_forecasts(
                 lambda m, s: m.forecast(horizon, **({} if s is None else
                                                     {"y": s.y, "dates": s.dates})),
-                y, covariates, dates, where)
+                y, covariates, dates, where, stored=True)
         offset = 0
         if y is None:
             y, dates, offset = self._y, self._dates, self._dropped
@@ -610,12 +606,9 @@ class HybridForecaster(ForecasterBase):
         horizon = backtest_horizon(horizon, self.season, where)
         stride = check_positive_int(stride, name="stride", where=where)
         if self.panel_ is not None:
-            if origins is not None:
-                raise ValueError(f"{where}: a panel is backtested from each series' own "
-                                 f"start (start=, stride=), not from shared origins")
             return self._panel_backtest(
                 lambda m, s: m.backtest(s.y, horizon, dates=s.dates, start=start,
-                                        stride=stride), y, covariates, dates, where)
+                                        stride=stride), y, covariates, dates, origins, where)
         y, dates = self._check(y, covariates, dates, where)
         n = len(y)
         if origins is None:
@@ -654,8 +647,7 @@ class HybridForecaster(ForecasterBase):
         where = "HybridForecaster.update"
         self._check_fitted("update")
         if self.panel_ is not None:
-            return self._panel_forecasts(lambda m, s: m.update(s.y, dates_new=s.dates), y_new,
-                                         covariates_new, dates_new, where)
+            return self._panel_update(y_new, covariates_new, dates_new, where)
         y_new, dates_new = self._check(y_new, covariates_new, dates_new, where)
         if (dates_new is None) != (self._dates is None):
             raise ValueError(f"{where}: give dates_new exactly when fit had dates")

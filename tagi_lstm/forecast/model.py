@@ -356,8 +356,7 @@ class Forecaster(ForecasterBase):
         """
         self._check_fitted("predict")
         if self.panel_ is not None:
-            return self._panel_forecasts(lambda m, s: m.predict(s.y, dates=s.dates), y,
-                                         covariates, dates, "Forecaster.predict")
+            return self._panel_predict(y, covariates, dates, "Forecaster.predict")
         y, covariates, dates = self._check_series(y, covariates, dates, "Forecaster.predict")
         self._check_covariates(covariates, "Forecaster.predict")
         x, _, positions = self._windows(y, self._all_covariates(covariates, dates, len(y)))
@@ -444,7 +443,7 @@ class Forecaster(ForecasterBase):
             return self._panel_forecasts(
                 lambda m, s: m.forecast(horizon, method=method, num_samples=num_samples,
                                         **({} if s is None else {"y": s.y, "dates": s.dates})),
-                y, covariates, dates, where)
+                y, covariates, dates, where, stored=True)
         horizon = check_positive_int(horizon, name="horizon", where=where)
         method = self._method(method, where)
         num_samples = check_positive_int(num_samples, name="num_samples", where=where)
@@ -549,13 +548,11 @@ class Forecaster(ForecasterBase):
         where = "Forecaster.backtest"
         self._check_fitted("backtest")
         if self.panel_ is not None:
-            if y is None or origins is not None:
-                raise ValueError(f"{where}: a panel is backtested from each series' own "
-                                 f"start (start=, stride=), not from shared origins; give y")
             return self._panel_backtest(
                 lambda m, s: m.backtest(s.y, horizon, dates=s.dates, start=start,
                                         stride=stride, online=online, method=method,
-                                        num_samples=num_samples), y, covariates, dates, where)
+                                        num_samples=num_samples), y, covariates, dates, origins,
+                where)
         horizon = backtest_horizon(horizon, self.season, where)
         stride = check_positive_int(stride, name="stride", where=where)
         method = self._method(method, where)
@@ -878,10 +875,7 @@ class Forecaster(ForecasterBase):
                             epochs=epochs, patience=patience, shuffle=shuffle, refit=refit,
                             calibrate=calibrate)
             return self
-        if client is not None:
-            raise ValueError(f"{where}: client= spreads the series of a panel over a Dask "
-                             f"cluster; y is one series")
-        self.panel_ = None
+        self._fit_one_series(client, where)
         y, covariates, dates = self._check_series(y, covariates, dates, where)
         epochs = check_positive_int(epochs, name="epochs", where=where)
         patience = check_positive_int(patience, name="patience", where=where)
@@ -911,8 +905,6 @@ class Forecaster(ForecasterBase):
             from tqdm.auto import tqdm
 
             bar = tqdm(total=self.ensemble * epochs, desc="fit", unit="epoch")
-        self.members_ = [self._new_member(i) for i in range(self.ensemble)]
-        self.history_ = []
         score = None
         if val is not None:
             def score(member):
@@ -920,10 +912,7 @@ class Forecaster(ForecasterBase):
                 obs = y[val[2]]
                 return (metric.log_likelihood(pred.mean, obs, pred.std),
                         metric.rmse(pred.mean, obs))
-        for i, member in enumerate(self.members_):
-            self._train(member, i, x[is_train], t[is_train], score, epochs, patience, shuffle,
-                        bar)
-            self.history_ += member.history
+        self._train_members(x[is_train], t[is_train], score, epochs, patience, shuffle, bar)
         if calibrate_steps:
             self.calibration_ = self._calibration(y, cov, n_train, calibrate_steps)
         if refit == "online" and val is not None:
@@ -931,14 +920,7 @@ class Forecaster(ForecasterBase):
         elif refit == "retrain" and val is not None:
             self._set_scale(y, cov, where)
             x, t, _ = self._windows(y, cov)
-            if bar is not None:
-                bar.reset(total=sum(m.best_epoch + 1 for m in self.members_))
-                bar.set_description("refit")
-            for i, old in enumerate(self.members_):
-                member = self._new_member(i)
-                member.history, member.best_epoch = old.history, old.best_epoch
-                self._train(member, i, x, t, None, old.best_epoch + 1, patience, shuffle, bar)
-                self.members_[i] = member
+            self._retrain_members(x, t, patience, shuffle, bar)
         if bar is not None:
             bar.close()
         self._remember(y, covariates, dates)
@@ -995,25 +977,15 @@ class Forecaster(ForecasterBase):
             from tqdm.auto import tqdm
 
             bar = tqdm(total=self.ensemble * epochs, desc="fit (global)", unit="epoch")
-        self.members_, self.history_ = [], []
-        for i in range(self.ensemble):
-            member = self._new_member(i)
-            self._train(member, i, x_train, t_train, score, epochs, patience, shuffle, bar)
-            self.members_.append(member)
-            self.history_ += member.history
+        self._train_members(x_train, t_train, score, epochs, patience, shuffle, bar)
         if refit == "retrain" and score is not None:
             windows = []
             for _, shell, ys, cov, _ in shells:  # standardised on all of each series
                 shell._set_scale(ys, cov, where)
                 windows.append(shell._windows(ys, cov)[:2])
-            x_all = np.concatenate([x for x, _ in windows])
-            t_all = np.concatenate([t for _, t in windows])
-            for i, old in enumerate(self.members_):
-                member = self._new_member(i)
-                member.history, member.best_epoch = old.history, old.best_epoch
-                self._train(member, i, x_all, t_all, None, old.best_epoch + 1, patience,
-                            shuffle, bar)
-                self.members_[i] = member
+            self._retrain_members(np.concatenate([x for x, _ in windows]),
+                                  np.concatenate([t for _, t in windows]), patience, shuffle,
+                                  bar)
         elif refit == "online" and score is not None:
             for x, t in held:  # each series' held-out windows in time order
                 self._learn_windows(x, t)
@@ -1053,6 +1025,27 @@ class Forecaster(ForecasterBase):
         return Member(1 + self._num_covariates, self.lookback, self.hidden_size,
                       self.num_layers, self.noise, self.sigma_v, self.dtype, self.device, seed,
                       self.linear)
+
+    def _train_members(self, x, t, score, epochs, patience, shuffle, bar) -> None:
+        """The ensemble, each member from its seed, trained on windows ``x, t`` (early
+        stopping by ``score``, see :meth:`_train`); ``history_`` gathers their epochs."""
+        self.members_ = [self._new_member(i) for i in range(self.ensemble)]
+        self.history_ = []
+        for i, member in enumerate(self.members_):
+            self._train(member, i, x, t, score, epochs, patience, shuffle, bar)
+            self.history_ += member.history
+
+    def _retrain_members(self, x, t, patience, shuffle, bar) -> None:
+        """``refit="retrain"``: each member trained afresh (same seed) on ``x, t`` for
+        the number of epochs it kept."""
+        if bar is not None:
+            bar.reset(total=sum(m.best_epoch + 1 for m in self.members_))
+            bar.set_description("refit")
+        for i, old in enumerate(self.members_):
+            member = self._new_member(i)
+            member.history, member.best_epoch = old.history, old.best_epoch
+            self._train(member, i, x, t, None, old.best_epoch + 1, patience, shuffle, bar)
+            self.members_[i] = member
 
     def _train(self, member, i, x, t, score, epochs, patience, shuffle, bar) -> None:
         """Train one member; with ``score(member) -> (log-likelihood, rmse)`` of held-out
@@ -1112,8 +1105,7 @@ class Forecaster(ForecasterBase):
         where = "Forecaster.update"
         self._check_fitted("update")
         if self.panel_ is not None:
-            return self._panel_forecasts(lambda m, s: m.update(s.y, dates_new=s.dates), y_new,
-                                         covariates_new, dates_new, where)
+            return self._panel_update(y_new, covariates_new, dates_new, where)
         y_new, covariates_new, dates_new = self._check_series(y_new, covariates_new, dates_new,
                                                               where)
         self._check_covariates(covariates_new, where)

@@ -42,7 +42,7 @@ class SeriesData:
 def is_panel(y) -> bool:
     """True for a 2-D array, a pandas ``DataFrame`` or a dict of series (a panel),
     False for one series."""
-    if isinstance(y, dict) or (type(y).__name__ == "DataFrame" and hasattr(y, "columns")):
+    if isinstance(y, dict) or _is_frame(y):
         return True
     return getattr(y, "ndim", None) == 2 or (
         isinstance(y, (list, tuple)) and np.ndim(y) == 2)
@@ -61,7 +61,7 @@ def as_panel(y, dates=None, *, columns=LONG_COLUMNS, where: str) -> list:
     """
     if isinstance(y, dict):
         return _mapping(y, dates, where)
-    if type(y).__name__ == "DataFrame":
+    if _is_frame(y):
         if dates is not None:
             raise ValueError(f"{where}: a DataFrame brings its own dates (its index, or "
                              f"the {columns[1]!r} column); do not pass dates=")
@@ -73,6 +73,11 @@ def as_panel(y, dates=None, *, columns=LONG_COLUMNS, where: str) -> list:
         raise ValueError(f"{where}: a panel must be 2-D (time, n_series); got shape "
                          f"{values.shape}")
     return _columns(values, list(range(values.shape[1])), dates, where)
+
+
+def _is_frame(y) -> bool:
+    """A pandas ``DataFrame`` (told apart without importing pandas)."""
+    return type(y).__name__ == "DataFrame" and hasattr(y, "columns")
 
 
 def _columns(values, ids, dates, where) -> list:
