@@ -235,3 +235,20 @@ def test_a_hybrid_panel_backtests_updates_and_saves(tmp_path):
     b = back.update(y[-1:] + 0.2, dates_new=new_dates)
     np.testing.assert_array_equal(a.mean, b.mean)
     np.testing.assert_array_equal(model.forecast(3).mean, back.forecast(3).mean)
+
+
+def test_a_damaged_panel_file_is_named(fitted, tmp_path):
+    import json
+
+    from tagi_lstm.forecast.combination import load_any
+
+    model, _, _ = fitted
+    model.save(tmp_path / "p.npz")
+    with np.load(tmp_path / "p.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    for header in ({"kind": "Combination", "config": {}, "ids": []}, {"kind": "Forecaster"},
+                   ["not", "a", "header"]):
+        arrays["__panel__"] = np.array(json.dumps(header))
+        np.savez(tmp_path / "bad.npz", **arrays)
+        with pytest.raises(ValueError, match="is not a saved forecaster"):
+            load_any(tmp_path / "bad.npz", "test")

@@ -153,8 +153,7 @@ class Combination:
             prefix = f"model{i}/"
             share = ArrayBundle({k[len(prefix):]: data[k] for k in data.files
                                  if k.startswith(prefix)})
-            kind = next(k for marker, k in _kinds().items() if marker in share.files)
-            models.append(kind._from_arrays(share))
+            models.append(_kind(share)._from_arrays(share))
         return cls(models)
 
 
@@ -167,17 +166,26 @@ def _kinds() -> dict:
             "__combination__": Combination}
 
 
+def _kind(data):
+    """The class whose marker key ``data`` holds, or None."""
+    return next((k for marker, k in _kinds().items() if marker in data.files), None)
+
+
+def _panel_kind(header):
+    """The forecaster class a panel file's header names, or None (a damaged header)."""
+    if not isinstance(header, dict) or not {"kind", "config", "ids"} <= set(header):
+        return None
+    return {k.__name__: k for k in _kinds().values()
+            if hasattr(k, "_from_panel_arrays")}.get(header["kind"])
+
+
 def load_any(filename, where: str, expected=None):
     """Whatever forecaster ``filename`` holds (written by a ``save``); with ``expected``,
     only a forecaster of that class. A panel's file (one forecaster per series) names
     its class in its ``__panel__`` header."""
     with open_npz(filename, where, None, "saved forecaster") as data:
-        kinds = _kinds()
         header = json.loads(str(data["__panel__"])) if "__panel__" in data.files else None
-        if header is None:
-            kind = next((k for marker, k in kinds.items() if marker in data.files), None)
-        else:
-            kind = {k.__name__: k for k in kinds.values()}.get(header.get("kind"))
+        kind = _kind(data) if header is None else _panel_kind(header)
         if kind is None or (expected is not None and kind is not expected):
             what = "forecaster" if expected is None else expected.__name__
             raise ValueError(f"{where}: {filename} is not a saved {what}")
