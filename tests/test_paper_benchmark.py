@@ -26,3 +26,19 @@ def test_paper_protocol_runs_on_a_few_series(model):
     for row in rows[2:]:
         nd = float(row.split("|")[2])
         assert 0 < nd < 10
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/paper_benchmarks is absent "
+                    "(it exists only in the development tree)")
+def test_local_panel_benchmark_compares_with_the_loop():
+    """benchmarks/local_panel.py fits a few series alone and as a panel; it fails if the
+    panel's forecasts are not bitwise the loop's."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "local_panel.py"), "--data", str(DATA),
+         "--series", "4", "--repeats", "1"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    labels = [r.split("|")[1].strip() for r in rows[2:5]]
+    assert labels[:2] == ["loop", "panel, 1 thread"] and labels[2].startswith("panel, ")
+    assert all(float(r.split("|")[2]) > 0 for r in rows[2:5])
+    assert "GFLOP/s" in proc.stdout

@@ -83,11 +83,29 @@ KERNELS = {
     "linear_forward_small": ("mu_a", "var_a", "w", "s_w", "mu_b", "var_b", "mu_z", "var_z"),
     "linear_backward_small": ("mu_a", "w", "dmu", "dvar", "acc_w_mu", "acc_w_var", "acc_b_mu",
                               "acc_b_var", "need_input", "dmu_in", "dvar_in"),
+    # stacks of networks (FUSED_KERNELS): a leading axis of networks on every array, the
+    # parameters as vectors (networks, P); ``series`` lists the networks to run
+    "lstm_forward_window_series": ("series", "zero_start", "mu_theta", "var_theta", "q", "wt",
+                                   "s_wt", "qt", *LSTM_FORWARD_BUFFERS, "st_mu_h", "st_var_h",
+                                   "st_mu_c", "st_var_c"),
+    "lstm_backward_window_series": ("series", "need_input", "dmu_out", "dvar_out",
+                                    *LSTM_WINDOW_BACKWARD_BUFFERS, "mu_h", "var_h", "var_c",
+                                    "var_theta", "dmu_theta", "dvar_theta", "st_mu_h",
+                                    "st_var_h", "st_mu_c", "st_var_c"),
+    "linear_forward_small_series": ("series", "mu_a", "var_a", "mu_theta", "var_theta", "mu_z",
+                                    "var_z"),
+    "linear_backward_small_series": ("series", "mu_a", "mu_theta", "var_theta", "dmu", "dvar",
+                                     "acc_mu", "acc_var", "need_input", "dmu_in", "dvar_in",
+                                     "dmu_theta", "dvar_theta"),
+    "capped_update_series": ("series", "mu_theta", "var_theta", "dmu_theta", "dvar_theta",
+                             "cap_factor", "var_floor", "counts"),
 }
 #: Kernels only a backend with ``FUSED_SMALL_KERNELS`` provides (whole windows and small
 #: linear layers in one call, where a GPU would launch many tiny kernels).
 FUSED_KERNELS = ("lstm_forward_window", "lstm_backward_window", "lstm_backward_window_full",
-                 "linear_forward_small", "linear_backward_small")
+                 "linear_forward_small", "linear_backward_small", "lstm_forward_window_series",
+                 "lstm_backward_window_series", "linear_forward_small_series",
+                 "linear_backward_small_series", "capped_update_series")
 
 #: Activation codes of ``activation_forward``, shared by both backends (the CUDA sources
 #: hold the same values in ``cuda/elementwise.cu``'s ``enum Activation``).

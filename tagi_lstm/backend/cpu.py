@@ -739,3 +739,87 @@ def lstm_backward_steps(need_input, w, w2, dmu_out, dvar_out, dmu_hrec, dvar_hre
     if need_input:
         gemm(dz_mu.reshape(B * T, R), w[:, :ni], dmu_in.reshape(B * T, ni), scalars)
         gemm(dz_var.reshape(B * T, R), w2[:, :ni], dvar_in.reshape(B * T, ni), scalars)
+
+
+# --------------------------------------------------------------------------
+# Stacks of networks: one call runs the fused kernel of each listed network
+# --------------------------------------------------------------------------
+# Every array has a leading axis of networks; the parameters are each network's
+# vector (weights then biases), ``(networks, P)``. A network runs exactly the
+# kernel it would run alone, on its own rows, so its results do not depend on
+# the others.
+@njit(**_JIT)
+def lstm_forward_window_series(series, zero_start, mu_theta, var_theta, q, wt, s_wt, qt, zx_mu,
+                               zx_var, zx_cov, r_mu, r_var, r_cov, mu_c, var_c, mu_ga, var_ga,
+                               jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h, mu_a, var_a, ms_a,
+                               m2_a, st_mu_h, st_var_h, st_mu_c, st_var_c):
+    """:func:`lstm_forward_window` of the networks ``series`` lists."""
+    R, n = zx_mu.shape[3], mu_a.shape[3]
+    n_w = R * n
+    for s in series:
+        lstm_forward_window(zero_start, mu_theta[s, :n_w].reshape((R, n)),
+                            var_theta[s, :n_w].reshape((R, n)), q[s], wt[s], s_wt[s], qt[s],
+                            mu_theta[s, n_w:], var_theta[s, n_w:], zx_mu[s], zx_var[s],
+                            zx_cov[s], r_mu[s], r_var[s], r_cov[s], mu_c[s], var_c[s],
+                            mu_ga[s], var_ga[s], jcb_ga[s], mu_ca[s], var_ca[s], jcb_ca[s],
+                            mu_h[s], var_h[s], mu_a[s], var_a[s], ms_a[s], m2_a[s],
+                            st_mu_h[s], st_var_h[s], st_mu_c[s], st_var_c[s])
+
+
+@njit(**_JIT)
+def lstm_backward_window_series(series, need_input, dmu_out, dvar_out, wt, qt, mu_ga, jcb_ga,
+                                mu_c, mu_ca, jcb_ca, mu_a, m2_a, dmu_hrec, dvar_hrec, dmu_c,
+                                dvar_c, dz_mu, dz_var, acc_mu, acc_var, acc_t_mu, acc_t_var,
+                                dmu_in, dvar_in, mu_h, var_h, var_c, var_theta, dmu_theta,
+                                dvar_theta, st_mu_h, st_var_h, st_mu_c, st_var_c):
+    """:func:`lstm_backward_window_full` of the networks ``series`` lists."""
+    for s in series:
+        lstm_backward_window_full(need_input, dmu_out[s], dvar_out[s], wt[s], qt[s], mu_ga[s],
+                                  jcb_ga[s], mu_c[s], mu_ca[s], jcb_ca[s], mu_a[s], m2_a[s],
+                                  dmu_hrec[s], dvar_hrec[s], dmu_c[s], dvar_c[s], dz_mu[s],
+                                  dz_var[s], acc_mu[s], acc_var[s], acc_t_mu[s], acc_t_var[s],
+                                  dmu_in[s], dvar_in[s], mu_h[s], var_h[s], var_c[s],
+                                  var_theta[s], dmu_theta[s], dvar_theta[s], st_mu_h[s],
+                                  st_var_h[s], st_mu_c[s], st_var_c[s])
+
+
+@njit(**_JIT)
+def linear_forward_small_series(series, mu_a, var_a, mu_theta, var_theta, mu_z, var_z):
+    """:func:`linear_forward_small` of the networks ``series`` lists."""
+    J, K = mu_z.shape[2], mu_a.shape[2]
+    n_w = J * K
+    for s in series:
+        linear_forward_small(mu_a[s], var_a[s], mu_theta[s, :n_w].reshape((J, K)),
+                             var_theta[s, :n_w].reshape((J, K)), mu_theta[s, n_w:],
+                             var_theta[s, n_w:], mu_z[s], var_z[s])
+
+
+@njit(**_JIT)
+def linear_backward_small_series(series, mu_a, mu_theta, var_theta, dmu, dvar, acc_mu, acc_var,
+                                 need_input, dmu_in, dvar_in, dmu_theta, dvar_theta):
+    """:func:`linear_backward_small` and :func:`weight_delta_scale` of the networks
+    ``series`` lists (``acc_*`` laid out as the parameter vectors)."""
+    J, K = dmu.shape[2], mu_a.shape[2]
+    n_w = J * K
+    for s in series:
+        linear_backward_small(mu_a[s], mu_theta[s, :n_w].reshape((J, K)), dmu[s], dvar[s],
+                              acc_mu[s, :n_w].reshape((J, K)), acc_var[s, :n_w].reshape((J, K)),
+                              acc_mu[s, n_w:], acc_var[s, n_w:], need_input, dmu_in[s],
+                              dvar_in[s])
+        weight_delta_scale(var_theta[s], acc_mu[s], acc_var[s], dmu_theta[s], dvar_theta[s])
+
+
+@njit(**_JIT)
+def capped_update_series(series, mu_theta, var_theta, dmu_theta, dvar_theta, cap_factor,
+                         var_floor, counts):
+    """:func:`capped_update` of the networks ``series`` lists, network ``s`` with its
+    own ``cap_factor[s]``; a network whose deltas are not all finite is left as it
+    is. Adds to ``counts[s]`` (capped, floored, rejected)."""
+    for s in series:
+        if not (all_finite(dmu_theta[s]) and all_finite(dvar_theta[s])):
+            counts[s, 2] += 1
+            continue
+        n_capped, n_floored = capped_update(mu_theta[s], var_theta[s], dmu_theta[s],
+                                            dvar_theta[s], cap_factor[s], var_floor)
+        counts[s, 0] += n_capped
+        counts[s, 1] += n_floored

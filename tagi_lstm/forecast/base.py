@@ -9,6 +9,7 @@ import json
 import numpy as np
 
 from .._validation import check_positive_int
+from ..config import PANEL_BLOCKS_PER_THREAD
 from ..exceptions import NotFittedError
 from .panel import PanelForecast, as_panel, stack_backtests
 
@@ -119,23 +120,35 @@ class ForecasterBase:
             bar = tqdm(total=len(series), desc="fit", unit="series")
         config = self._config()
         if client is None:
-            fitted = []
-            for s in series:
-                fitted.append(_fit_one(type(self), config, s.y, s.dates, fit))
-                if bar is not None:
-                    bar.update(1)
+            fitted = self._fit_here(series, fit, bar)
         else:
             from distributed import as_completed
 
-            futures = [client.submit(_fit_one, type(self), config, s.y, s.dates, fit,
-                                     pure=False) for s in series]
-            for _ in as_completed(futures):
+            # a few blocks per worker thread: each block fits together (_fit_here), and
+            # the blocks balance the load between the workers
+            threads = sum(client.nthreads().values()) or 1
+            n_blocks = min(len(series), PANEL_BLOCKS_PER_THREAD * threads)
+            bounds = [len(series) * k // n_blocks for k in range(n_blocks + 1)]
+            blocks = [series[a:b] for a, b in zip(bounds, bounds[1:])]
+            futures = [client.submit(_fit_block, type(self), config, block, fit, pure=False)
+                       for block in blocks]
+            sizes = {future.key: len(block) for future, block in zip(futures, blocks)}
+            for future in as_completed(futures):
                 if bar is not None:
-                    bar.update(1)
-            fitted = client.gather(futures)
+                    bar.update(sizes[future.key])
+            fitted = [model for part in client.gather(futures) for model in part]
         if bar is not None:
             bar.close()
         self.members_, self.panel_ = [], dict(zip(ids, fitted))
+
+    def _fit_here(self, series, fit: dict, bar) -> list:
+        """The forecasters of a panel's series fitted in this process, one after another."""
+        fitted = []
+        for s in series:
+            fitted.append(_fit_one(type(self), self._config(), s.y, s.dates, fit))
+            if bar is not None:
+                bar.update(1)
+        return fitted
 
     def _fit_one_series(self, client, where) -> None:
         """Before ``fit`` on one series: ``client=`` spreads a panel's series only, and
@@ -225,5 +238,11 @@ class ForecasterBase:
 
 def _fit_one(kind, config: dict, y, dates, fit: dict):
     """A forecaster of class ``kind`` and settings ``config`` fitted to one series of a
-    panel (a module-level function, so a Dask worker can run it)."""
+    panel."""
     return kind(**config).fit(y, None, dates, progress=False, **fit)
+
+
+def _fit_block(kind, config: dict, series: list, fit: dict) -> list:
+    """The forecasters of a block of a panel's series, fitted as this process fits a
+    panel (a module-level function, so a Dask worker can run it)."""
+    return kind(**config)._fit_here(series, fit, None)

@@ -443,7 +443,7 @@ class HybridForecaster(ForecasterBase):
             refit: ``"retrain"``, ``"online"`` or ``False``.
             progress: show a tqdm progress bar (over series, for a panel).
             client: a ``dask.distributed.Client``: a panel's series are fitted
-                on its workers, one task each (the same forecasts as in this
+                on its workers, in blocks (the same forecasts as in this
                 process); None fits them here, one after another.
 
         Returns:

@@ -56,6 +56,7 @@ from .calibration import variance_factors
 from .member import Member
 from .panel import as_panel, is_panel
 from .result import COMPONENTS, Backtest, Forecast, mixture_with_parts
+from .stacked import StackedMembers, stackable
 from .transform import Differencing
 
 NOISE_MODES = ("fixed", "scheduled", "heteroscedastic")
@@ -856,8 +857,12 @@ class Forecaster(ForecasterBase):
                 without a season); later steps take the last factor.
             progress: show a tqdm progress bar (over series, for a panel).
             client: a ``dask.distributed.Client``: a panel's series are fitted
-                on its workers, one task each (the same forecasts as in this
-                process); None fits them here, one after another.
+                on its workers, in blocks (the same forecasts as in this
+                process); None fits them here. Either way a block of series
+                trains together: each round makes one TAGI update of every
+                series, in one kernel call per layer where the networks allow
+                (:mod:`~tagi_lstm.forecast.stacked`), and each series ends
+                bitwise as it would alone.
 
         Returns:
             ``self``.
@@ -876,6 +881,18 @@ class Forecaster(ForecasterBase):
                             calibrate=calibrate)
             return self
         self._fit_one_series(client, where)
+        _learn_all(self._fit_steps(y, covariates, dates, validation=validation, epochs=epochs,
+                                   patience=patience, shuffle=shuffle, refit=refit,
+                                   calibrate=calibrate, progress=progress))
+        return self
+
+    def _fit_steps(self, y, covariates, dates, *, validation, epochs, patience, shuffle, refit,
+                   calibrate, progress):
+        """:meth:`fit` on one series as a generator: it yields each TAGI update it
+        needs as ``(member, windows, targets)`` and goes on once that update is made
+        (by ``member.learn``, or with other series' updates in one round,
+        :meth:`_fit_panel`)."""
+        where = "Forecaster.fit"
         y, covariates, dates = self._check_series(y, covariates, dates, where)
         epochs = check_positive_int(epochs, name="epochs", where=where)
         patience = check_positive_int(patience, name="patience", where=where)
@@ -912,7 +929,8 @@ class Forecaster(ForecasterBase):
                 obs = y[val[2]]
                 return (metric.log_likelihood(pred.mean, obs, pred.std),
                         metric.rmse(pred.mean, obs))
-        self._train_members(x[is_train], t[is_train], score, epochs, patience, shuffle, bar)
+        yield from self._train_members(x[is_train], t[is_train], score, epochs, patience,
+                                       shuffle, bar)
         if calibrate_steps:
             self.calibration_ = self._calibration(y, cov, n_train, calibrate_steps)
         if refit == "online" and val is not None:
@@ -920,12 +938,22 @@ class Forecaster(ForecasterBase):
         elif refit == "retrain" and val is not None:
             self._set_scale(y, cov, where)
             x, t, _ = self._windows(y, cov)
-            self._retrain_members(x, t, patience, shuffle, bar)
+            yield from self._retrain_members(x, t, patience, shuffle, bar)
         if bar is not None:
             bar.close()
         self._remember(y, covariates, dates)
         self.freq_ = self._infer_freq(dates)
-        return self
+
+    def _fit_here(self, series, fit: dict, bar) -> list:
+        """A local panel fitted in this process: every series' :meth:`_fit_steps` runs
+        side by side, and each round makes one update of every series at once
+        (:class:`~tagi_lstm.forecast.stacked.StackedMembers`, where the members can be
+        stacked: the Python cost of a round is that of one update). Each series gets
+        bitwise the forecaster it gets alone."""
+        shells = [type(self)(**self._config()) for _ in series]
+        _learn_rounds([shell._fit_steps(s.y, None, s.dates, progress=False, **fit)
+                       for shell, s in zip(shells, series)], self.batch_size, bar)
+        return shells
 
     def _fit_global(self, y, covariates, dates, where, progress, *, validation, epochs,
                     patience, shuffle, refit) -> None:
@@ -977,15 +1005,16 @@ class Forecaster(ForecasterBase):
             from tqdm.auto import tqdm
 
             bar = tqdm(total=self.ensemble * epochs, desc="fit (global)", unit="epoch")
-        self._train_members(x_train, t_train, score, epochs, patience, shuffle, bar)
+        _learn_all(self._train_members(x_train, t_train, score, epochs, patience, shuffle,
+                                       bar))
         if refit == "retrain" and score is not None:
             windows = []
             for _, shell, ys, cov, _ in shells:  # standardised on all of each series
                 shell._set_scale(ys, cov, where)
                 windows.append(shell._windows(ys, cov)[:2])
-            self._retrain_members(np.concatenate([x for x, _ in windows]),
-                                  np.concatenate([t for _, t in windows]), patience, shuffle,
-                                  bar)
+            _learn_all(self._retrain_members(np.concatenate([x for x, _ in windows]),
+                                             np.concatenate([t for _, t in windows]),
+                                             patience, shuffle, bar))
         elif refit == "online" and score is not None:
             for x, t in held:  # each series' held-out windows in time order
                 self._learn_windows(x, t)
@@ -1026,30 +1055,33 @@ class Forecaster(ForecasterBase):
                       self.num_layers, self.noise, self.sigma_v, self.dtype, self.device, seed,
                       self.linear)
 
-    def _train_members(self, x, t, score, epochs, patience, shuffle, bar) -> None:
+    def _train_members(self, x, t, score, epochs, patience, shuffle, bar):
         """The ensemble, each member from its seed, trained on windows ``x, t`` (early
-        stopping by ``score``, see :meth:`_train`); ``history_`` gathers their epochs."""
+        stopping by ``score``, see :meth:`_train`); ``history_`` gathers their epochs.
+        A generator of TAGI updates, as :meth:`_fit_steps`."""
         self.members_ = [self._new_member(i) for i in range(self.ensemble)]
         self.history_ = []
         for i, member in enumerate(self.members_):
-            self._train(member, i, x, t, score, epochs, patience, shuffle, bar)
+            yield from self._train(member, i, x, t, score, epochs, patience, shuffle, bar)
             self.history_ += member.history
 
-    def _retrain_members(self, x, t, patience, shuffle, bar) -> None:
+    def _retrain_members(self, x, t, patience, shuffle, bar):
         """``refit="retrain"``: each member trained afresh (same seed) on ``x, t`` for
-        the number of epochs it kept."""
+        the number of epochs it kept (a generator of TAGI updates)."""
         if bar is not None:
             bar.reset(total=sum(m.best_epoch + 1 for m in self.members_))
             bar.set_description("refit")
         for i, old in enumerate(self.members_):
             member = self._new_member(i)
             member.history, member.best_epoch = old.history, old.best_epoch
-            self._train(member, i, x, t, None, old.best_epoch + 1, patience, shuffle, bar)
             self.members_[i] = member
+            yield from self._train(member, i, x, t, None, old.best_epoch + 1, patience,
+                                   shuffle, bar)
 
-    def _train(self, member, i, x, t, score, epochs, patience, shuffle, bar) -> None:
+    def _train(self, member, i, x, t, score, epochs, patience, shuffle, bar):
         """Train one member; with ``score(member) -> (log-likelihood, rmse)`` of held-out
-        one-step forecasts, stop early and keep the epoch that scores best."""
+        one-step forecasts, stop early and keep the epoch that scores best. Yields each
+        update ``(member, windows, targets)`` for the caller to make."""
         rng = np.random.default_rng(None if self.seed is None else self.seed + i)
         best = (-np.inf, None, None)
         waited = 0
@@ -1058,7 +1090,7 @@ class Forecaster(ForecasterBase):
                 member.sigma_v_now = exponential_scheduler(member.sigma_v_now,
                                                            self.sigma_v_min, self.decay, epoch)
             for xb, tb in batches(x, t, self.batch_size, shuffle=shuffle, rng=rng):
-                member.learn(xb, tb)
+                yield member, xb, tb
             if bar is not None:
                 bar.update(1)
             if score is None:
@@ -1268,3 +1300,38 @@ class Forecaster(ForecasterBase):
             raise ValueError(f"{where}: the model was fitted with {n_user} covariate "
                              f"column(s); got {got}")
 
+
+def _learn_all(updates) -> None:
+    """Make each TAGI update a training generator yields (:meth:`Forecaster._fit_steps`)."""
+    for member, x, t in updates:
+        member.learn(x, t)
+
+
+def _learn_rounds(fits: list, batch_size: int, bar=None) -> None:
+    """Run training generators (:meth:`Forecaster._fit_steps`) side by side: each
+    round takes the next update of every one still running and makes them together,
+    stacked when their members allow (:func:`~tagi_lstm.forecast.stacked.stackable`),
+    else one by one. ``bar`` advances as each one finishes."""
+    running = dict(enumerate(fits))
+    stack = None
+    try:
+        while running:
+            requests = []
+            for slot, steps in list(running.items()):
+                update = next(steps, None)
+                if update is None:
+                    del running[slot]
+                    if bar is not None:
+                        bar.update(1)
+                else:
+                    requests.append((slot, *update))
+            if stack is None and requests and stackable(requests[0][1], batch_size):
+                stack = StackedMembers(requests[0][1], len(fits), batch_size)
+            if stack is not None:
+                stack.learn(requests)
+            else:
+                for _, member, x, t in requests:
+                    member.learn(x, t)
+    finally:
+        if stack is not None:
+            stack.release()
