@@ -252,3 +252,54 @@ def test_a_damaged_panel_file_is_named(fitted, tmp_path):
         np.savez(tmp_path / "bad.npz", **arrays)
         with pytest.raises(ValueError, match="is not a saved forecaster"):
             load_any(tmp_path / "bad.npz", "test")
+
+
+def _two_kinds(n=6, steps=150):
+    """Half the series follow ``z_t = 0.9 z_{t-1} + e_t``, half ``z_t = -0.9 z_{t-1} + e_t``:
+    from one step of history only the kind tells the next value's sign."""
+    rng = np.random.default_rng(7)
+    y = np.zeros((steps, n))
+    phi = np.where(np.arange(n) % 2 == 0, 0.9, -0.9)
+    for t in range(1, steps):
+        y[t] = phi * y[t - 1] + rng.normal(0, 1, n)
+    return y, (phi > 0).astype(float)
+
+
+def test_static_covariates_tell_a_global_models_series_apart(tmp_path):
+    y, kind = _two_kinds()
+    train, test = y[:120], y[120:]
+    make = lambda: Forecaster(lookback=1, hidden_size=8, mode="global", seed=0)  # noqa: E731
+    plain = make().fit(train, epochs=20, progress=False)
+    static = {j: [kind[j]] for j in range(y.shape[1])}
+    told = make().fit(train, epochs=20, progress=False, static=static)
+    assert told.panel_[0].static_.shape == (1,)
+    assert told.panel_[0].members_[0].net.layers[0].input_size == 2  # the series, its kind
+    # one-step forecasts of the test part: only the kind tells the sign of the next value
+    errors = {}
+    for name, model in (("plain", plain), ("told", told)):
+        pred = model.predict(y)
+        errors[name] = np.sqrt(np.mean((pred.mean[-len(test):] - test) ** 2))
+    assert errors["told"] < 0.75 * errors["plain"], errors
+    # the covariates follow each series into a file, and the same array works as a dict
+    told.save(tmp_path / "told.npz")
+    again = Forecaster.load(tmp_path / "told.npz")
+    np.testing.assert_array_equal(again.forecast(3).mean, told.forecast(3).mean)
+    by_array = make().fit(train, epochs=2, progress=False, static=kind)
+    by_dict = make().fit(train, epochs=2, progress=False, static=static)
+    np.testing.assert_array_equal(by_array.forecast(3).mean, by_dict.forecast(3).mean)
+
+
+def test_static_covariate_errors_name_what_is_wrong():
+    y, kind = _two_kinds(n=4, steps=40)
+    with pytest.raises(ValueError, match="mode='global'"):
+        Forecaster(lookback=2).fit(y, static=kind, progress=False)
+    with pytest.raises(ValueError, match="one series"):
+        Forecaster(lookback=2, mode="global").fit(y[:, 0], static=kind[:1], progress=False)
+    with pytest.raises(ValueError, match=r"\(4, k\); got shape \(3, 1\)"):
+        Forecaster(lookback=2, mode="global").fit(y, static=kind[:3], progress=False)
+    with pytest.raises(ValueError, match=r"no entry for series \[3\]"):
+        Forecaster(lookback=2, mode="global").fit(y, static={0: 1, 1: 1, 2: 0},
+                                                  progress=False)
+    with pytest.raises(ValueError, match="finite"):
+        Forecaster(lookback=2, mode="global").fit(y, static=[1, np.nan, 0, 1],
+                                                  progress=False)

@@ -54,7 +54,7 @@ from . import propagate
 from .base import ForecasterBase
 from .calibration import variance_factors
 from .member import Member
-from .panel import as_panel, is_panel
+from .panel import as_panel, is_panel, static_matrix
 from .result import COMPONENTS, Backtest, Forecast, mixture_with_parts
 from .stacked import StackedMembers, stackable
 from .transform import Differencing
@@ -244,6 +244,8 @@ class Forecaster(ForecasterBase):
         self.freq_ = None
         self.calibration_ = None
         self._num_covariates = None
+        #: a global panel's series: its static covariates, standardised over the panel
+        self.static_ = None
         self._scale = None  # (mean, std) of the modelled series, then of each covariate
         self._y = self._dates = self._cov = None  # the series seen so far
 
@@ -272,13 +274,19 @@ class Forecaster(ForecasterBase):
         return y, covariates, dates
 
     def _all_covariates(self, covariates, dates, n: int):
-        """User covariates then calendar terms, ``(n, k)`` (``k`` may be 0)."""
+        """User covariates, calendar terms, then static covariates (the same on every
+        step), ``(n, k)`` (``k`` may be 0)."""
         parts = [np.zeros((n, 0))]
         if covariates is not None:
             parts.append(covariates)
         if self.calendar:
             parts.append(time_features(dates, self.calendar))
+        if self.static_ is not None:
+            parts.append(np.broadcast_to(self.static_, (n, self.static_.size)))
         return np.concatenate(parts, axis=1)
+
+    def _num_static(self) -> int:
+        return 0 if self.static_ is None else self.static_.size
 
     def _set_scale(self, y, cov, where: str) -> None:
         """Standardisation of the modelled series and the covariates, from ``y, cov``."""
@@ -288,6 +296,9 @@ class Forecaster(ForecasterBase):
                              f"{'differences' if self._diff else 'values'}")
         m, s = Normalizer.compute_mean_std(series)
         cov_scale = Normalizer.compute_mean_std(cov) if cov.shape[1] else (0.0, 1.0)
+        if self._num_static():  # standardised over the panel already, and constant here
+            cov_scale[0][-self._num_static():] = 0.0
+            cov_scale[1][-self._num_static():] = 1.0
         self._scale = ((float(m), float(s)), cov_scale)
 
     def _transform(self, y, cov):
@@ -811,7 +822,7 @@ class Forecaster(ForecasterBase):
     def fit(self, y, covariates=None, dates=None, *, validation: float = 0.2,
             epochs: int = 50, patience: int = 5, shuffle: bool = True,
             refit: str | bool = "retrain", calibrate: bool | int = False,
-            progress: bool = True, client=None) -> Forecaster:
+            progress: bool = True, client=None, static=None) -> Forecaster:
         """Train on ``y``: choose the number of epochs on a held-out tail, then learn it.
 
         The last ``validation`` fraction of the steps is held out. Each member
@@ -863,17 +874,31 @@ class Forecaster(ForecasterBase):
                 series, in one kernel call per layer where the networks allow
                 (:mod:`~tagi_lstm.forecast.stacked`), and each series ends
                 bitwise as it would alone.
+            static: with ``mode="global"``, static covariates of the panel's
+                series (:func:`~tagi_lstm.forecast.panel.static_matrix`: an
+                array ``(n_series, k)``, a dict by id, or a data frame by
+                id): each series' values, standardised over the panel, are
+                ``k`` more inputs of every step of its windows, so that the
+                one network can tell the series apart; they follow each
+                series into ``predict``, ``forecast``, ``backtest``,
+                ``update`` and ``save``.
 
         Returns:
             ``self``.
         """
         where = "Forecaster.fit"
+        if static is not None and not (is_panel(y) and self.mode == "global"):
+            raise ValueError(f"{where}: static covariates tell the series of a panel apart "
+                             f"in one network: they need a panel and mode='global' (here "
+                             f"{'a panel' if is_panel(y) else 'one series'}, "
+                             f"mode={self.mode!r})")
         if is_panel(y) and self.mode == "global":
             if client is not None:
                 raise ValueError(f"{where}: mode='global' trains one network in this "
                                  f"process; client= spreads local models")
             self._fit_global(y, covariates, dates, where, progress, validation=validation,
-                             epochs=epochs, patience=patience, shuffle=shuffle, refit=refit)
+                             epochs=epochs, patience=patience, shuffle=shuffle, refit=refit,
+                             static=static)
             return self
         if is_panel(y):
             self._fit_panel(y, covariates, dates, where, progress, client, validation=validation,
@@ -956,7 +981,7 @@ class Forecaster(ForecasterBase):
         return shells
 
     def _fit_global(self, y, covariates, dates, where, progress, *, validation, epochs,
-                    patience, shuffle, refit) -> None:
+                    patience, shuffle, refit, static=None) -> None:
         """``mode="global"``: one ensemble trained on the windows of every series of the
         panel ``y`` (each standardised by its own training part), then one forecaster
         per series in :attr:`panel_` that shares its members (and so learns for all of
@@ -967,9 +992,14 @@ class Forecaster(ForecasterBase):
         epochs = check_positive_int(epochs, name="epochs", where=where)
         patience = check_positive_int(patience, name="patience", where=where)
         series = as_panel(y, dates, where=where)
+        if static is not None:
+            static = static_matrix(static, series, where=where)
+            m, s = Normalizer.compute_mean_std(static)
+            static = Normalizer.standardize(static, m, s)
         shells, train, held = [], [], []
-        for item in series:
+        for i, item in enumerate(series):
             shell = type(self)(**{**self._config(), "mode": "local"})
+            shell.static_ = None if static is None else static[i]
             named = f"{where} (series {item.id!r})"
             ys, _, ds = shell._check_series(item.y, None, item.dates, named)
             n_train = shell._training_steps(ys, validation, named)
@@ -1219,6 +1249,8 @@ class Forecaster(ForecasterBase):
             arrays["covariates"] = self._cov
         if self._dates is not None:
             arrays["dates"] = self._dates.astype("datetime64[s]").astype(np.int64)
+        if self.static_ is not None:
+            arrays["static"] = self.static_
         for i, member in enumerate(self.members_):
             for name, net in member.networks.items():
                 arrays.update({f"member{i}:{name}:{k}": v
@@ -1280,6 +1312,12 @@ class Forecaster(ForecasterBase):
             else np.array(state["calibration_"])
         self._y = data["y"]
         self._cov = data.get("covariates", None)
+        if "static" in data:
+            static = np.asarray(data["static"], dtype=np.float64)
+            if static.ndim != 1 or not 0 < static.size <= k or not np.isfinite(static).all():
+                raise ValueError(f"{where}: the file is damaged: static covariates of shape "
+                                 f"{static.shape} for {k} covariates")
+            self.static_ = static
         self._dates = data["dates"].astype("datetime64[s]") if "dates" in data else None
         self.history_ = state.get("history", [])
         self._dropped = int(state.get("dropped", 0))
@@ -1291,7 +1329,7 @@ class Forecaster(ForecasterBase):
 
     # ----------------------------------------------------------------- checks
     def _num_user_covariates(self) -> int:
-        return self._num_covariates - 2 * len(self.calendar)
+        return self._num_covariates - 2 * len(self.calendar) - self._num_static()
 
     def _check_covariates(self, covariates, where: str) -> None:
         n_user = self._num_user_covariates()

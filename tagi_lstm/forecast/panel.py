@@ -75,6 +75,45 @@ def as_panel(y, dates=None, *, columns=LONG_COLUMNS, where: str) -> list:
     return _columns(values, list(range(values.shape[1])), dates, where)
 
 
+def static_matrix(static, series: list, *, where: str) -> np.ndarray:
+    """Static covariates of a panel's series, ``(n_series, k)`` in the panel's order.
+
+    Args:
+        static: a 2-D array ``(n_series, k)`` (or 1-D, ``k = 1``) in the order
+            of the panel's series; a ``dict`` ``{id: k values}``; or a pandas
+            ``DataFrame`` with a row per series, indexed by the ids or with a
+            ``unique_id`` column, every other column a covariate.
+        series: the panel's :class:`SeriesData`.
+        where: the caller, named in errors.
+    """
+    ids = [s.id for s in series]
+    if _is_frame(static):
+        frame = static.set_index(LONG_COLUMNS[0]) if LONG_COLUMNS[0] in static.columns \
+            else static
+        missing = [i for i in ids if i not in frame.index]
+        if missing:
+            raise ValueError(f"{where}: static has no row for series {missing[:10]}")
+        static = frame.loc[ids].to_numpy(dtype=np.float64)
+    elif isinstance(static, dict):
+        missing = [i for i in ids if i not in static]
+        if missing:
+            raise ValueError(f"{where}: static has no entry for series {missing[:10]}")
+        static = [np.atleast_1d(np.asarray(static[i], dtype=np.float64)) for i in ids]
+        if len({v.shape for v in static}) != 1 or static[0].ndim != 1:
+            raise ValueError(f"{where}: each series' static covariates must be the same "
+                             f"number of values; got shapes {sorted({v.shape for v in static})}")
+    values = np.asarray(static, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2 or values.shape[0] != len(ids) or values.shape[1] == 0:
+        raise ValueError(f"{where}: static must hold a row of covariates per series, "
+                         f"({len(ids)}, k); got shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError(f"{where}: static covariates must be finite (a series' static "
+                         f"value cannot be missing)")
+    return values
+
+
 def _is_frame(y) -> bool:
     """A pandas ``DataFrame`` (told apart without importing pandas)."""
     return type(y).__name__ == "DataFrame" and hasattr(y, "columns")
