@@ -45,17 +45,19 @@ from tagi_lstm.forecast.stacked import StackedMembers
 def fit_times(train, kw, val, repeats, threads) -> dict:
     """Median seconds of the loop and of the panel fit (with 1 and ``threads``)."""
     series = [train[:, j][~np.isnan(train[:, j])] for j in range(train.shape[1])]
-    times = {"loop": [], "panel, 1 thread": [], f"panel, {threads} threads": []}
+    label = lambda n: f"panel, {n} thread{'s' if n > 1 else ''}"  # noqa: E731
+    counts = sorted({1, threads})
+    times = {"loop": [], **{label(n): [] for n in counts}}
     for _ in range(repeats):
         _workers.set_count(1)
         start = time.perf_counter()
         alone = [Forecaster(**kw).fit(y, validation=val, progress=False) for y in series]
         times["loop"].append(time.perf_counter() - start)
-        for n in (1, threads):
+        for n in counts:
             _workers.set_count(n)
             start = time.perf_counter()
             panel = Forecaster(**kw).fit(train, validation=val, progress=False)
-            times[f"panel, {n} thread{'s' if n > 1 else ''}"].append(time.perf_counter() - start)
+            times[label(n)].append(time.perf_counter() - start)
         for j, model in enumerate(alone):
             a, b = model.forecast(4), panel.forecast(4)
             if not (np.array_equal(a.mean, b.mean[:, j]) and np.array_equal(a.std, b.std[:, j])):

@@ -6,8 +6,9 @@
 // kernel exists as NAME_f32 and NAME_f64; the maths is written once, as a
 // template over the scalar type, and the float32 version computes in float32.
 
-// Activation codes, as IDENTITY, RELU, SIGMOID, TANH in tagi_lstm/backend/__init__.py.
-enum Activation { IDENTITY = 0, RELU = 1, SIGMOID = 2, TANH = 3 };
+// Activation codes, as IDENTITY, RELU, SIGMOID, TANH, EVEN_EXP in
+// tagi_lstm/backend/__init__.py.
+enum Activation { IDENTITY = 0, RELU = 1, SIGMOID = 2, TANH = 3, EVEN_EXP = 4 };
 
 __device__ inline long long element_index() {
     return (long long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -33,6 +34,14 @@ __device__ void activation_forward(int kind, const T* mu_z, const T* var_z, T* m
     const long long k = element_index();
     if (k >= n) return;
     const T z = mu_z[k];
+    if (kind == EVEN_EXP && k % 2 == 1) {
+        // log-normal moments of exp(z); jcb = cov(z, a) / var_z
+        const T m = exp(z + T(0.5) * var_z[k]);
+        mu_a[k] = m;
+        jcb[k] = m;
+        var_a[k] = m * m * expm1(var_z[k]);
+        return;
+    }
     T a, j;
     if (kind == RELU) {
         if (z > T(0)) {

@@ -1,6 +1,6 @@
 // Update kernels of the CUDA backend: the GPU twins of observation_deltas,
-// capped_update and weight_delta_scale in tagi_lstm/backend/cpu.py, with the
-// same formulas in the same order.
+// heteros_deltas, capped_update and weight_delta_scale in
+// tagi_lstm/backend/cpu.py, with the same formulas in the same order.
 //
 // One thread per element of flat, C-contiguous buffers of n values. Each
 // kernel exists as NAME_f32 and NAME_f64 (maths written once, as a template
@@ -25,6 +25,35 @@ __device__ void observation_deltas(const T* mu, const T* var, const T* y, const 
     const T s = var[k] + var_obs[k];
     dmu[k] = (y[k] - mu[k]) / s;
     dvar[k] = T(-1) / s;
+}
+
+// One thread per (mean, noise variance) output pair p: mu[2p], mu[2p + 1] ...
+template <typename T>
+__device__ void heteros_deltas(const T* mu, const T* var, const T* y, T* dmu, T* dvar,
+                               int* n_missing, long long n) {
+    const long long p = element_index();
+    if (p >= n) return;
+    const long long z = 2 * p, w = 2 * p + 1;
+    if (isnan(y[p])) {
+        dmu[z] = T(0);
+        dvar[z] = T(0);
+        dmu[w] = T(0);
+        dvar[w] = T(0);
+        atomicAdd(n_missing, 1);
+        return;
+    }
+    const T m_z = mu[z], s_z = var[z], m_w = mu[w], s_w = var[w];
+    const T err = y[p] - m_z;
+    const T s_y = s_z + m_w;
+    const T m_v = m_w * err / s_y;
+    const T s_v = m_w - m_w * m_w / s_y;
+    const T var_w_prior = T(3) * s_w + T(2) * m_w * m_w;
+    const T mean_w_post = m_v * m_v + s_v;
+    const T var_w_post = T(2) * s_v * s_v + T(4) * m_v * m_v * s_v;
+    dmu[z] = err / s_y;
+    dvar[z] = T(-1) / s_y;
+    dmu[w] = (mean_w_post - m_w) / var_w_prior;
+    dvar[w] = (var_w_post - var_w_prior) / (var_w_prior * var_w_prior);
 }
 
 // d limited to [-bar, bar]; n_capped counts a limit that acted.
@@ -74,6 +103,11 @@ __device__ void weight_delta_scale(const T* var, const T* acc_mu, const T* acc_v
         const T* mu, const T* var, const T* y, const T* var_obs, T* dmu, T* dvar,              \
         int* n_missing, long long n) {                                                         \
         observation_deltas<T>(mu, var, y, var_obs, dmu, dvar, n_missing, n);                   \
+    }                                                                                          \
+    extern "C" __global__ void heteros_deltas_##SUFFIX(const T* mu, const T* var, const T* y, \
+                                                       T* dmu, T* dvar, int* n_missing,        \
+                                                       long long n) {                          \
+        heteros_deltas<T>(mu, var, y, dmu, dvar, n_missing, n);                                \
     }                                                                                          \
     extern "C" __global__ void capped_update_##SUFFIX(T* mu, T* var, const T* dmu,            \
                                                       const T* dvar, T cap_factor,             \

@@ -35,10 +35,6 @@ WINDOW_MAX_WORK = 4096
 #: Linear layers with ``batch * input_size * output_size`` up to this do their sums in
 #: one kernel call each way; larger ones call BLAS (same measurement).
 SMALL_MAX_WORK = 16384
-#: Work buffers of the members one chunk of a stacked round runs
-#: (:class:`~tagi_lstm.forecast.stacked.StackedMembers`): the chunk's forward leaves
-#: them for its backward, so they should stay in the last-level cache.
-STACK_CHUNK_BYTES = 16 << 20
 #: ``fit(..., client=...)`` on a local panel: blocks of series per Dask worker thread
 #: (each block fits together, and several per thread balance series of unequal cost).
 PANEL_BLOCKS_PER_THREAD = 4

@@ -168,25 +168,10 @@ class OutputUpdater(OnBackend):
                         backend=bk)
         xp = bk.xp
         y = xp.array(self._as_device(y), dtype=mu.dtype).reshape(mu.shape[0], -1)
-        m_z, s_z = mu[:, 0::2], var[:, 0::2]
-        m_w, s_w = mu[:, 1::2], var[:, 1::2]
-        self._bound(m_z, s_z + m_w, y)
-        missing = xp.isnan(y)
-        err = xp.where(missing, 0.0, y - m_z)
-        s_y = s_z + m_w
-        m_v = m_w * err / s_y
-        s_v = m_w - m_w * m_w / s_y
-        var_w_prior = 3.0 * s_w + 2.0 * m_w * m_w
-        mean_w_post = m_v * m_v + s_v
-        var_w_post = 2.0 * s_v * s_v + 4.0 * m_v * m_v * s_v
+        self._bound(mu[:, 0::2], var[:, 0::2] + mu[:, 1::2], y)
         delta_states._ensure(mu, xp)
-        dmu, dvar = delta_states.delta_mu, delta_states.delta_var
-        dmu[:, 0::2] = err / s_y
-        dvar[:, 0::2] = xp.where(missing, 0.0, -1.0 / s_y)
-        dmu[:, 1::2] = xp.where(missing, 0.0, (mean_w_post - m_w) / var_w_prior)
-        dvar[:, 1::2] = xp.where(missing, 0.0,
-                                 (var_w_post - var_w_prior) / (var_w_prior * var_w_prior))
-        self.num_missing = int(missing.sum())
+        self.num_missing = bk.heteros_deltas(mu, var, y, delta_states.delta_mu,
+                                             delta_states.delta_var)
         delta_states.fresh = True
 
     def _as_device(self, arr):

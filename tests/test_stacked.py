@@ -25,12 +25,12 @@ def _assert_same_parameters(a, b):
 
 @pytest.mark.parametrize("noise", ["heteroscedastic", "fixed"])
 def test_stacked_members_learn_bitwise_as_each_alone(noise):
-    """Five slots in chunks of two; short batches, missing targets, a slot left out of
-    some rounds, and a new member taking a slot half-way."""
+    """Five slots; short batches, missing targets, outliers, a slot left out of some
+    rounds, and a new member taking a slot half-way."""
     rng = np.random.default_rng(0)
     members = [_member(s, noise) for s in range(5)]
     alone = [copy.deepcopy(m) for m in members]
-    stack = StackedMembers(members[0], len(members), batch_size=4, chunk=2)
+    stack = StackedMembers(members[0], len(members), batch_size=4)
     finished = None
     for r in range(24):
         if r == 12:  # slot 0 gets a new member; the old one keeps what it learned
@@ -44,6 +44,8 @@ def test_stacked_members_learn_bitwise_as_each_alone(noise):
             x, t = rng.standard_normal((b, L, 1)), 2 * rng.standard_normal(b)
             if r == 5:
                 t[0] = np.nan
+            if r == 7:
+                t[-1] = 50.0  # bounded at max_innovation standard deviations
             if noise == "fixed":
                 member.sigma_v_now = twin.sigma_v_now = 0.1 + 0.05 * s
             requests.append((s, member, x, t))
@@ -56,7 +58,9 @@ def test_stacked_members_learn_bitwise_as_each_alone(noise):
         for layer, other in zip(member.net.layers, twin.net.layers):
             assert (layer.num_capped, layer.num_floored, layer.num_rejected) == \
                 (other.num_capped, other.num_floored, other.num_rejected)
+        assert member.updater.total_bounded == twin.updater.total_bounded
     assert sum(layer.num_capped for m in members for layer in m.net.layers) > 0
+    assert sum(m.updater.total_bounded for m in members) > 0
     # released: the members' parameters are their own again
     before = members[1].net.state_dict()
     stack._theta[0]["mu"][1] += 1.0

@@ -33,6 +33,19 @@ LSTM_WINDOW_BACKWARD_BUFFERS = ("wt", "qt", "mu_ga", "jcb_ga", "mu_c", "mu_ca", 
                                 "dz_mu", "dz_var", "acc_mu", "acc_var", "acc_t_mu",
                                 "acc_t_var", "dmu_in", "dvar_in")
 
+#: The work space of ``member_learn_series`` for one network: the LSTM's window buffers
+#: (forward, then what the backward adds) and its final states ...
+MEMBER_LSTM_BUFFERS = ("q", "wt", "s_wt", "qt", *LSTM_FORWARD_BUFFERS, "dmu_hrec", "dvar_hrec",
+                       "dmu_c", "dvar_c", "dz_mu", "dz_var", "acc_mu", "acc_var", "acc_t_mu",
+                       "acc_t_var", "dmu_in", "dvar_in", "st_mu_h", "st_var_h", "st_mu_c",
+                       "st_var_c")
+#: ... and the head's: the linear layer's output, the output after ``EvenExp`` and its
+#: Jacobian, their deltas, the linear layer's sums and input deltas and its parameter
+#: deltas.
+MEMBER_HEAD_BUFFERS = ("mu_z", "var_z", "mu_o", "var_o", "jcb", "dmu_o", "dvar_o", "dmu_z",
+                       "dvar_z", "head_acc_mu", "head_acc_var", "dmu_h", "dvar_h", "head_dmu",
+                       "head_dvar")
+
 #: The whole contract: every function a backend provides, with its parameters in order.
 #: Both backends define each of them with exactly these parameters (the
 #: :data:`FUSED_KERNELS` only where ``FUSED_SMALL_KERNELS`` is set, the CPU), and every
@@ -50,6 +63,7 @@ KERNELS = {
     "activation_forward": ("kind", "mu_z", "var_z", "mu_a", "var_a", "jcb"),
     "scale_deltas": ("jcb", "dmu", "dvar", "dmu_in", "dvar_in"),
     "observation_deltas": ("mu", "var", "y", "var_obs", "dmu", "dvar"),
+    "heteros_deltas": ("mu", "var", "y", "dmu", "dvar"),
     "capped_update": ("mu", "var", "dmu", "dvar", "cap_factor", "var_floor"),
     "weight_delta_scale": ("var", "acc_mu", "acc_var", "dmu", "dvar"),
     # LSTM: weights, states, one step, a window of steps
@@ -83,33 +97,21 @@ KERNELS = {
     "linear_forward_small": ("mu_a", "var_a", "w", "s_w", "mu_b", "var_b", "mu_z", "var_z"),
     "linear_backward_small": ("mu_a", "w", "dmu", "dvar", "acc_w_mu", "acc_w_var", "acc_b_mu",
                               "acc_b_var", "need_input", "dmu_in", "dvar_in"),
-    # stacks of networks (FUSED_KERNELS): a leading axis of networks on every array, the
-    # parameters as vectors (networks, P); ``series`` lists the networks to run
-    "lstm_forward_window_series": ("series", "zero_start", "mu_theta", "var_theta", "q", "wt",
-                                   "s_wt", "qt", *LSTM_FORWARD_BUFFERS, "st_mu_h", "st_var_h",
-                                   "st_mu_c", "st_var_c"),
-    "lstm_backward_window_series": ("series", "need_input", "dmu_out", "dvar_out",
-                                    *LSTM_WINDOW_BACKWARD_BUFFERS, "mu_h", "var_h", "var_c",
-                                    "var_theta", "dmu_theta", "dvar_theta", "st_mu_h",
-                                    "st_var_h", "st_mu_c", "st_var_c"),
-    "linear_forward_small_series": ("series", "mu_a", "var_a", "mu_theta", "var_theta", "mu_z",
-                                    "var_z"),
-    "linear_backward_small_series": ("series", "mu_a", "mu_theta", "var_theta", "dmu", "dvar",
-                                     "acc_mu", "acc_var", "need_input", "dmu_in", "dvar_in",
-                                     "dmu_theta", "dvar_theta"),
-    "capped_update_series": ("series", "mu_theta", "var_theta", "dmu_theta", "dvar_theta",
-                             "cap_factor", "var_floor", "counts"),
+    # many small forecasting networks, one update each (FUSED_KERNELS)
+    "member_learn_series": ("series", "heteroscedastic", "max_innovation", "x", "y",
+                            "var_obs", "cap_factor", "var_floor", "lstm_mu", "lstm_var",
+                            "head_mu", "head_var", "counts", "bounded",
+                            *MEMBER_LSTM_BUFFERS, "lstm_dmu", "lstm_dvar",
+                            *MEMBER_HEAD_BUFFERS),
 }
 #: Kernels only a backend with ``FUSED_SMALL_KERNELS`` provides (whole windows and small
 #: linear layers in one call, where a GPU would launch many tiny kernels).
 FUSED_KERNELS = ("lstm_forward_window", "lstm_backward_window", "lstm_backward_window_full",
-                 "linear_forward_small", "linear_backward_small", "lstm_forward_window_series",
-                 "lstm_backward_window_series", "linear_forward_small_series",
-                 "linear_backward_small_series", "capped_update_series")
+                 "linear_forward_small", "linear_backward_small", "member_learn_series")
 
 #: Activation codes of ``activation_forward``, shared by both backends (the CUDA sources
 #: hold the same values in ``cuda/elementwise.cu``'s ``enum Activation``).
-IDENTITY, RELU, SIGMOID, TANH = 0, 1, 2, 3
+IDENTITY, RELU, SIGMOID, TANH, EVEN_EXP = 0, 1, 2, 3, 4
 
 
 def get_backend(device: str) -> ModuleType:

@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numba import njit
 
-from . import RELU, SIGMOID, TANH
+from . import EVEN_EXP, RELU, SIGMOID, TANH
 from ._blas import gemm
 from ._vmath import vsigmoid, vtanh
 from ._workers import split as split_rows  # noqa: F401 - part of the backend interface
@@ -92,8 +92,16 @@ def square_moments(mu, var, ms, m2):
 
 @njit(**_JIT)
 def _activation_forward(kind, mu_z, var_z, mu_a, var_a, jcb):
+    half = mu_z.dtype.type(0.5)
     for k in range(mu_z.shape[0]):
         z = mu_z[k]
+        if kind == EVEN_EXP and k % 2 == 1:
+            # log-normal moments of exp(z); jcb = cov(z, a) / var_z
+            m = math.exp(z + half * var_z[k])
+            mu_a[k] = m
+            jcb[k] = m
+            var_a[k] = m * m * math.expm1(var_z[k])
+            continue
         if kind == RELU:
             if z > 0.0:
                 a, j = z, 1.0
@@ -113,7 +121,9 @@ def _activation_forward(kind, mu_z, var_z, mu_a, var_a, jcb):
 
 
 def activation_forward(kind, mu_z, var_z, mu_a, var_a, jcb):
-    """Locally linearised activation: ``mu_a = phi(mu_z)``, ``var_a = J**2 var_z``."""
+    """Locally linearised activation: ``mu_a = phi(mu_z)``, ``var_a = J**2 var_z``
+    (``EVEN_EXP``: the identity on even flat positions, exact log-normal moments of
+    ``exp`` on odd ones, see :class:`~tagi_lstm.nn.EvenExp`)."""
     _activation_forward(kind, mu_z.reshape(-1), var_z.reshape(-1), mu_a.reshape(-1),
                         var_a.reshape(-1), jcb.reshape(-1))
 
@@ -157,6 +167,46 @@ def observation_deltas(mu, var, y, var_obs, dmu, dvar) -> int:
     """
     return int(_observation_deltas(mu.reshape(-1), var.reshape(-1), y.reshape(-1),
                                    var_obs.reshape(-1), dmu.reshape(-1), dvar.reshape(-1)))
+
+
+@njit(**_JIT)
+def _heteros_deltas(mu, var, y, dmu, dvar):
+    # constants in the arrays' type (a float literal would compute float32 in float64)
+    one, two, three, four = (mu.dtype.type(1.0), mu.dtype.type(2.0), mu.dtype.type(3.0),
+                             mu.dtype.type(4.0))
+    n_missing = 0
+    for p in range(y.shape[0]):
+        z, w = 2 * p, 2 * p + 1
+        if math.isnan(y[p]):
+            dmu[z] = 0.0
+            dvar[z] = 0.0
+            dmu[w] = 0.0
+            dvar[w] = 0.0
+            n_missing += 1
+            continue
+        m_z, s_z, m_w, s_w = mu[z], var[z], mu[w], var[w]
+        err = y[p] - m_z
+        s_y = s_z + m_w
+        m_v = m_w * err / s_y
+        s_v = m_w - m_w * m_w / s_y
+        var_w_prior = three * s_w + two * m_w * m_w
+        mean_w_post = m_v * m_v + s_v
+        var_w_post = two * s_v * s_v + four * m_v * m_v * s_v
+        dmu[z] = err / s_y
+        dvar[z] = -one / s_y
+        dmu[w] = (mean_w_post - m_w) / var_w_prior
+        dvar[w] = (var_w_post - var_w_prior) / (var_w_prior * var_w_prior)
+    return n_missing
+
+
+def heteros_deltas(mu, var, y, dmu, dvar) -> int:
+    """Deltas of ``(mean, noise variance)`` output pairs given ``y`` (AGVI, see
+    :meth:`~tagi_lstm.OutputUpdater.update_heteros`); NaN ``y`` gives zeros.
+
+    Returns the number of missing (NaN) observations that were skipped.
+    """
+    return int(_heteros_deltas(mu.reshape(-1), var.reshape(-1), y.reshape(-1),
+                               dmu.reshape(-1), dvar.reshape(-1)))
 
 
 @njit(**_JIT)
@@ -742,84 +792,105 @@ def lstm_backward_steps(need_input, w, w2, dmu_out, dvar_out, dmu_hrec, dvar_hre
 
 
 # --------------------------------------------------------------------------
-# Stacks of networks: one call runs the fused kernel of each listed network
+# Many small forecasting networks, each a whole TAGI update in one call
 # --------------------------------------------------------------------------
-# Every array has a leading axis of networks; the parameters are each network's
-# vector (weights then biases), ``(networks, P)``. A network runs exactly the
-# kernel it would run alone, on its own rows, so its results do not depend on
-# the others.
-@njit(**_JIT)
-def lstm_forward_window_series(series, zero_start, mu_theta, var_theta, q, wt, s_wt, qt, zx_mu,
-                               zx_var, zx_cov, r_mu, r_var, r_cov, mu_c, var_c, mu_ga, var_ga,
-                               jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h, mu_a, var_a, ms_a,
-                               m2_a, st_mu_h, st_var_h, st_mu_c, st_var_c):
-    """:func:`lstm_forward_window` of the networks ``series`` lists."""
-    R, n = zx_mu.shape[3], mu_a.shape[3]
-    n_w = R * n
-    for s in series:
-        lstm_forward_window(zero_start, mu_theta[s, :n_w].reshape((R, n)),
-                            var_theta[s, :n_w].reshape((R, n)), q[s], wt[s], s_wt[s], qt[s],
-                            mu_theta[s, n_w:], var_theta[s, n_w:], zx_mu[s], zx_var[s],
-                            zx_cov[s], r_mu[s], r_var[s], r_cov[s], mu_c[s], var_c[s],
-                            mu_ga[s], var_ga[s], jcb_ga[s], mu_ca[s], var_ca[s], jcb_ca[s],
-                            mu_h[s], var_h[s], mu_a[s], var_a[s], ms_a[s], m2_a[s],
-                            st_mu_h[s], st_var_h[s], st_mu_c[s], st_var_c[s])
+@njit(inline="always", **_JIT)
+def _bounded(y, m, s, k):
+    """``y`` moved to within ``k sqrt(s)`` of ``m`` (``OutputUpdater``'s bound), and
+    whether it was moved; NaN stays NaN."""
+    half = k * math.sqrt(s)
+    lower, upper = m - half, m + half
+    if y < lower:
+        return lower, 1
+    if y > upper:
+        return upper, 1
+    return y, 0
+
+
+@njit(inline="always", **_JIT)
+def _apply_deltas(mu, var, dmu, dvar, cap_factor, var_floor, counts, at):
+    """:meth:`Layer.step <tagi_lstm.layers.base.Layer.step>` on one parameter vector:
+    the capped update, or none when a delta is not finite; counts at ``at``."""
+    if not (all_finite(dmu) and all_finite(dvar)):
+        counts[at + 2] += 1
+        return
+    n_capped, n_floored = capped_update(mu, var, dmu, dvar, cap_factor, var_floor)
+    counts[at] += n_capped
+    counts[at + 1] += n_floored
 
 
 @njit(**_JIT)
-def lstm_backward_window_series(series, need_input, dmu_out, dvar_out, wt, qt, mu_ga, jcb_ga,
-                                mu_c, mu_ca, jcb_ca, mu_a, m2_a, dmu_hrec, dvar_hrec, dmu_c,
-                                dvar_c, dz_mu, dz_var, acc_mu, acc_var, acc_t_mu, acc_t_var,
-                                dmu_in, dvar_in, mu_h, var_h, var_c, var_theta, dmu_theta,
-                                dvar_theta, st_mu_h, st_var_h, st_mu_c, st_var_c):
-    """:func:`lstm_backward_window_full` of the networks ``series`` lists."""
-    for s in series:
-        lstm_backward_window_full(need_input, dmu_out[s], dvar_out[s], wt[s], qt[s], mu_ga[s],
-                                  jcb_ga[s], mu_c[s], mu_ca[s], jcb_ca[s], mu_a[s], m2_a[s],
-                                  dmu_hrec[s], dvar_hrec[s], dmu_c[s], dvar_c[s], dz_mu[s],
-                                  dz_var[s], acc_mu[s], acc_var[s], acc_t_mu[s], acc_t_var[s],
-                                  dmu_in[s], dvar_in[s], mu_h[s], var_h[s], var_c[s],
-                                  var_theta[s], dmu_theta[s], dvar_theta[s], st_mu_h[s],
-                                  st_var_h[s], st_mu_c[s], st_var_c[s])
+def member_learn_series(series, heteroscedastic, max_innovation, x, y, var_obs, cap_factor,
+                        var_floor, lstm_mu, lstm_var, head_mu, head_var, counts, bounded, q, wt,
+                        s_wt, qt, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_c, var_c, mu_ga,
+                        var_ga, jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h, mu_a, var_a, ms_a,
+                        m2_a, dmu_hrec, dvar_hrec, dmu_c, dvar_c, dz_mu, dz_var, acc_mu, acc_var,
+                        acc_t_mu, acc_t_var, dmu_in, dvar_in, st_mu_h, st_var_h, st_mu_c,
+                        st_var_c, lstm_dmu, lstm_dvar, mu_z, var_z, mu_o, var_o, jcb, dmu_o,
+                        dvar_o, dmu_z, dvar_z, head_acc_mu, head_acc_var, dmu_h, dvar_h,
+                        head_dmu, head_dvar):
+    """One TAGI update of each listed network ``LSTM -> Linear [-> EvenExp]`` on its
+    batch, exactly as ``Sequential`` forward, ``OutputUpdater`` (``update`` or
+    ``update_heteros``), ``backward`` and ``step`` make it (the same kernels, in the
+    same order).
 
-
-@njit(**_JIT)
-def linear_forward_small_series(series, mu_a, var_a, mu_theta, var_theta, mu_z, var_z):
-    """:func:`linear_forward_small` of the networks ``series`` lists."""
-    J, K = mu_z.shape[2], mu_a.shape[2]
-    n_w = J * K
-    for s in series:
-        linear_forward_small(mu_a[s], var_a[s], mu_theta[s, :n_w].reshape((J, K)),
-                             var_theta[s, :n_w].reshape((J, K)), mu_theta[s, n_w:],
-                             var_theta[s, n_w:], mu_z[s], var_z[s])
-
-
-@njit(**_JIT)
-def linear_backward_small_series(series, mu_a, mu_theta, var_theta, dmu, dvar, acc_mu, acc_var,
-                                 need_input, dmu_in, dvar_in, dmu_theta, dvar_theta):
-    """:func:`linear_backward_small` and :func:`weight_delta_scale` of the networks
-    ``series`` lists (``acc_*`` laid out as the parameter vectors)."""
-    J, K = dmu.shape[2], mu_a.shape[2]
-    n_w = J * K
-    for s in series:
-        linear_backward_small(mu_a[s], mu_theta[s, :n_w].reshape((J, K)), dmu[s], dvar[s],
-                              acc_mu[s, :n_w].reshape((J, K)), acc_var[s, :n_w].reshape((J, K)),
-                              acc_mu[s, n_w:], acc_var[s, n_w:], need_input, dmu_in[s],
-                              dvar_in[s])
-        weight_delta_scale(var_theta[s], acc_mu[s], acc_var[s], dmu_theta[s], dvar_theta[s])
-
-
-@njit(**_JIT)
-def capped_update_series(series, mu_theta, var_theta, dmu_theta, dvar_theta, cap_factor,
-                         var_floor, counts):
-    """:func:`capped_update` of the networks ``series`` lists, network ``s`` with its
-    own ``cap_factor[s]``; a network whose deltas are not all finite is left as it
-    is. Adds to ``counts[s]`` (capped, floored, rejected)."""
-    for s in series:
-        if not (all_finite(dmu_theta[s]) and all_finite(dvar_theta[s])):
-            counts[s, 2] += 1
-            continue
-        n_capped, n_floored = capped_update(mu_theta[s], var_theta[s], dmu_theta[s],
-                                            dvar_theta[s], cap_factor[s], var_floor)
-        counts[s, 0] += n_capped
-        counts[s, 1] += n_floored
+    Network ``series[i]`` learns windows ``x[i]`` ``(B, T, ni)`` with targets
+    ``y[i]`` ``(B,)`` (NaN: skipped; bounded in place at ``max_innovation``
+    predictive standard deviations), noise variances ``var_obs[i]`` (without
+    ``heteroscedastic``) and update cap ``cap_factor[i]``. Its parameters are rows
+    ``lstm_mu[series[i]]`` ... (each layer's vector, weights then biases); its
+    capped, floored and rejected updates are added to ``counts[series[i]]`` (LSTM,
+    then the linear layer), its bounded observations to ``bounded[series[i]]``.
+    Every other array is work space for one network, reused from one to the next
+    (it stays in cache from the forward to the backward).
+    """
+    B, T, n = mu_a.shape
+    no = mu_h.shape[2]
+    R, J, K = 4 * no, mu_z.shape[1], T * no
+    n_w, n_hw = R * n, J * K
+    k_bound = mu_a.dtype.type(max_innovation)
+    h_mu, h_var = mu_h.reshape((B, K)), var_h.reshape((B, K))
+    for i in range(series.shape[0]):
+        s = series[i]
+        yi = y[i]
+        lstm_load_input(x[i], x[i], False, mu_a, var_a, ms_a, m2_a, mu_c, var_c)
+        lstm_forward_window(True, lstm_mu[s, :n_w].reshape((R, n)),
+                            lstm_var[s, :n_w].reshape((R, n)), q, wt, s_wt, qt,
+                            lstm_mu[s, n_w:], lstm_var[s, n_w:], zx_mu, zx_var, zx_cov, r_mu,
+                            r_var, r_cov, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca,
+                            jcb_ca, mu_h, var_h, mu_a, var_a, ms_a, m2_a, st_mu_h, st_var_h,
+                            st_mu_c, st_var_c)
+        w_head = head_mu[s, :n_hw].reshape((J, K))
+        linear_forward_small(h_mu, h_var, w_head, head_var[s, :n_hw].reshape((J, K)),
+                             head_mu[s, n_hw:], head_var[s, n_hw:], mu_z, var_z)
+        if heteroscedastic:
+            _activation_forward(EVEN_EXP, mu_z.reshape(B * J), var_z.reshape(B * J),
+                                mu_o.reshape(B * J), var_o.reshape(B * J), jcb.reshape(B * J))
+            for p in range(yi.shape[0]):
+                yi[p], moved = _bounded(yi[p], mu_o[p, 0], var_o[p, 0] + mu_o[p, 1], k_bound)
+                bounded[s] += moved
+            _heteros_deltas(mu_o.reshape(B * J), var_o.reshape(B * J), yi,
+                            dmu_o.reshape(B * J), dvar_o.reshape(B * J))
+            _scale_deltas(jcb.reshape(B * J), dmu_o.reshape(B * J), dvar_o.reshape(B * J),
+                          dmu_z.reshape(B * J), dvar_z.reshape(B * J))
+        else:
+            for p in range(yi.shape[0]):
+                yi[p], moved = _bounded(yi[p], mu_z[p, 0], var_z[p, 0] + var_obs[i, p],
+                                        k_bound)
+                bounded[s] += moved
+            _observation_deltas(mu_z.reshape(B * J), var_z.reshape(B * J), yi, var_obs[i],
+                                dmu_z.reshape(B * J), dvar_z.reshape(B * J))
+        linear_backward_small(h_mu, w_head, dmu_z, dvar_z, head_acc_mu[:n_hw].reshape((J, K)),
+                              head_acc_var[:n_hw].reshape((J, K)), head_acc_mu[n_hw:],
+                              head_acc_var[n_hw:], True, dmu_h, dvar_h)
+        weight_delta_scale(head_var[s], head_acc_mu, head_acc_var, head_dmu, head_dvar)
+        lstm_backward_window_full(False, dmu_h.reshape((B, T, no)), dvar_h.reshape((B, T, no)),
+                                  wt, qt, mu_ga, jcb_ga, mu_c, mu_ca, jcb_ca, mu_a, m2_a,
+                                  dmu_hrec, dvar_hrec, dmu_c, dvar_c, dz_mu, dz_var, acc_mu,
+                                  acc_var, acc_t_mu, acc_t_var, dmu_in, dvar_in, mu_h, var_h,
+                                  var_c, lstm_var[s], lstm_dmu, lstm_dvar, st_mu_h, st_var_h,
+                                  st_mu_c, st_var_c)
+        _apply_deltas(lstm_mu[s], lstm_var[s], lstm_dmu, lstm_dvar, cap_factor[i], var_floor,
+                      counts[s], 0)
+        _apply_deltas(head_mu[s], head_var[s], head_dmu, head_dvar, cap_factor[i], var_floor,
+                      counts[s], 3)

@@ -35,7 +35,7 @@ COMPILE_OPTIONS = ("-std=c++17",)
 #: The kernels each source file ``<stem>.cu`` defines.
 KERNEL_SOURCES = {
     "elementwise": ("square_moments", "activation_forward", "scale_deltas"),
-    "update": ("observation_deltas", "capped_update", "weight_delta_scale"),
+    "update": ("observation_deltas", "heteros_deltas", "capped_update", "weight_delta_scale"),
     "lstm": ("lstm_gate_products", "lstm_load_input", "lstm_load_state", "lstm_save_state",
              "lstm_step_forward", "lstm_step_backward", "lstm_final_states"),
     "validation": ("all_finite", "min_value"),
@@ -192,6 +192,15 @@ def observation_deltas(mu, var, y, var_obs, dmu, dvar) -> int:
     n_missing = xp.zeros(1, np.int32)
     _launch("observation_deltas", mu.dtype, mu.size, mu, var, y, var_obs, dmu, dvar, n_missing,
             _count(mu.size))
+    return int(xp.asnumpy(n_missing)[0])
+
+
+def heteros_deltas(mu, var, y, dmu, dvar) -> int:
+    """Deltas of ``(mean, noise variance)`` output pairs given ``y`` (AGVI); NaN ``y``
+    gives zeros. Returns the number of missing (NaN) observations that were skipped."""
+    n_missing = xp.zeros(1, np.int32)
+    _launch("heteros_deltas", mu.dtype, y.size, mu, var, y, dmu, dvar, n_missing,
+            _count(y.size))
     return int(xp.asnumpy(n_missing)[0])
 
 

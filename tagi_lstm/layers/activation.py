@@ -98,20 +98,10 @@ class EvenExp(_Activation):
         - Output: same shape; odd columns hold the noise variance.
     """
 
+    _kind = backend.EVEN_EXP
+
     def forward(self, mu, var):
         if mu.ndim != 2 or mu.shape[1] % 2:
             raise ValueError(f"{self.where}: expects an even number of outputs per row "
                              f"(mean, noise latent) pairs; got shape {tuple(mu.shape)}")
-        if mu.shape != self._shape:
-            self._alloc(mu.shape)
-        xp = self._bk.xp
-        var = self._zeros if var is None else var
-        self._mu_a[...] = mu
-        self._var_a[...] = var
-        self._jcb.fill(1.0)
-        m, s = mu[:, 1::2], var[:, 1::2]
-        mu_exp = xp.exp(m + 0.5 * s)
-        self._mu_a[:, 1::2] = mu_exp
-        self._var_a[:, 1::2] = mu_exp * mu_exp * xp.expm1(s)
-        self._jcb[:, 1::2] = mu_exp
-        return self._mu_a, self._var_a
+        return super().forward(mu, var)
