@@ -382,6 +382,7 @@ def test_gpu_inputs_are_validated():
 def test_kernels_agree_with_cpu_on_large_arrays(dtype):
     """Elementwise, update and validation kernels over many blocks (n not a multiple of 256)."""
     cupy = _require_gpu()
+    from tagi_lstm import backend
     from tagi_lstm.backend import cpu
 
     gpu = get_backend("cuda")
@@ -401,7 +402,8 @@ def test_kernels_agree_with_cpu_on_large_arrays(dtype):
     for a, b, name in zip(d[2:], h[2:], ("ms", "m2")):
         _assert_close(a, b, f"square_moments {name}")
 
-    for kind in (cpu.IDENTITY, cpu.RELU, cpu.SIGMOID, cpu.TANH):
+    for kind in (backend.IDENTITY, backend.RELU, backend.SIGMOID, backend.TANH,
+                 backend.EVEN_EXP):
         h, d = arrays(normal, positive, empty, empty, empty)
         cpu.activation_forward(kind, *h)
         gpu.activation_forward(kind, *d)
@@ -420,6 +422,18 @@ def test_kernels_agree_with_cpu_on_large_arrays(dtype):
     assert gpu.observation_deltas(*d) == cpu.observation_deltas(*h) == len(range(0, n, 97))
     for a, b, name in zip(d[4:], h[4:], ("dmu", "dvar")):
         _assert_close(a, b, f"observation_deltas {name}")
+
+    # (mean, noise variance) pairs: n values, n / 2 observations
+    half = lambda f: (lambda: f()[: n // 2])  # noqa: E731
+    h, d = arrays(normal, positive, half(normal), empty, empty)
+    h[1][1::2] = rng.uniform(0.01, 1.0, size=n // 2)  # positive noise variances
+    h[0][1::2] = rng.uniform(0.05, 2.0, size=n // 2)
+    d[0], d[1] = cupy.asarray(h[0]), cupy.asarray(h[1])
+    h[2][::97] = np.nan
+    d[2] = cupy.asarray(h[2])
+    assert gpu.heteros_deltas(*d) == cpu.heteros_deltas(*h) == len(range(0, n // 2, 97))
+    for a, b, name in zip(d[3:], h[3:], ("dmu", "dvar")):
+        _assert_close(a, b, f"heteros_deltas {name}")
 
     # Deltas large enough to be capped and to push variances below zero.
     h, d = arrays(normal, positive, lambda: 3 * rng.normal(size=n),
