@@ -38,7 +38,7 @@ processes (``fit(..., client=...)``: the same forecasts as in one process).
 
     python benchmarks/paper.py --dataset tourism_quarterly --data ../shared/data/paper_benchmarks
         [--model hybrid|hybrid_ts|forecaster] [--series 50] [--seeds 0,1,2] [--epochs 50]
-        [--workers 2]
+        [--workers 2] [--lookback 24] [--no-seasonal-difference]
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def seasonal_naive(train: np.ndarray, horizon: int, season: int) -> np.ndarray:
 MODELS = ("hybrid", "hybrid_ts", "forecaster", "global", "global_auto")
 
 
-def make(kind: str, lookback: int, season: int, seeds):
+def make(kind: str, lookback: int, season: int, seeds, seasonal_difference: bool = True):
     """The unfitted forecaster of ``--model kind``."""
     common = {"lookback": lookback, "hidden_size": 16, "season": season,
               "ensemble": len(seeds), "seed": seeds[0]}
@@ -87,7 +87,7 @@ def make(kind: str, lookback: int, season: int, seeds):
     if kind == "hybrid_ts":
         return HybridForecaster(**common, trend_noise=HYBRID_TREND_NOISE,
                                 seasonal_noise=HYBRID_SEASONAL_NOISE)
-    return Forecaster(**common, seasonal_difference=True,
+    return Forecaster(**common, seasonal_difference=seasonal_difference,
                       mode="global" if kind == "global" else "local")
 
 
@@ -103,10 +103,15 @@ def main(argv=None) -> None:
                         help="only the first N series (default: all)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--lookback", type=int, default=None,
+                        help="lookback of forecaster and global (default: the paper's)")
+    parser.add_argument("--no-seasonal-difference", action="store_true",
+                        help="forecaster and global without seasonal differencing")
     parser.add_argument("--workers", type=int, default=1,
                         help="Dask worker processes (default 1: no cluster)")
     args = parser.parse_args(argv)
     test, val, lookback, season = DATASETS[args.dataset]
+    lookback = args.lookback or lookback
     values, paper_mean, paper_std = load(args.data, args.dataset)
     n = values.shape[1] if args.series is None else min(args.series, values.shape[1])
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -128,7 +133,8 @@ def main(argv=None) -> None:
                       f"{row.get('error', '')}")
             models.append(model)
         else:
-            models.append(make(kind, lookback, season, seeds))
+            models.append(make(kind, lookback, season, seeds,
+                               seasonal_difference=not args.no_seasonal_difference))
     with contextlib.ExitStack() as stack:
         client = None
         if args.workers > 1:
@@ -158,7 +164,8 @@ def main(argv=None) -> None:
         return f"| {label} | " + " | ".join(cells) + " |"
 
     print(f"\n{args.dataset}: {n} series, test {test}, validation {val}, lookback {lookback}, "
-          f"season {season}; ours: {args.model}, seeds {args.seeds}, at most {args.epochs} "
+          f"season {season}{', no seasonal differencing' * args.no_seasonal_difference}; "
+          f"ours: {args.model}, seeds {args.seeds}, at most {args.epochs} "
           f"epochs, {args.workers} worker(s); {seconds:.0f} s ({seconds / n:.2f} s per "
           f"series)\n")
     print("| method | ND | p90 | MASE |")
