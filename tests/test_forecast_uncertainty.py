@@ -148,6 +148,24 @@ def test_mixture_moments_are_exact():
         mixture_moments(np.zeros(3), np.zeros(2))
 
 
+def test_one_members_mixture_is_that_member_exactly():
+    """mixture_with_parts takes one member as it is: bitwise what the general mixture of
+    one gives (its own mean and variance, the parts unchanged, no ensemble spread)."""
+    from tagi_lstm.forecast.result import mixture_with_parts
+
+    rng = np.random.default_rng(3)
+    m, v = rng.normal(size=9), rng.uniform(0.1, 2.0, size=9)
+    parts = [{"parameters": 0.25 * v, "noise": 0.75 * v}]
+    mean, var, components = mixture_with_parts([m], [v], parts)
+    general = mixture_moments(np.stack([m]), np.stack([v]))
+    np.testing.assert_array_equal(mean, general[0])
+    np.testing.assert_array_equal(var, general[1])
+    np.testing.assert_array_equal(components["noise"], 0.75 * v)
+    assert np.all(components["ensemble"] == 0)
+    with pytest.raises(ValueError, match=">= 0"):
+        mixture_with_parts([m], [-v], parts)
+
+
 def test_ensemble_forecast_is_the_mixture_of_its_members():
     y = _series()
     model = _model(y, ensemble=3)

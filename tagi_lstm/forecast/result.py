@@ -59,6 +59,13 @@ def mixture_with_parts(means, variances, parts) -> tuple:
         added to ``"ensemble"``, so the components add up to the mixture's
         variance.
     """
+    if len(means) == 1:  # one member is its own mixture: the same values, without stacking
+        mean, var = (np.asarray(a, dtype=np.float64) for a in (means[0], variances[0]))
+        if np.any(var < 0):
+            raise ValueError("mixture_moments: variances must be >= 0; got a negative one")
+        components = {k: np.asarray(v, dtype=np.float64) for k, v in parts[0].items()}
+        components.setdefault("ensemble", np.zeros_like(mean))
+        return mean, var, components
     mean, var = mixture_moments(np.stack(means), np.stack(variances))
     zero = np.zeros_like(mean)
     names = list(dict.fromkeys(k for p in parts for k in p))
