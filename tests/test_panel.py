@@ -303,3 +303,23 @@ def test_static_covariate_errors_name_what_is_wrong():
     with pytest.raises(ValueError, match="finite"):
         Forecaster(lookback=2, mode="global").fit(y, static=[1, np.nan, 0, 1],
                                                   progress=False)
+    with pytest.raises(ValueError, match="one series"):
+        Forecaster.auto(y[:, 0], static=kind[:1], progress=False)
+
+
+def test_auto_gives_a_panels_static_covariates_to_every_candidate(monkeypatch):
+    y, kind = _two_kinds(n=4, steps=60)
+    given = []
+    fit = Forecaster.fit
+
+    def spy(self, *args, **kwargs):
+        given.append(kwargs.get("static") is not None)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Forecaster, "fit", spy)
+    model = Forecaster.auto(y, horizon=4, ensemble=1, epochs=2, hidden_size=4,
+                            progress=False, static=kind)
+    assert model.mode == "global" and all(np.isfinite(r["crps"]) for r in model.auto_)
+    assert len(given) == len(model.auto_) + 1 and all(given)  # the candidates, the final fit
+    told = [model.panel_[j].static_[0] for j in range(4)]
+    assert told[0] == told[2] > told[1] == told[3]  # standardised over the panel

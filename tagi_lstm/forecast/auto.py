@@ -274,7 +274,7 @@ def _score(model, refit, y, covariates, dates, cov_fit, dates_fit, n_fit, origin
 
 
 def panel_search(make, series: list, *, horizon: int, season: int | None, epochs: int,
-                 patience: int, validation, progress: bool) -> tuple:
+                 patience: int, validation, progress: bool, static=None) -> tuple:
     """Settings of a global panel forecaster, chosen on the series' own ends.
 
     Every candidate (lookback of :func:`_lookbacks`, with and without seasonal
@@ -289,6 +289,8 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
         series: the panel's :class:`~tagi_lstm.forecast.panel.SeriesData`.
         horizon, season, epochs, patience, validation, progress: as for
             :func:`search`.
+        static: static covariates for every candidate's ``fit`` (see
+            :meth:`Forecaster.fit <tagi_lstm.forecast.Forecaster.fit>`).
 
     Returns:
         ``(settings, report)``: the lowest-scoring settings and one dict per
@@ -318,8 +320,8 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
         row = {"stage": "panel", "settings": settings}
         try:
             fc = make(**settings).fit(inner, dates=dates, validation=validation,
-                                      epochs=epochs, patience=patience,
-                                      progress=False).forecast(horizon)
+                                      epochs=epochs, patience=patience, progress=False,
+                                      static=static).forecast(horizon)
             seen = ~np.isnan(held)
             row["crps"] = metric.crps((fc.mean / scale)[seen], (held / scale)[seen],
                                       (fc.std / scale)[seen])

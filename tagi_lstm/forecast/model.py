@@ -643,7 +643,7 @@ class Forecaster(ForecasterBase):
              season: int | None = None, ensemble: int = 5, calibrate: bool = False,
              validation: float = 0.2, epochs: int = 50, patience: int = 5,
              seed: int | None = 0, hybrid: bool = True, progress: bool = True,
-             **settings):
+             static=None, **settings):
         """A forecaster whose settings are chosen on a backtest of ``y``, then fitted.
 
         Differencing (none, ordinary, seasonal, both), a linear autoregression
@@ -693,6 +693,8 @@ class Forecaster(ForecasterBase):
                 covariates, ``calibrate`` is set or ``settings`` other than
                 ``dtype`` are given (the hybrid takes none of them).
             progress: show progress bars.
+            static: a panel's static covariates (see :meth:`fit`), given to
+                every candidate and to the final global forecaster.
             **settings: fixed constructor arguments (``calendar``,
                 ``batch_size``, ``dtype`` ...); a fixed setting that the search
                 would vary is not varied.
@@ -720,7 +722,10 @@ class Forecaster(ForecasterBase):
             return cls._auto_panel(y, covariates, dates, horizon=horizon, season=season,
                                    ensemble=ensemble, validation=validation, epochs=epochs,
                                    patience=patience, seed=seed, progress=progress,
-                                   settings=settings)
+                                   settings=settings, static=static)
+        if static is not None:
+            raise ValueError(f"{where}: static covariates tell the series of a panel apart; "
+                             f"y is one series")
         probe = cls(seed=seed, **settings)
         y, covariates, dates = probe._check_series(y, covariates, dates, where)
         freq = probe.freq or (probe._infer_freq(dates) if dates is not None else None)
@@ -782,7 +787,7 @@ class Forecaster(ForecasterBase):
 
     @classmethod
     def _auto_panel(cls, y, covariates, dates, *, horizon, season, ensemble, validation,
-                    epochs, patience, seed, progress, settings):
+                    epochs, patience, seed, progress, settings, static=None):
         """:meth:`auto` for a panel: a global forecaster whose lookback and seasonal
         differencing forecast the last ``horizon`` steps of every series best from
         the rest (:func:`~tagi_lstm.forecast.auto.panel_search`), then fitted to all
@@ -808,13 +813,17 @@ class Forecaster(ForecasterBase):
             return cls(**{"season": season, **chosen, **fixed, "mode": "global",
                           "ensemble": members, "seed": seed})
 
+        if static is not None:  # by id: the search fits shortened copies of the panel
+            static = dict(zip([s.id for s in series],
+                              static_matrix(static, series, where=where)))
         chosen, report = panel_search(make, series, horizon=horizon, season=season,
                                       epochs=epochs, patience=patience,
-                                      validation=validation, progress=progress)
+                                      validation=validation, progress=progress, static=static)
         model = make(ensemble, **chosen)
         model.fit({s.id: s.y for s in series},
                   dates=None if series[0].dates is None else {s.id: s.dates for s in series},
-                  validation=validation, epochs=epochs, patience=patience, progress=progress)
+                  validation=validation, epochs=epochs, patience=patience, progress=progress,
+                  static=static)
         model.auto_, model.auto_settings_ = report, chosen
         return model
 
