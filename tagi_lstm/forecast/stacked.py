@@ -1,8 +1,8 @@
 """Many members learning together: one kernel call for a whole round of updates.
 
-Fitting one small network per series is mostly Python: a TAGI update of a
+Fitting one small network per series is much Python: a TAGI update of a
 16-unit LSTM on 8 windows of 12 steps costs a few hundred microseconds, of
-which the arithmetic is a third. :class:`StackedMembers` holds the parameters
+which the arithmetic is a third to a half. :class:`StackedMembers` holds the parameters
 of ``S`` members of one architecture side by side, ``(S, P)`` per layer, and
 makes a round of updates (one batch per member) in one call of the CPU
 backend's ``member_learn_series`` per worker thread: the Python cost of a round
