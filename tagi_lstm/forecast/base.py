@@ -143,9 +143,9 @@ class ForecasterBase:
 
     def _fit_here(self, series, fit: dict, bar) -> list:
         """The forecasters of a panel's series fitted in this process, one after another."""
-        fitted = []
+        fitted, config = [], self._config()
         for s in series:
-            fitted.append(_fit_one(type(self), self._config(), s.y, s.dates, fit))
+            fitted.append(_fit_one(type(self), config, s.y, s.dates, fit))
             if bar is not None:
                 bar.update(1)
         return fitted

@@ -1360,7 +1360,7 @@ def _learn_rounds(fits: list, batch_size: int, bar=None) -> None:
     stacked when their members allow (:func:`~tagi_lstm.forecast.stacked.stackable`),
     else one by one. ``bar`` advances as each one finishes."""
     running = dict(enumerate(fits))
-    stack = None
+    stack = decided = None
     try:
         while running:
             requests = []
@@ -1372,8 +1372,10 @@ def _learn_rounds(fits: list, batch_size: int, bar=None) -> None:
                         bar.update(1)
                 else:
                     requests.append((slot, *update))
-            if stack is None and requests and stackable(requests[0][1], batch_size):
-                stack = StackedMembers(requests[0][1], len(fits), batch_size)
+            if decided is None and requests:  # the series share one architecture
+                decided = True
+                if stackable(requests[0][1], batch_size):
+                    stack = StackedMembers(requests[0][1], len(fits), batch_size)
             if stack is not None:
                 stack.learn(requests)
             else:
