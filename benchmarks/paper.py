@@ -78,9 +78,10 @@ def seasonal_naive(train: np.ndarray, horizon: int, season: int) -> np.ndarray:
 MODELS = ("hybrid", "hybrid_ts", "forecaster", "global", "global_auto")
 
 
-def make(kind: str, lookback: int, season: int, seeds, seasonal_difference: bool = True):
+def make(kind: str, lookback: int, season: int, seeds, seasonal_difference: bool = True,
+         hidden_size: int = 16):
     """The unfitted forecaster of ``--model kind``."""
-    common = {"lookback": lookback, "hidden_size": 16, "season": season,
+    common = {"lookback": lookback, "hidden_size": hidden_size, "season": season,
               "ensemble": len(seeds), "seed": seeds[0]}
     if kind == "hybrid":
         return HybridForecaster(**common)
@@ -107,6 +108,8 @@ def main(argv=None) -> None:
                         help="lookback of forecaster and global (default: the paper's)")
     parser.add_argument("--no-seasonal-difference", action="store_true",
                         help="forecaster and global without seasonal differencing")
+    parser.add_argument("--hidden", type=int, default=16,
+                        help="LSTM units of every model (default 16)")
     parser.add_argument("--workers", type=int, default=1,
                         help="Dask worker processes (default 1: no cluster)")
     args = parser.parse_args(argv)
@@ -127,14 +130,15 @@ def main(argv=None) -> None:
         if kind == "global_auto":  # fitted here, by auto
             model = Forecaster.auto(train, horizon=test, season=season, ensemble=len(seeds),
                                     validation=val, epochs=args.epochs, seed=seeds[0],
-                                    hidden_size=16)
+                                    hidden_size=args.hidden)
             for row in model.auto_:
                 print(f"global_auto: {row['settings']} scaled CRPS {row['crps']:.4f} "
                       f"{row.get('error', '')}")
             models.append(model)
         else:
             models.append(make(kind, lookback, season, seeds,
-                               seasonal_difference=not args.no_seasonal_difference))
+                               seasonal_difference=not args.no_seasonal_difference,
+                               hidden_size=args.hidden))
     with contextlib.ExitStack() as stack:
         client = None
         if args.workers > 1:
