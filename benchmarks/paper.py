@@ -38,7 +38,7 @@ processes (``fit(..., client=...)``: the same forecasts as in one process).
 
     python benchmarks/paper.py --dataset tourism_quarterly --data ../shared/data/paper_benchmarks
         [--model hybrid|hybrid_ts|forecaster] [--series 50] [--seeds 0,1,2] [--epochs 50]
-        [--workers 2] [--lookback 24] [--no-seasonal-difference]
+        [--workers 2] [--lookback 24] [--no-seasonal-difference] [--hidden 16] [--calendar]
 """
 
 from __future__ import annotations
@@ -69,6 +69,25 @@ def load(data: Path, name: str):
     return read("values"), read("paper_mean"), np.sqrt(read("paper_var"))
 
 
+def hourly_dates(data: Path, name: str, values: np.ndarray) -> list:
+    """Per series, the timestamps of its observed rows, built from the data set's calendar
+    files (M4 hourly: hour of day 1-24 and day of week 1-7 of every value), so that
+    ``calendar=("hour", "dayofweek")`` gives the network the covariates the paper gave its
+    own. The files count hour 24 as the midnight that opens the next day; day 1 is taken
+    as a Monday (only the phase of the week depends on it)."""
+    read = lambda suffix: np.loadtxt(data / f"{name}_{suffix}.csv.gz", delimiter=",")  # noqa: E731
+    hour, day = read("hour_of_day"), read("day_of_week")
+    monday = np.datetime64("2024-01-01T00", "h")  # a Monday
+    out = []
+    for j in range(values.shape[1]):
+        rows = ~np.isnan(values[:, j])
+        week_hour = (hour[rows, j] % 24 + 24 * (day[rows, j] - 1)).astype(np.int64)
+        if not np.all(np.diff(week_hour) % 168 == 1):
+            raise ValueError(f"{name}: series {j}'s calendar is not one value per hour")
+        out.append((monday + week_hour[0] + np.arange(rows.sum())).astype("datetime64[s]"))
+    return out
+
+
 def seasonal_naive(train: np.ndarray, horizon: int, season: int) -> np.ndarray:
     """The last season repeated over the horizon."""
     last = train[-season:]
@@ -79,7 +98,7 @@ MODELS = ("hybrid", "hybrid_ts", "forecaster", "global", "global_auto")
 
 
 def make(kind: str, lookback: int, season: int, seeds, seasonal_difference: bool = True,
-         hidden_size: int = 16):
+         hidden_size: int = 16, calendar: tuple = ()):
     """The unfitted forecaster of ``--model kind``."""
     common = {"lookback": lookback, "hidden_size": hidden_size, "season": season,
               "ensemble": len(seeds), "seed": seeds[0]}
@@ -88,7 +107,7 @@ def make(kind: str, lookback: int, season: int, seeds, seasonal_difference: bool
     if kind == "hybrid_ts":
         return HybridForecaster(**common, trend_noise=HYBRID_TREND_NOISE,
                                 seasonal_noise=HYBRID_SEASONAL_NOISE)
-    return Forecaster(**common, seasonal_difference=seasonal_difference,
+    return Forecaster(**common, seasonal_difference=seasonal_difference, calendar=calendar,
                       mode="global" if kind == "global" else "local")
 
 
@@ -110,6 +129,9 @@ def main(argv=None) -> None:
                         help="forecaster and global without seasonal differencing")
     parser.add_argument("--hidden", type=int, default=16,
                         help="LSTM units of every model (default 16)")
+    parser.add_argument("--calendar", action="store_true",
+                        help="M4 hourly: hour of day and day of week as covariates, as the "
+                             "paper (forecaster, global and global_auto)")
     parser.add_argument("--workers", type=int, default=1,
                         help="Dask worker processes (default 1: no cluster)")
     args = parser.parse_args(argv)
@@ -124,13 +146,23 @@ def main(argv=None) -> None:
     unknown = sorted(set(kinds) - set(MODELS))
     if unknown:
         parser.error(f"unknown --model {unknown}; choose from {MODELS}")
+    calendar, panel, dates = (), train, None
+    if args.calendar:
+        if args.dataset != "m4_hourly" or {"hybrid", "hybrid_ts"} & set(kinds):
+            parser.error("--calendar: M4 hourly only (its files hold the calendar), and "
+                         "the hybrids take no covariates")
+        calendar = ("hour", "dayofweek")
+        stamps = hourly_dates(args.data, args.dataset, values[:, :n])
+        rows = [~np.isnan(train[:, j]) for j in range(n)]
+        panel = {j: train[rows[j], j] for j in range(n)}
+        dates = {j: stamps[j][:rows[j].sum()] for j in range(n)}
     start = time.perf_counter()
     models = []
     for kind in kinds:
         if kind == "global_auto":  # fitted here, by auto
-            model = Forecaster.auto(train, horizon=test, season=season, ensemble=len(seeds),
-                                    validation=val, epochs=args.epochs, seed=seeds[0],
-                                    hidden_size=args.hidden)
+            model = Forecaster.auto(panel, dates=dates, horizon=test, season=season,
+                                    ensemble=len(seeds), validation=val, epochs=args.epochs,
+                                    seed=seeds[0], hidden_size=args.hidden, calendar=calendar)
             for row in model.auto_:
                 print(f"global_auto: {row['settings']} scaled CRPS {row['crps']:.4f} "
                       f"{row.get('error', '')}")
@@ -138,7 +170,7 @@ def main(argv=None) -> None:
         else:
             models.append(make(kind, lookback, season, seeds,
                                seasonal_difference=not args.no_seasonal_difference,
-                               hidden_size=args.hidden))
+                               hidden_size=args.hidden, calendar=calendar))
     with contextlib.ExitStack() as stack:
         client = None
         if args.workers > 1:
@@ -151,7 +183,7 @@ def main(argv=None) -> None:
         forecasts = []
         for kind, m in zip(kinds, models):
             if kind != "global_auto":
-                m.fit(train, validation=val, epochs=args.epochs,
+                m.fit(panel, dates=dates, validation=val, epochs=args.epochs,
                       client=None if getattr(m, "mode", "local") == "global" else client)
             forecasts.append(m.forecast(test))
     means, variances = mixture_moments(np.stack([f.mean for f in forecasts]),
@@ -168,7 +200,8 @@ def main(argv=None) -> None:
         return f"| {label} | " + " | ".join(cells) + " |"
 
     print(f"\n{args.dataset}: {n} series, test {test}, validation {val}, lookback {lookback}, "
-          f"season {season}{', no seasonal differencing' * args.no_seasonal_difference}; "
+          f"season {season}{', no seasonal differencing' * args.no_seasonal_difference}"
+          f"{', calendar covariates ' + str(calendar) if calendar else ''}; "
           f"ours: {args.model}, seeds {args.seeds}, at most {args.epochs} "
           f"epochs, {args.workers} worker(s); {seconds:.0f} s ({seconds / n:.2f} s per "
           f"series)\n")

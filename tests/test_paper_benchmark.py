@@ -44,3 +44,40 @@ def test_local_panel_benchmark_compares_with_the_loop():
     assert all(label.startswith("panel, ") for label in labels[2:])  # with more threads
     assert all(float(r.split("|")[4]) > 0 for r in fits)  # time ÷ the loop's
     assert "GFLOP/s" in proc.stdout
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/paper_benchmarks is absent "
+                    "(it exists only in the development tree)")
+def test_m4_dates_carry_the_files_calendar():
+    """paper.py's timestamps of the M4 hourly series have the hour of day and day of week
+    of the data set's calendar files (hour 24: the midnight opening the next day)."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from paper import hourly_dates, load
+
+    values = load(DATA, "m4_hourly")[0][:, :5]
+    hour = np.loadtxt(DATA / "m4_hourly_hour_of_day.csv.gz", delimiter=",")[:, :5]
+    day = np.loadtxt(DATA / "m4_hourly_day_of_week.csv.gz", delimiter=",")[:, :5]
+    for j, stamps in enumerate(hourly_dates(DATA, "m4_hourly", values)):
+        rows = ~np.isnan(values[:, j])
+        assert len(stamps) == rows.sum()
+        hours = stamps.astype("datetime64[h]").astype(np.int64)
+        np.testing.assert_array_equal(hours % 24, hour[rows, j] % 24)
+        # 1970-01-01 was a Thursday; the files' day 1 is taken as a Monday
+        weekday = (hours // 24 + 3) % 7 + 1
+        np.testing.assert_array_equal(weekday, day[rows, j])
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/paper_benchmarks is absent "
+                    "(it exists only in the development tree)")
+def test_m4_protocol_runs_with_the_calendar_covariates():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "paper.py"), "--dataset", "m4_hourly",
+         "--data", str(DATA), "--series", "2", "--seeds", "0", "--epochs", "2", "--model",
+         "forecaster", "--lookback", "24", "--calendar"], capture_output=True, text=True,
+        timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "calendar covariates ('hour', 'dayofweek')" in proc.stdout
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ours")]
+    assert 0 < float(rows[0].split("|")[2]) < 10
