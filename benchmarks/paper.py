@@ -39,6 +39,7 @@ processes (``fit(..., client=...)``: the same forecasts as in one process).
     python benchmarks/paper.py --dataset tourism_quarterly --data ../shared/data/paper_benchmarks
         [--model hybrid|hybrid_ts|forecaster] [--series 50] [--seeds 0,1,2] [--epochs 50]
         [--workers 2] [--lookback 24] [--no-seasonal-difference] [--hidden 16] [--calendar]
+        [--save forecasts.npz]
 """
 
 from __future__ import annotations
@@ -132,6 +133,9 @@ def main(argv=None) -> None:
     parser.add_argument("--calendar", action="store_true",
                         help="M4 hourly: hour of day and day of week as covariates, as the "
                              "paper (forecaster, global and global_auto)")
+    parser.add_argument("--save", type=Path, default=None,
+                        help="write our forecasts' means and standard deviations "
+                             "(test, series) to this .npz file")
     parser.add_argument("--workers", type=int, default=1,
                         help="Dask worker processes (default 1: no cluster)")
     args = parser.parse_args(argv)
@@ -190,6 +194,8 @@ def main(argv=None) -> None:
                                        np.stack([f.std ** 2 for f in forecasts]))
     stds = np.sqrt(variances)
     seconds = time.perf_counter() - start
+    if args.save is not None:
+        np.savez(args.save, mean=means, std=stds)
     truth, insample = values[-test:, :n], values[:-test, :n]
 
     def row(label, mean, std):

@@ -14,12 +14,18 @@ DATA = ROOT.parent / "shared" / "data" / "paper_benchmarks"
 @pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/paper_benchmarks is absent "
                     "(it exists only in the development tree)")
 @pytest.mark.parametrize("model", ["hybrid", "global,hybrid_ts", "global_auto"])
-def test_paper_protocol_runs_on_a_few_series(model):
+def test_paper_protocol_runs_on_a_few_series(model, tmp_path):
+    import numpy as np
+
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "paper.py"), "--dataset",
          "tourism_quarterly", "--data", str(DATA), "--series", "3", "--seeds", "0",
-         "--epochs", "3", "--model", model], capture_output=True, text=True, timeout=300)
+         "--epochs", "3", "--model", model, "--save", str(tmp_path / "forecasts.npz")],
+        capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+    saved = np.load(tmp_path / "forecasts.npz")
+    assert saved["mean"].shape == saved["std"].shape == (8, 3)  # test steps, series
+    assert np.isfinite(saved["mean"]).all() and (saved["std"] > 0).all()
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
     labels = [r.split("|")[1].strip() for r in rows[2:]]
     assert labels == [f"ours ({model})", "the paper's predictions", "seasonal naive"]
