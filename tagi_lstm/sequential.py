@@ -176,6 +176,19 @@ class Sequential(OnBackend):
         self._updater = None
         self._phase = "new"
 
+    def release_buffers(self) -> None:
+        """Free the work buffers of every layer and of the input, sized for the last
+        batch: in a fitted network of long windows they outweigh the parameters many
+        times over. The next call allocates them again (the same results); a
+        backward pass needs a forward pass first again."""
+        for layer in self._layers:
+            layer.release_buffers()
+        self._in_mu = self._in_var = None
+        self.output_z_buffer = HiddenStates()
+        self.input_delta_z_buffer = DeltaStates()
+        self._updater = None
+        self._phase = "new"
+
     def set_threads(self, num_threads: int) -> None:
         """CPU threads for training and prediction (process-wide, as in pytagi).
 

@@ -101,6 +101,14 @@ class ForecasterBase:
             self._dates = None if self._dates is None else self._dates[drop:].copy()
             self._dropped += drop
 
+    def _release_buffers(self) -> None:
+        """Free the members' work buffers, sized for their last batch: a fitted panel
+        of many series would otherwise hold (and a Dask worker send back) several
+        times the networks' parameters per series. The next call allocates them
+        again, with the same results."""
+        for member in self.members_:
+            member.release_buffers()
+
     # ------------------------------------------------------------------ panels
     def _fit_panel(self, y, covariates, dates, where, progress, client=None, **fit) -> None:
         """One forecaster of this one's settings per series of the panel ``y``, each
@@ -164,10 +172,16 @@ class ForecasterBase:
         ``(ids, results)``."""
         if covariates is not None:
             raise ValueError(f"{where}: covariates are not taken with a panel of series")
+        def run(model, s):
+            try:
+                return call(model, s)
+            finally:  # one series' buffers at a time, not the whole panel's
+                model._release_buffers()
+
         if y is None:
             if not stored:
                 raise ValueError(f"{where}: give the panel of series (y)")
-            return list(self.panel_), [call(m, None) for m in self.panel_.values()]
+            return list(self.panel_), [run(m, None) for m in self.panel_.values()]
         series = as_panel(y, dates, where=where)
         unknown = [s.id for s in series if s.id not in self.panel_]
         if unknown:
@@ -176,7 +190,7 @@ class ForecasterBase:
         results = []
         for s in series:
             try:
-                results.append(call(self.panel_[s.id], s))
+                results.append(run(self.panel_[s.id], s))
             except ValueError as exc:
                 raise ValueError(f"series {s.id!r}: {exc}") from None
         return [s.id for s in series], results

@@ -204,6 +204,11 @@ class HybridMember:
         #: Observations bounded at ``MAX_INNOVATION`` so far (outliers).
         self.num_bounded = 0
 
+    def release_buffers(self) -> None:
+        """Free the network's work buffers (:meth:`Sequential.release_buffers
+        <tagi_lstm.Sequential.release_buffers>`)."""
+        self.net.release_buffers()
+
     def pattern(self, mu_z, var_z):
         """Prior moments ``(B,)`` of the next pattern value after windows ``(B, L)``."""
         mu, var = self.net(mu_z[:, :, None].astype(self.dtype),
@@ -498,6 +503,7 @@ class HybridForecaster(ForecasterBase):
             states.append(state)
         if bar is not None:
             bar.close()
+        self._release_buffers()
         self.state_ = FilterState.stack(states)
         self._remember(y, None, dates)
         self.freq_ = self.freq or _infer(dates)

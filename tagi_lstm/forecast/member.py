@@ -69,6 +69,12 @@ class Member:
         """``{"lstm": net}`` plus ``"linear"`` when there is one."""
         return {"lstm": self.net, **({"linear": self.linear} if self.linear else {})}
 
+    def release_buffers(self) -> None:
+        """Free the networks' work buffers (:meth:`Sequential.release_buffers
+        <tagi_lstm.Sequential.release_buffers>`)."""
+        for net in self.networks.values():
+            net.release_buffers()
+
     def state_dict(self) -> dict:
         return {name: net.state_dict() for name, net in self.networks.items()}
 

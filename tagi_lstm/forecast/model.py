@@ -350,6 +350,7 @@ class Forecaster(ForecasterBase):
             parts.append({"parameters": var_z * scale2, "noise": noise_z * scale2,
                           "fed_back": np.zeros_like(var_z)})
             variances.append((var_z + noise_z) * scale2)
+            member.release_buffers()  # sized for every window at once
         mean, var, components = self._combine(means, variances, parts, 1)
         return Forecast(mean, np.sqrt(var), dates[positions] if dates is not None else positions,
                         np.sqrt(components["noise"]), components)
@@ -416,6 +417,7 @@ class Forecaster(ForecasterBase):
             noise = (r["noise"] * scale2) @ (lift ** 2).T
             variances.append(var)
             parts.append({"parameters": par, "noise": noise, "fed_back": var - par - noise})
+        self._release_buffers()  # sized for every origin (and sample path) at once
         mean, var, components = self._combine(means, variances, parts,
                                               np.arange(1, horizon + 1))
         out = {"mean": mean, "std": np.sqrt(var), "components": components}
@@ -975,6 +977,7 @@ class Forecaster(ForecasterBase):
             yield from self._retrain_members(x, t, patience, shuffle, bar)
         if bar is not None:
             bar.close()
+        self._release_buffers()
         self._remember(y, covariates, dates)
         self.freq_ = self._infer_freq(dates)
 
@@ -1059,6 +1062,7 @@ class Forecaster(ForecasterBase):
                 self._learn_windows(x, t)
         if bar is not None:
             bar.close()
+        self._release_buffers()
         self.panel_ = {}
         for name, shell, ys, _, ds in shells:
             shell.members_, shell.history_ = self.members_, self.history_

@@ -38,6 +38,10 @@ class _Activation(BaseLayer):
         super()._set_backend(backend, dtype)
         self._shape = None
 
+    def release_buffers(self) -> None:
+        if self._shape is not None:
+            self._alloc((0,) + tuple(self._shape[1:]))
+
     def forward(self, mu, var):
         if mu.shape != self._shape:
             self._alloc(mu.shape)

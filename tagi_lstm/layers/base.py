@@ -252,6 +252,15 @@ class BaseLayer(OnBackend):
     def _move_states(self, backend, dtype, to_np) -> None:
         """Layers that keep states across calls move them here."""
 
+    def release_buffers(self) -> None:
+        """Shrink the work buffers to an empty batch. They are sized for the last
+        batch and can outweigh the parameters many times over (a window LSTM's
+        hold every step of every row), which matters when many fitted networks
+        are kept or sent between processes; the next forward allocates them
+        again, with the same results. Carried states are kept."""
+        if self._batch_size:
+            self._alloc(0)
+
     # ---------------------------------------------------- forward / backward
     in_width: int = 0
     out_width: int = 0

@@ -133,6 +133,11 @@ class BidirectionalLSTM(LSTM):
         for core in self.directions:
             core._move_states(backend, dtype, to_np)
 
+    def release_buffers(self) -> None:
+        super().release_buffers()
+        for core in self.directions:
+            core.release_buffers()
+
     # ------------------------------------------------------- forward, backward
     def _alloc(self, batch_size: int) -> None:
         xp, dt = self._bk.xp, self._dtype

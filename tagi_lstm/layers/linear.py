@@ -92,6 +92,10 @@ class Linear(BaseLayer):
                        and batch_size * n_in * n_out <= SMALL_MAX_WORK)
         self._batch_size = batch_size
 
+    def release_buffers(self) -> None:
+        super().release_buffers()
+        self._mu_in = None  # the previous layer's output, kept for the backward pass
+
     def forward(self, mu, var):
         """Moments of ``z`` for inputs ``(mu, var)``; ``var=None`` means exact inputs."""
         if mu.shape[0] != self._batch_size:
