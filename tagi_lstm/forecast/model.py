@@ -350,7 +350,6 @@ class Forecaster(ForecasterBase):
             parts.append({"parameters": var_z * scale2, "noise": noise_z * scale2,
                           "fed_back": np.zeros_like(var_z)})
             variances.append((var_z + noise_z) * scale2)
-            member.release_buffers()  # sized for every window at once
         mean, var, components = self._combine(means, variances, parts, 1)
         return Forecast(mean, np.sqrt(var), dates[positions] if dates is not None else positions,
                         np.sqrt(components["noise"]), components)
@@ -373,7 +372,9 @@ class Forecaster(ForecasterBase):
         y, covariates, dates = self._check_series(y, covariates, dates, "Forecaster.predict")
         self._check_covariates(covariates, "Forecaster.predict")
         x, _, positions = self._windows(y, self._all_covariates(covariates, dates, len(y)))
-        return self._one_step(x, positions, y, dates)
+        out = self._one_step(x, positions, y, dates)
+        self._release_buffers()  # sized for every window at once
+        return out
 
     def _origin_inputs(self, y, cov, origins, horizon: int):
         """What the recursion starts from at each origin: the ``(O, L)`` standardised
