@@ -172,6 +172,7 @@ class ForecasterBase:
         ``(ids, results)``."""
         if covariates is not None:
             raise ValueError(f"{where}: covariates are not taken with a panel of series")
+
         def run(model, s):
             try:
                 return call(model, s)
