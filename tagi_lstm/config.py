@@ -38,6 +38,8 @@ SMALL_MAX_WORK = 16384
 #: ``fit(..., client=...)`` on a local panel: blocks of series per Dask worker thread
 #: (each block fits together, and several per thread balance series of unequal cost).
 PANEL_BLOCKS_PER_THREAD = 4
+#: Seconds between looks at a Dask panel's progress (the series its workers finished).
+PROGRESS_POLL = 0.5
 #: Windows per forward pass when a forecaster predicts many at once: bounds the
 #: buffers' memory (256 windows of a 96-step, 64-unit LSTM: a few MiB).
 PREDICT_CHUNK = 256

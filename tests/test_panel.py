@@ -141,6 +141,30 @@ def test_a_dask_cluster_fits_the_same_panel():
         _small().fit(y[:, 0], client=object(), progress=False)
 
 
+@pytest.mark.parametrize("kind", [Forecaster, HybridForecaster])
+def test_a_block_of_series_reports_each_one_it_finishes(kind):
+    """What a Dask worker runs: its block's series fitted together, each one put on the
+    progress queue as it finishes (so the client's bar moves per series)."""
+    from tagi_lstm.forecast.base import _fit_block
+    from tagi_lstm.forecast.panel import as_panel
+
+    class Queue:
+        def __init__(self):
+            self.items = []
+
+        def put(self, n):
+            self.items.append(n)
+
+    y, dates = _panel()
+    fit = {"validation": 0.2, "epochs": 2, "patience": 5, "refit": "retrain"}
+    if kind is Forecaster:
+        fit.update(shuffle=True, calibrate=False)
+    queue = Queue()
+    fitted = _fit_block(kind, _small(kind)._config(), as_panel(y, dates, where="test"), fit,
+                        queue)
+    assert queue.items == [1] * N and len(fitted) == N
+
+
 def test_validation_may_be_a_number_of_steps():
     y, dates = _panel()
     by_steps = _small().fit(y[:, 0], validation=12, epochs=3, progress=False)

@@ -5,11 +5,12 @@ series fitted one network per series."""
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 
 from .._validation import check_positive_int
-from ..config import PANEL_BLOCKS_PER_THREAD
+from ..config import PANEL_BLOCKS_PER_THREAD, PROGRESS_POLL
 from ..exceptions import NotFittedError
 from .panel import PanelForecast, as_panel, stack_backtests
 
@@ -130,7 +131,7 @@ class ForecasterBase:
         if client is None:
             fitted = self._fit_here(series, fit, bar)
         else:
-            from distributed import as_completed
+            from distributed import Queue
 
             # a few blocks per worker thread: each block fits together (_fit_here), and
             # the blocks balance the load between the workers
@@ -138,12 +139,16 @@ class ForecasterBase:
             n_blocks = min(len(series), PANEL_BLOCKS_PER_THREAD * threads)
             bounds = [len(series) * k // n_blocks for k in range(n_blocks + 1)]
             blocks = [series[a:b] for a, b in zip(bounds, bounds[1:])]
-            futures = [client.submit(_fit_block, type(self), config, block, fit, pure=False)
-                       for block in blocks]
-            sizes = {future.key: len(block) for future, block in zip(futures, blocks)}
-            for future in as_completed(futures):
-                if bar is not None:
-                    bar.update(sizes[future.key])
+            # the workers report each series they finish, so the bar moves per series
+            finished = Queue() if bar is not None else None
+            futures = [client.submit(_fit_block, type(self), config, block, fit, finished,
+                                     pure=False) for block in blocks]
+            while bar is not None:
+                done = all(future.done() for future in futures)
+                bar.update(sum(finished.get(batch=True)))
+                if done:
+                    break
+                time.sleep(PROGRESS_POLL)
             fitted = [model for part in client.gather(futures) for model in part]
         if bar is not None:
             bar.close()
@@ -257,7 +262,20 @@ def _fit_one(kind, config: dict, y, dates, fit: dict):
     return kind(**config).fit(y, None, dates, progress=False, **fit)
 
 
-def _fit_block(kind, config: dict, series: list, fit: dict) -> list:
+class _Reported:
+    """A progress bar's ``update`` on a Dask worker: it puts each count on the client's
+    ``distributed.Queue``."""
+
+    def __init__(self, queue):
+        self.queue = queue
+
+    def update(self, n: int = 1) -> None:
+        self.queue.put(n)
+
+
+def _fit_block(kind, config: dict, series: list, fit: dict, finished=None) -> list:
     """The forecasters of a block of a panel's series, fitted as this process fits a
-    panel (a module-level function, so a Dask worker can run it)."""
-    return kind(**config)._fit_here(series, fit, None)
+    panel (a module-level function, so a Dask worker can run it); each series done
+    is put on the queue ``finished`` when there is one."""
+    bar = None if finished is None else _Reported(finished)
+    return kind(**config)._fit_here(series, fit, bar)
