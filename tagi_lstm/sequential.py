@@ -75,12 +75,8 @@ class Sequential(OnBackend):
                 layer._set_backend(self._bk, self._dtype)
         self.training = True
         self.input_state_update = False
-        self.output_z_buffer = HiddenStates()
-        self.input_delta_z_buffer = DeltaStates()
         self.input_delta = (None, None)
-        self._updater = None
-        self._in_mu = self._in_var = None
-        self._phase = "new"
+        self._forget_batch()
         self._has_lengths = False
 
     # -------------------------------------------------------------- structure
@@ -170,6 +166,11 @@ class Sequential(OnBackend):
             layer._set_backend(backend, dtype)
         self._bk = backend
         self._dtype = np.dtype(dtype)
+        self._forget_batch()
+
+    def _forget_batch(self) -> None:
+        """Drop the input buffers, the output and delta states and the updater of the
+        last batch; the next forward starts afresh."""
         self._in_mu = self._in_var = None
         self.output_z_buffer = HiddenStates()
         self.input_delta_z_buffer = DeltaStates()
@@ -183,11 +184,7 @@ class Sequential(OnBackend):
         backward pass needs a forward pass first again."""
         for layer in self._layers:
             layer.release_buffers()
-        self._in_mu = self._in_var = None
-        self.output_z_buffer = HiddenStates()
-        self.input_delta_z_buffer = DeltaStates()
-        self._updater = None
-        self._phase = "new"
+        self._forget_batch()
 
     def set_threads(self, num_threads: int) -> None:
         """CPU threads for training and prediction (process-wide, as in pytagi).
