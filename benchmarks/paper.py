@@ -31,15 +31,22 @@ series would be alone) with the validation tail the paper holds out for early st
 
 A comma-separated list (``--model hybrid_ts,forecaster``) fits each and forecasts their
 equal-weight mixture (:func:`tagi_lstm.forecast.mixture_moments`), as
-:class:`~tagi_lstm.forecast.Combination` does for one series.
+:class:`~tagi_lstm.forecast.Combination` does for one series; every model fitted
+weighs the same.
+
+``--both-differencing`` fits ``forecaster`` and ``global`` twice, with and without
+seasonal differencing, and forecasts the equal mixture of the two. ``--combine A.npz
+B.npz ...`` fits nothing: it scores the equal mixture of forecasts that earlier runs
+saved with ``--save`` (the same data set and series), so that two long runs can be
+combined without running them again.
 
 ``--workers N`` fits the series on a local Dask cluster of ``N`` single-threaded worker
 processes (``fit(..., client=...)``: the same forecasts as in one process).
 
     python benchmarks/paper.py --dataset tourism_quarterly --data ../shared/data/paper_benchmarks
         [--model hybrid|hybrid_ts|forecaster] [--series 50] [--seeds 0,1,2] [--epochs 50]
-        [--workers 2] [--lookback 24] [--no-seasonal-difference] [--hidden 16] [--calendar]
-        [--save forecasts.npz]
+        [--workers 2] [--lookback 24] [--no-seasonal-difference | --both-differencing]
+        [--hidden 16] [--calendar] [--save forecasts.npz] [--combine A.npz B.npz ...]
 """
 
 from __future__ import annotations
@@ -128,6 +135,12 @@ def main(argv=None) -> None:
                         help="lookback of forecaster and global (default: the paper's)")
     parser.add_argument("--no-seasonal-difference", action="store_true",
                         help="forecaster and global without seasonal differencing")
+    parser.add_argument("--both-differencing", action="store_true",
+                        help="forecaster and global with and without seasonal "
+                             "differencing: their equal mixture")
+    parser.add_argument("--combine", type=Path, nargs="+", default=None,
+                        help="fit nothing: score the equal mixture of forecasts saved by "
+                             "earlier runs (--save)")
     parser.add_argument("--hidden", type=int, default=16,
                         help="LSTM units of every model (default 16)")
     parser.add_argument("--calendar", action="store_true",
@@ -150,6 +163,8 @@ def main(argv=None) -> None:
     unknown = sorted(set(kinds) - set(MODELS))
     if unknown:
         parser.error(f"unknown --model {unknown}; choose from {MODELS}")
+    if args.no_seasonal_difference and args.both_differencing:
+        parser.error("--no-seasonal-difference and --both-differencing exclude each other")
     calendar, panel, dates = (), train, None
     if args.calendar:
         if args.dataset != "m4_hourly" or {"hybrid", "hybrid_ts"} & set(kinds):
@@ -161,6 +176,14 @@ def main(argv=None) -> None:
         panel = {j: train[rows[j], j] for j in range(n)}
         dates = {j: stamps[j][:rows[j].sum()] for j in range(n)}
     start = time.perf_counter()
+    if args.combine is not None:
+        means, stds = combine_saved(args.combine, (test, n))
+        args.model = " + ".join(path.name for path in args.combine)
+        report(args, n, test, val, lookback, season, calendar, values, paper_mean,
+               paper_std, naive, means, stds, time.perf_counter() - start)
+        return
+    differencing = ((True, False) if args.both_differencing
+                    else (not args.no_seasonal_difference,))
     models = []
     for kind in kinds:
         if kind == "global_auto":  # fitted here, by auto
@@ -170,11 +193,13 @@ def main(argv=None) -> None:
             for row in model.auto_:
                 print(f"global_auto: {row['settings']} scaled CRPS {row['crps']:.4f} "
                       f"{row.get('error', '')}")
-            models.append(model)
+            models.append((model, False))
+        elif kind in ("forecaster", "global"):
+            models += [(make(kind, lookback, season, seeds, seasonal_difference=sd,
+                             hidden_size=args.hidden, calendar=calendar), True)
+                       for sd in differencing]
         else:
-            models.append(make(kind, lookback, season, seeds,
-                               seasonal_difference=not args.no_seasonal_difference,
-                               hidden_size=args.hidden, calendar=calendar))
+            models.append((make(kind, lookback, season, seeds, hidden_size=args.hidden), True))
     with contextlib.ExitStack() as stack:
         client = None
         if args.workers > 1:
@@ -185,17 +210,36 @@ def main(argv=None) -> None:
             client = stack.enter_context(Client(cluster))
         # a global model is one network: trained here, not spread over the workers
         forecasts = []
-        for kind, m in zip(kinds, models):
-            if kind != "global_auto":
+        for m, unfitted in models:  # global_auto is fitted already
+            if unfitted:
                 m.fit(panel, dates=dates, validation=val, epochs=args.epochs,
                       client=None if getattr(m, "mode", "local") == "global" else client)
             forecasts.append(m.forecast(test))
     means, variances = mixture_moments(np.stack([f.mean for f in forecasts]),
                                        np.stack([f.std ** 2 for f in forecasts]))
     stds = np.sqrt(variances)
-    seconds = time.perf_counter() - start
     if args.save is not None:
         np.savez(args.save, mean=means, std=stds)
+    report(args, n, test, val, lookback, season, calendar, values, paper_mean, paper_std,
+           naive, means, stds, time.perf_counter() - start)
+
+
+def combine_saved(paths, shape) -> tuple:
+    """The equal mixture ``(means, stds)`` of forecasts saved by ``--save``, each
+    ``shape`` ``(test, series)``."""
+    saved = [np.load(path) for path in paths]
+    for path, s in zip(paths, saved):
+        if s["mean"].shape != shape:
+            raise SystemExit(f"--combine: {path} holds forecasts of shape {s['mean'].shape}; "
+                             f"this data set and --series need {shape}")
+    means, variances = mixture_moments(np.stack([s["mean"] for s in saved]),
+                                       np.stack([s["std"] ** 2 for s in saved]))
+    return means, np.sqrt(variances)
+
+
+def report(args, n, test, val, lookback, season, calendar, values, paper_mean, paper_std,
+           naive, means, stds, seconds) -> None:
+    """Print ours, the paper's predictions and seasonal naive, scored alike."""
     truth, insample = values[-test:, :n], values[:-test, :n]
 
     def row(label, mean, std):
@@ -205,8 +249,10 @@ def main(argv=None) -> None:
                  f"{metric.mase(mean, truth, insample, season):.3f}"]
         return f"| {label} | " + " | ".join(cells) + " |"
 
+    differencing = (", no seasonal differencing" * args.no_seasonal_difference
+                    + ", with and without seasonal differencing" * args.both_differencing)
     print(f"\n{args.dataset}: {n} series, test {test}, validation {val}, lookback {lookback}, "
-          f"season {season}{', no seasonal differencing' * args.no_seasonal_difference}"
+          f"season {season}{differencing}"
           f"{', calendar covariates ' + str(calendar) if calendar else ''}; "
           f"ours: {args.model}, seeds {args.seeds}, at most {args.epochs} "
           f"epochs, {args.workers} worker(s); {seconds:.0f} s ({seconds / n:.2f} s per "
@@ -216,7 +262,6 @@ def main(argv=None) -> None:
     print(row(f"ours ({args.model})", means, stds))
     print(row("the paper's predictions", paper_mean[:, :n], paper_std[:, :n]))
     print(row("seasonal naive", naive, None))
-
 
 if __name__ == "__main__":
     main()

@@ -87,3 +87,42 @@ def test_m4_protocol_runs_with_the_calendar_covariates():
     assert "calendar covariates ('hour', 'dayofweek')" in proc.stdout
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ours")]
     assert 0 < float(rows[0].split("|")[2]) < 10
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/paper_benchmarks is absent "
+                    "(it exists only in the development tree)")
+def test_both_differencings_mix_and_saved_runs_combine(tmp_path):
+    """--both-differencing forecasts the equal mixture of the forecaster with and
+    without seasonal differencing; --combine scores the mixture of saved runs, and
+    combining the two single runs gives the same forecasts as fitting both at once."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from paper import main
+
+    from tagi_lstm.forecast import mixture_moments
+
+    common = ["--dataset", "tourism_quarterly", "--data", str(DATA), "--series", "3",
+              "--seeds", "0", "--epochs", "3", "--model", "forecaster"]
+    runs = {"sd": [], "nosd": ["--no-seasonal-difference"], "both": ["--both-differencing"]}
+    for name, extra in runs.items():
+        main(common + extra + ["--save", str(tmp_path / f"{name}.npz")])
+    saved = {name: np.load(tmp_path / f"{name}.npz") for name in runs}
+    assert not np.allclose(saved["sd"]["mean"], saved["nosd"]["mean"])
+    mean, var = mixture_moments(np.stack([saved["sd"]["mean"], saved["nosd"]["mean"]]),
+                                np.stack([saved["sd"]["std"], saved["nosd"]["std"]]) ** 2)
+    np.testing.assert_allclose(saved["both"]["mean"], mean, rtol=1e-12)
+    np.testing.assert_allclose(saved["both"]["std"], np.sqrt(var), rtol=1e-12)
+
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "paper.py"), *common[:6], "--combine",
+         str(tmp_path / "sd.npz"), str(tmp_path / "nosd.npz")],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    ours = [line for line in proc.stdout.splitlines() if line.startswith("| ours")][0]
+    truth = np.loadtxt(DATA / "tourism_quarterly_values.csv.gz", delimiter=",")[-8:, :3]
+    from tagi_lstm import metric
+
+    assert ours.split("|")[2].strip() == f"{metric.nd(mean, truth):.4f}"
+    with pytest.raises(SystemExit, match="shape"):
+        main(common[:4] + ["--series", "2", "--combine", str(tmp_path / "sd.npz")])
