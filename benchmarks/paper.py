@@ -178,7 +178,7 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     if args.combine is not None:
         means, stds = combine_saved(args.combine, (test, n))
-        args.model = " + ".join(path.name for path in args.combine)
+        args.model = " + ".join(str(path) for path in args.combine)
         report(args, n, test, val, lookback, season, calendar, values, paper_mean,
                paper_std, naive, means, stds, time.perf_counter() - start)
         return
@@ -249,14 +249,18 @@ def report(args, n, test, val, lookback, season, calendar, values, paper_mean, p
                  f"{metric.mase(mean, truth, insample, season):.3f}"]
         return f"| {label} | " + " | ".join(cells) + " |"
 
-    differencing = (", no seasonal differencing" * args.no_seasonal_difference
-                    + ", with and without seasonal differencing" * args.both_differencing)
-    print(f"\n{args.dataset}: {n} series, test {test}, validation {val}, lookback {lookback}, "
-          f"season {season}{differencing}"
-          f"{', calendar covariates ' + str(calendar) if calendar else ''}; "
-          f"ours: {args.model}, seeds {args.seeds}, at most {args.epochs} "
-          f"epochs, {args.workers} worker(s); {seconds:.0f} s ({seconds / n:.2f} s per "
-          f"series)\n")
+    if args.combine is not None:
+        print(f"\n{args.dataset}: {n} series, test {test}; ours: the equal mixture of the "
+              f"saved forecasts {args.model}\n")
+    else:
+        differencing = (", no seasonal differencing" * args.no_seasonal_difference
+                        + ", with and without seasonal differencing" * args.both_differencing)
+        print(f"\n{args.dataset}: {n} series, test {test}, validation {val}, lookback "
+              f"{lookback}, season {season}{differencing}"
+              f"{', calendar covariates ' + str(calendar) if calendar else ''}; "
+              f"ours: {args.model}, seeds {args.seeds}, at most {args.epochs} "
+              f"epochs, {args.workers} worker(s); {seconds:.0f} s ({seconds / n:.2f} s per "
+              f"series)\n")
     print("| method | ND | p90 | MASE |")
     print("| --- | ---: | ---: | ---: |")
     print(row(f"ours ({args.model})", means, stds))
