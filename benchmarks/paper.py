@@ -165,6 +165,12 @@ def main(argv=None) -> None:
         parser.error(f"unknown --model {unknown}; choose from {MODELS}")
     if args.no_seasonal_difference and args.both_differencing:
         parser.error("--no-seasonal-difference and --both-differencing exclude each other")
+    if args.combine is not None:
+        means, stds = combine_saved(args.combine, (test, n))
+        args.model = " + ".join(str(path) for path in args.combine)
+        report(args, n, test, val, lookback, season, (), values, paper_mean, paper_std,
+               naive, means, stds, 0.0)
+        return
     calendar, panel, dates = (), train, None
     if args.calendar:
         if args.dataset != "m4_hourly" or {"hybrid", "hybrid_ts"} & set(kinds):
@@ -176,12 +182,6 @@ def main(argv=None) -> None:
         panel = {j: train[rows[j], j] for j in range(n)}
         dates = {j: stamps[j][:rows[j].sum()] for j in range(n)}
     start = time.perf_counter()
-    if args.combine is not None:
-        means, stds = combine_saved(args.combine, (test, n))
-        args.model = " + ".join(str(path) for path in args.combine)
-        report(args, n, test, val, lookback, season, calendar, values, paper_mean,
-               paper_std, naive, means, stds, time.perf_counter() - start)
-        return
     differencing = ((True, False) if args.both_differencing
                     else (not args.no_seasonal_difference,))
     models = []
@@ -215,13 +215,18 @@ def main(argv=None) -> None:
                 m.fit(panel, dates=dates, validation=val, epochs=args.epochs,
                       client=None if getattr(m, "mode", "local") == "global" else client)
             forecasts.append(m.forecast(test))
-    means, variances = mixture_moments(np.stack([f.mean for f in forecasts]),
-                                       np.stack([f.std ** 2 for f in forecasts]))
-    stds = np.sqrt(variances)
+    means, stds = mixture([f.mean for f in forecasts], [f.std for f in forecasts])
     if args.save is not None:
         np.savez(args.save, mean=means, std=stds)
     report(args, n, test, val, lookback, season, calendar, values, paper_mean, paper_std,
            naive, means, stds, time.perf_counter() - start)
+
+
+def mixture(means, stds) -> tuple:
+    """``(means, stds)`` of the equal-weight mixture of forecasts given as lists of
+    means and standard deviations (:func:`tagi_lstm.forecast.mixture_moments`)."""
+    mean, variance = mixture_moments(np.stack(means), np.stack(stds) ** 2)
+    return mean, np.sqrt(variance)
 
 
 def combine_saved(paths, shape) -> tuple:
@@ -232,9 +237,7 @@ def combine_saved(paths, shape) -> tuple:
         if s["mean"].shape != shape:
             raise SystemExit(f"--combine: {path} holds forecasts of shape {s['mean'].shape}; "
                              f"this data set and --series need {shape}")
-    means, variances = mixture_moments(np.stack([s["mean"] for s in saved]),
-                                       np.stack([s["std"] ** 2 for s in saved]))
-    return means, np.sqrt(variances)
+    return mixture([s["mean"] for s in saved], [s["std"] for s in saved])
 
 
 def report(args, n, test, val, lookback, season, calendar, values, paper_mean, paper_std,
@@ -266,6 +269,7 @@ def report(args, n, test, val, lookback, season, calendar, values, paper_mean, p
     print(row(f"ours ({args.model})", means, stds))
     print(row("the paper's predictions", paper_mean[:, :n], paper_std[:, :n]))
     print(row("seasonal naive", naive, None))
+
 
 if __name__ == "__main__":
     main()
