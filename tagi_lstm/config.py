@@ -61,14 +61,11 @@ AUTO_MAX_ORIGINS = 40
 AUTO_MIN_WINDOWS = 24
 #: ``auto``: longest lookback tried, in steps.
 AUTO_MAX_LOOKBACK = 96
-#: ``auto`` combines the two families only when their backtest CRPS lie within this
-#: ratio of each other: an equal-weight mixture suits forecasts of comparable accuracy
-#: (the forecast-combination literature's condition), and a clearly worse member drags
-#: the mixture down outside the backtest.
+#: ``auto`` adds a candidate to its combination only when its backtest CRPS lies within
+#: this ratio of the best one's: an equal-weight mixture suits forecasts of comparable
+#: accuracy (the forecast-combination literature's condition), and a clearly worse
+#: member drags the mixture down outside the backtest.
 COMBINE_WITHIN = 1.10
-#: ... and only when the mixture's gain over the better one exceeds this many standard
-#: errors of the per-origin gains (about a one-sided 95 % paired test).
-COMBINE_SIGNIFICANCE = 2.0
 #: The hybrid's level variance before the first step, standardised units (a tenth of
 #: the series' variance: the first observations set it within a few steps).
 HYBRID_START_VAR = 0.1

@@ -4,9 +4,16 @@ smoother against the batch posterior, forecasts, backtests, updates and persiste
 import numpy as np
 import pytest
 
-from tagi_lstm import NotFittedError
-from tagi_lstm.config import COMBINE_SIGNIFICANCE, COMBINE_WITHIN
-from tagi_lstm.forecast import Combination, Forecaster, HybridForecaster
+from tagi_lstm import NotFittedError, metric
+from tagi_lstm.config import COMBINE_WITHIN
+from tagi_lstm.forecast import (
+    Backtest,
+    Combination,
+    Forecaster,
+    HybridForecaster,
+    mixture_moments,
+)
+from tagi_lstm.forecast.auto import backtest_crps, greedy_combination
 from tagi_lstm.forecast.hybrid import FilterState, HybridMember, StateSpace
 
 
@@ -306,24 +313,75 @@ def test_bad_calls_are_named(fitted):
         model.update(y[:3], dates_new=np.arange(3).astype("datetime64[D]"))
 
 
+def _backtest(origins, truth, error, std):
+    return Backtest(np.asarray(origins), np.zeros(truth.shape), truth + error,
+                    np.full(truth.shape, std), truth)
+
+
+def test_greedy_combination_adds_what_lowers_the_mixtures_crps():
+    """Forward selection on a backtest: the best candidate first, then whichever lowers
+    the equal-weight mixture's CRPS most, never a candidate far worse than the best, a
+    copy of one chosen (no gain) or one that could not be scored."""
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(400, 4))
+    origins = np.arange(100, 500)
+    a = _backtest(origins, truth, rng.normal(0, 1.0, truth.shape), 1.0)
+    b = _backtest(origins, truth, rng.normal(0, 1.0, truth.shape), 1.0)
+    # scored on fewer origins (a longer lookback): compared where all forecast
+    c = _backtest(origins[10:], truth[10:], rng.normal(0, 1.0, truth[10:].shape), 1.0)
+    far = _backtest(origins, truth, rng.normal(0, 3.0, truth.shape), 3.0)
+    scores = [backtest_crps(bt) for bt in (a, b, c, far)]
+    best = int(np.argmin(scores[:3]))
+    assert max(scores[:3]) <= COMBINE_WITHIN * min(scores[:3]) < scores[3]
+
+    chosen, crps = greedy_combination([a, b, c, far, None], most=3)
+    assert chosen[0] == best and sorted(chosen) == [0, 1, 2]
+    assert greedy_combination([a, b, c, far, None], most=2)[0] == chosen[:2]
+    assert greedy_combination([a, b, c], most=1) == ([best], scores[best])
+
+    def mixture_crps(k, shared):  # the first k chosen, on the origins `shared`
+        rows = [(bt.mean[np.isin(bt.origins, shared)], bt.std[np.isin(bt.origins, shared)])
+                for bt in ((a, b, c)[i] for i in chosen[:k])]
+        mean, var = mixture_moments(np.stack([m for m, _ in rows]),
+                                    np.stack([s ** 2 for _, s in rows]))
+        return metric.crps(mean, truth[np.isin(origins, shared)], np.sqrt(var))
+
+    assert crps == pytest.approx(mixture_crps(3, origins[10:]), rel=1e-12)
+    # each addition lowered the mixture's CRPS on the origins the chosen share
+    assert mixture_crps(3, origins[10:]) < mixture_crps(2, origins[10:])
+    pair_shared = origins[10:] if 2 in chosen[:2] else origins
+    assert mixture_crps(2, pair_shared) < mixture_crps(1, pair_shared)
+    twin = _backtest(origins, truth, a.mean - truth, 1.0)
+    assert greedy_combination([a, twin], most=2)[0] == [0]
+    assert greedy_combination([None, None], most=2) == ([0], np.inf)
+
+
 def test_auto_returns_what_scored_lowest():
-    """Each family's search, then the two best and their mixture compared on common
-    origins: the returned object is the lowest of the three."""
+    """Each family's search, then forward selection among every candidate tried: the
+    returned object is the best candidate alone or the combination chosen."""
     y = _series(150, seed=4)
     model = Forecaster.auto(y, horizon=6, season=12, ensemble=1, epochs=3, patience=2,
                             progress=False)
     stages = {row["stage"] for row in model.auto_}
     assert any(s.startswith("hybrid:") for s in stages) and "differencing" in stages
-    row = next(r for r in model.auto_ if r["stage"] == "combination")
-    a, b = row["compared"]["lstm"], row["compared"]["hybrid"]
-    combine = max(a, b) <= COMBINE_WITHIN * min(a, b) and \
-        min(a, b) - row["crps"] > COMBINE_SIGNIFICANCE * row["gain_se"]
-    winner = Combination if combine else (Forecaster if a <= b else HybridForecaster)
-    assert type(model) is winner
+    tried = [r for r in model.auto_ if r["stage"] != "combination"]
+    combined = [r for r in model.auto_ if r["stage"] == "combination"]
+    if combined:
+        assert type(model) is Combination
+        assert model.auto_settings_ == combined[0]["settings"]
+        assert 2 <= len(model.models) <= 3
+    else:
+        best = min(tried, key=lambda r: r["crps"])
+        assert model.auto_settings_ == best["settings"]
+        assert type(model) is (HybridForecaster if best["stage"].startswith("hybrid:")
+                               else Forecaster)
     fc = model.forecast(6)
     np.testing.assert_allclose(sum(fc.components.values()), fc.std ** 2, rtol=1e-9)
+    single = Forecaster.auto(y, horizon=6, season=12, ensemble=1, epochs=3, patience=2,
+                             combine=1, progress=False)
+    assert single.auto_settings_ == min(tried, key=lambda r: r["crps"])["settings"]
     no_hybrid = Forecaster.auto(y, horizon=6, season=12, ensemble=1, epochs=3, patience=2,
-                                hybrid=False, progress=False)
+                                hybrid=False, combine=1, progress=False)
     assert type(no_hybrid) is Forecaster
     assert not any(r["stage"].startswith(("hybrid:", "combination")) for r in no_hybrid.auto_)
 

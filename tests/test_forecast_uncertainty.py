@@ -346,7 +346,7 @@ def test_auto_chooses_on_a_backtest_and_fits_the_choice():
     y = _series(n=240, trend=0.03)
     dates = pd.date_range("2000-01-01", periods=240, freq="MS").values
     model = Forecaster.auto(y, dates=dates, ensemble=2, epochs=3, patience=2, progress=False,
-                            calibrate=True)
+                            calibrate=True, combine=1)
     assert model.season == 12  # from the monthly dates
     stages = [r["stage"] for r in model.auto_]
     assert stages[0] == "differencing" and "calendar" in stages and stages[-1] == "refit"
@@ -361,7 +361,8 @@ def test_auto_chooses_on_a_backtest_and_fits_the_choice():
     assert len(model.calibration_) == 12
     fixed = Forecaster.auto(y, dates=dates, ensemble=1, epochs=2, patience=1, progress=False,
                             calibrate=False, calendar=(), hidden_size=4)
-    assert fixed.calendar == () and fixed.hidden_size == 4 and fixed.calibration_ is None
+    for m in getattr(fixed, "models", [fixed]):  # one forecaster, or a combination
+        assert m.calendar == () and m.hidden_size == 4 and m.calibration_ is None
 
 
 def test_calibration_factors_from_a_backtest():

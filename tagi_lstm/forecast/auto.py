@@ -25,7 +25,6 @@ from ..config import (
     AUTO_MAX_LOOKBACK,
     AUTO_MAX_ORIGINS,
     AUTO_MIN_WINDOWS,
-    COMBINE_SIGNIFICANCE,
     COMBINE_WITHIN,
     HYBRID_MAX_SEASON,
     HYBRID_SEASONAL_NOISE,
@@ -152,6 +151,7 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
 
         bar = tqdm(total=sum(len(g) for _, g in groups), desc="auto", unit="candidate")
     chosen, report, scores, backtests = {"refit": False, **base}, [], {}, {}
+    tried = []
     for name, options in groups:
         best = None
         for option in options:
@@ -165,6 +165,7 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
                                                      horizon, epochs, patience)
                 report.append({"stage": name, "settings": settings, "crps": scores[key],
                                "seconds": time.perf_counter() - start})
+                tried.append(backtests[key])
             if best is None or scores[key] < best[0]:
                 best = (scores[key], option)
             if bar is not None:
@@ -174,7 +175,7 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
     if bar is not None:
         bar.close()
     key = tuple(sorted(chosen.items()))
-    return Search(chosen, scores[key], backtests[key], report)
+    return Search(chosen, scores[key], backtests[key], report, tried)
 
 
 @dataclass
@@ -188,12 +189,15 @@ class Search:
             (``None`` if it could not be computed).
         report: one dict per candidate tried (``stage``, ``settings``,
             ``crps``, ``seconds``).
+        backtests: each candidate's backtest, in ``report``'s order (``None``
+            where it could not be computed).
     """
 
     settings: dict
     crps: float
     backtest: object
     report: list
+    backtests: list
 
 
 def backtest_crps(bt) -> float:
@@ -208,45 +212,63 @@ def backtest_crps(bt) -> float:
     return metric.crps(mean, bt.observed[seen], std)
 
 
-def compare_pair(bt_a, bt_b):
-    """Two candidates' backtests and their equal-weight mixture
-    (:func:`~tagi_lstm.forecast.mixture_moments`) scored on the origins both
-    forecast from: ``(crps_a, crps_b, crps_mixture, gain_se)``, ``gain_se`` the
-    standard error of the mixture's gain over the better candidate, from the
-    per-origin differences (``None`` if they share no origin, or one is
-    missing)."""
+def _aligned(bts: list) -> list:
+    """The backtests cut to the origins every one of them forecasts from."""
+    from .result import Backtest
+
+    common = bts[0].origins
+    for bt in bts[1:]:
+        common = np.intersect1d(common, bt.origins)
+    out = []
+    for bt in bts:
+        rows = np.searchsorted(bt.origins, common)
+        out.append(Backtest(common, bt.index[rows], bt.mean[rows], bt.std[rows],
+                            bt.observed[rows]))
+    return out
+
+
+def _mixed(bts: list):
+    """The equal-weight mixture of aligned backtests, as one backtest."""
     from .result import Backtest, mixture_moments
 
-    if bt_a is None or bt_b is None:
-        return None
-    common, ia, ib = np.intersect1d(bt_a.origins, bt_b.origins, return_indices=True)
-    if common.size == 0:
-        return None
-    a = Backtest(common, bt_a.index[ia], bt_a.mean[ia], bt_a.std[ia], bt_a.observed[ia])
-    b = Backtest(common, bt_b.index[ib], bt_b.mean[ib], bt_b.std[ib], bt_b.observed[ib])
-    mean, var = mixture_moments(np.stack([a.mean, b.mean]), np.stack([a.std, b.std]) ** 2)
-    mix = Backtest(common, a.index, mean, np.sqrt(var), a.observed)
-    scores = tuple(backtest_crps(bt) for bt in (a, b, mix))
-    better = a if scores[0] <= scores[1] else b
-    gain = _origin_crps(better) - _origin_crps(mix)
-    gain = gain[np.isfinite(gain)]
-    se = float(np.std(gain, ddof=1) / np.sqrt(gain.size)) if gain.size > 1 else np.inf
-    return (*scores, se)
+    mean, var = mixture_moments(np.stack([bt.mean for bt in bts]),
+                                np.stack([bt.std for bt in bts]) ** 2)
+    return Backtest(bts[0].origins, bts[0].index, mean, np.sqrt(var), bts[0].observed)
 
 
-def combination_choice(crps_a, crps_b, crps_mix, gain_se) -> int:
-    """0 (first candidate), 1 (second) or 2 (their mixture), from :func:`compare_pair`.
+def greedy_combination(backtests: list, most: int) -> tuple:
+    """Which candidates to combine: ``(indices into backtests, best first, the
+    backtest CRPS of their mixture)``.
 
-    The mixture is taken only when the two are comparable (within
-    :data:`~tagi_lstm.config.COMBINE_WITHIN` of each other: equal weights suit
-    forecasts of similar accuracy) and its gain over the better one exceeds
-    :data:`~tagi_lstm.config.COMBINE_SIGNIFICANCE` standard errors of the
-    per-origin gains (a small gain on a short tail is noise); else the better one.
+    Forward selection on the backtest (ensemble selection): start from the
+    lowest-CRPS candidate, then add the candidate whose addition lowers the
+    equal-weight mixture's mean CRPS per origin most (scored on the origins
+    all chosen forecast from), while fewer than ``most`` are chosen and some
+    addition lowers it. Only candidates whose own CRPS is within
+    :data:`~tagi_lstm.config.COMBINE_WITHIN` of the best one's are added: equal
+    weights suit forecasts of comparable accuracy. ``None`` entries
+    (candidates that could not be scored) are skipped; when none could, the
+    first is returned alone (fitting it says why).
     """
-    better = 0 if crps_a <= crps_b else 1
-    comparable = max(crps_a, crps_b) <= COMBINE_WITHIN * min(crps_a, crps_b)
-    clear = min(crps_a, crps_b) - crps_mix > COMBINE_SIGNIFICANCE * gain_se
-    return 2 if comparable and clear else better
+    scores = np.array([np.inf if bt is None else backtest_crps(bt) for bt in backtests])
+    chosen = [int(np.argmin(scores))]
+    while len(chosen) < most:
+        best = None
+        for j in np.flatnonzero(np.isfinite(scores)
+                                & (scores <= COMBINE_WITHIN * scores[chosen[0]])):
+            if j in chosen:
+                continue
+            aligned = _aligned([backtests[i] for i in chosen] + [backtests[j]])
+            gain = _origin_crps(_mixed(aligned[:-1])) - _origin_crps(_mixed(aligned))
+            gain = gain[np.isfinite(gain)]
+            if gain.size and gain.mean() > 0 and (best is None or gain.mean() > best[0]):
+                best = (gain.mean(), int(j))
+        if best is None:
+            break
+        chosen.append(best[1])
+    if len(chosen) == 1:
+        return chosen, float(scores[chosen[0]])
+    return chosen, backtest_crps(_mixed(_aligned([backtests[i] for i in chosen])))
 
 
 def _origin_crps(bt) -> np.ndarray:
