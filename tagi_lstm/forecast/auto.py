@@ -150,16 +150,19 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
         from tqdm.auto import tqdm
 
         bar = tqdm(total=sum(len(g) for _, g in groups), desc="auto", unit="candidate")
+    tunable = sorted({k for _, options in groups for option in options for k in option}
+                     - {"refit"})
     chosen, report, scores, backtests = {"refit": False, **base}, [], {}, {}
     tried = []
     for name, options in groups:
         best = None
         for option in options:
             settings = {**chosen, **option}
-            key = tuple(sorted(settings.items()))
+            model = make(**{k: v for k, v in settings.items() if k != "refit"})
+            # the settings as the model holds them: naming a default is no new candidate
+            key = (settings["refit"], *(_held(model, k, settings) for k in tunable))
             if key not in scores:
                 start = time.perf_counter()
-                model = make(**{k: v for k, v in settings.items() if k != "refit"})
                 scores[key], backtests[key] = _score(model, settings["refit"], y, covariates,
                                                      dates, cov_fit, dates_fit, n_fit, origins,
                                                      horizon, epochs, patience)
@@ -167,15 +170,20 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
                                "seconds": time.perf_counter() - start})
                 tried.append(backtests[key])
             if best is None or scores[key] < best[0]:
-                best = (scores[key], option)
+                best = (scores[key], option, key)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(best=f"{min(scores.values()):.4g}")
         chosen.update(best[1])
     if bar is not None:
         bar.close()
-    key = tuple(sorted(chosen.items()))
-    return Search(chosen, scores[key], backtests[key], report, tried)
+    return Search(chosen, scores[best[2]], backtests[best[2]], report, tried)
+
+
+def _held(model, name: str, settings: dict):
+    """Setting ``name`` as ``model`` holds it (as given where it holds no such attribute)."""
+    value = getattr(model, name, settings.get(name))
+    return tuple(value) if isinstance(value, list) else value
 
 
 @dataclass
