@@ -695,8 +695,10 @@ class Forecaster(ForecasterBase):
                 covariates, ``calibrate`` is set or ``settings`` other than
                 ``dtype`` are given (the hybrid takes none of them).
             combine: the most candidates combined (1: the best alone). On the
-                peer benchmark (``benchmarks/forecast_peers.py``) combining up
-                to three lowered the one-season CRPS on five of seven series.
+                peer benchmark (``benchmarks/forecast_peers.py``, see
+                ``docs/forecast_benchmark.rst``) up to three lowered the
+                one-season CRPS on six of seven series against combining at
+                most each family's best.
             progress: show progress bars.
             static: a panel's static covariates (see :meth:`fit`), given to
                 every candidate and to the final global forecaster.
