@@ -2,6 +2,8 @@
 one network per series that fits exactly as the series would alone, pooled backtests,
 long-format results, updates and persistence."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -124,8 +126,9 @@ def test_panel_errors_name_what_is_wrong(fitted):
         _ = ragged.mean
 
 
-def test_a_dask_cluster_fits_the_same_panel():
-    """Two worker processes fit the series; the forecasts equal the in-process fit's."""
+def test_a_dask_cluster_fits_the_same_panel(capsys, monkeypatch):
+    """Two worker processes fit the series; the forecasts equal the in-process fit's, and
+    the progress bar redraws when series finish, not at every poll of the workers."""
     distributed = pytest.importorskip("distributed", reason="needs dask.distributed "
                                       "(pip install 'tagi_lstm[distributed]')")
     y, dates = _panel()
@@ -133,7 +136,16 @@ def test_a_dask_cluster_fits_the_same_panel():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
-        there = _small().fit(y, dates=dates, epochs=3, progress=False, client=client)
+        monkeypatch.setattr("tagi_lstm.forecast.base.PROGRESS_POLL", 0.01)  # many polls
+        capsys.readouterr()
+        start = time.perf_counter()
+        there = _small().fit(y, dates=dates, epochs=3, progress=True, client=client)
+        seconds = time.perf_counter() - start
+    bar = capsys.readouterr().err
+    # one draw when the bar opens, at most one per series finished, one when it closes
+    # (and tqdm's monitor may redraw a bar idle for 10 s)
+    assert bar.count("\r") <= y.shape[1] + 2 + seconds // 10, (bar.count("\r"), seconds)
+    assert f"{y.shape[1]}/{y.shape[1]}" in bar
     a, b = here.forecast(6), there.forecast(6)
     np.testing.assert_array_equal(a.mean, b.mean)
     np.testing.assert_array_equal(a.std, b.std)

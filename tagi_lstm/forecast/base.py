@@ -145,7 +145,9 @@ class ForecasterBase:
                                      pure=False) for block in blocks]
             while bar is not None:
                 done = all(future.done() for future in futures)
-                bar.update(sum(finished.get(batch=True)))
+                count = sum(finished.get(batch=True))
+                if count:  # update(0) would redraw the bar at every poll
+                    bar.update(count)
                 if done:
                     break
                 time.sleep(PROGRESS_POLL)
