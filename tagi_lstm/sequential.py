@@ -168,10 +168,17 @@ class Sequential(OnBackend):
         self._dtype = np.dtype(dtype)
         self._forget_batch()
 
+    def _discard_deltas(self) -> None:
+        """Drop the last backward pass's parameter deltas unapplied (a backward pass
+        run for its input deltas alone, as a Jacobian)."""
+        for layer in self._layers:
+            layer._pending_deltas = False
+
     def _forget_batch(self) -> None:
-        """Drop the input buffers, the output and delta states and the updater of the
-        last batch; the next forward starts afresh."""
+        """Drop the input buffers, the output and delta states (with the input deltas)
+        and the updater of the last batch; the next forward starts afresh."""
         self._in_mu = self._in_var = None
+        self.input_delta = (None, None)
         self.output_z_buffer = HiddenStates()
         self.input_delta_z_buffer = DeltaStates()
         self._updater = None

@@ -90,3 +90,30 @@ def test_forecasters_round_trip_and_learn_alike(kind, how):
     a, b = model.update(y[120:130]), twin.update(y[120:130])
     np.testing.assert_array_equal(a.mean, b.mean)
     np.testing.assert_array_equal(model.forecast(5).std, twin.forecast(5).std)
+
+
+@pytest.mark.parametrize("how", COPIES)
+@pytest.mark.parametrize("name", NETWORKS)
+def test_a_released_network_travels_as_its_parameters(name, how):
+    """Between batches (buffers released, as a fitted forecaster keeps its networks) a
+    layer pickles as its parameters and settings, without its work buffers or the views
+    into its parameter vector; the copy then predicts and learns as the original."""
+    manual_seed(0)
+    net = NETWORKS[name]()
+    rng = np.random.default_rng(1)
+    x = _batch(rng, name)
+    _train(net, x, name)
+    net.release_buffers()
+    for layer in net.layers:
+        params = layer._mu_theta.nbytes + layer._var_theta.nbytes
+        assert len(pickle.dumps(layer)) <= params + 8192, type(layer).__name__
+    twin = COPIES[how](net)
+    x2 = _batch(rng, name)
+    for model in (net, twin):
+        _train(model, x2, name)
+    for key, value in net._param_arrays().items():
+        np.testing.assert_array_equal(value, twin._param_arrays()[key])
+    net.eval()
+    twin.eval()
+    np.testing.assert_array_equal(net(x)[0], twin(x)[0])
+    np.testing.assert_array_equal(net(x)[1], twin(x)[1])

@@ -206,8 +206,10 @@ class HybridMember:
 
     def release_buffers(self) -> None:
         """Free the network's work buffers (:meth:`Sequential.release_buffers
-        <tagi_lstm.Sequential.release_buffers>`)."""
+        <tagi_lstm.Sequential.release_buffers>`) and the last batch's final LSTM
+        states (every window starts afresh: none is carried)."""
         self.net.release_buffers()
+        self.net.reset_lstm_states()
 
     def pattern(self, mu_z, var_z):
         """Prior moments ``(B,)`` of the next pattern value after windows ``(B, L)``."""

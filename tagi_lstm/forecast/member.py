@@ -71,9 +71,11 @@ class Member:
 
     def release_buffers(self) -> None:
         """Free the networks' work buffers (:meth:`Sequential.release_buffers
-        <tagi_lstm.Sequential.release_buffers>`)."""
+        <tagi_lstm.Sequential.release_buffers>`) and the last batch's final LSTM
+        states (every window starts afresh: none is carried)."""
         for net in self.networks.values():
             net.release_buffers()
+            net.reset_lstm_states()
 
     def state_dict(self) -> dict:
         return {name: net.state_dict() for name, net in self.networks.items()}
@@ -145,6 +147,7 @@ class Member:
                 parts.append((mean, model_var, noise, jac))
         finally:
             net.input_state_update = keep
+            net._discard_deltas()
         return tuple(np.concatenate(p) for p in zip(*parts))
 
     def learn(self, x, t) -> None:

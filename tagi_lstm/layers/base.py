@@ -43,6 +43,11 @@ def init_scale(init_method: str, fan_in: int, fan_out: int, where: str) -> float
     return float(np.sqrt(2.0 / (fan_in + fan_out)))
 
 
+#: Views into a layer's parameter and delta vectors (rebuilt by ``_set_params``).
+_VIEWS = ("_mu_w", "_mu_b", "_var_w", "_var_b", "_delta_mu_w", "_delta_mu_b", "_delta_var_w",
+          "_delta_var_b", "_dmu_theta", "_dvar_theta")
+
+
 class _Param:
     """A flat parameter array, readable and assignable (values are copied in)."""
 
@@ -190,11 +195,38 @@ class BaseLayer(OnBackend):
         self._pending_deltas = False
         self._batch_size = 0
 
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        own = not self.shares_parameters
+        # (a layer sharing its owner's vector leaves the update to the owner)
+        if self._batch_size or (own and (self._pending_deltas or not self._mu_theta.size)):
+            return state  # a batch or an update in flight (or no parameters): kept whole
+        # Released: the work buffers ``_alloc`` builds, the views into the parameter
+        # vector and the spent deltas are rebuilt on the way back, so a pickle holds
+        # the parameters once instead of beside a dozen arrays of their size.
+        probe = object.__new__(type(self))
+        probe.__dict__.update(self.__dict__)
+        probe._alloc(0)
+        for name, value in probe.__dict__.items():
+            if self.__dict__.get(name) is not value:
+                state.pop(name, None)
+        if own:  # a layer sharing its owner's vector gets its views from the owner
+            for name in _VIEWS:
+                state.pop(name)
+            state["_n_w"] = int(self._mu_w.size)
+        return state
+
     def __setstate__(self, state: dict) -> None:
         # a copy holds mu_w, mu_b ... as arrays of their own: make them views again
         # (a layer without a vector of its own gets its views from its owner's)
+        state = dict(state)
+        n_w = state.pop("_n_w", None)
         super().__setstate__(state)
         if self.shares_parameters:
+            return
+        if n_w is not None:  # released when pickled (see __getstate__)
+            self._set_params(self._mu_theta, self._var_theta, n_w)
+            self._batch_size = -1  # the next forward allocates, whatever its batch
             return
         deltas = (self._dmu_theta, self._dvar_theta, self._pending_deltas)
         self._set_params(self._mu_theta, self._var_theta, self._mu_w.size)
