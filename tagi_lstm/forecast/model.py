@@ -338,10 +338,12 @@ class Forecaster(ForecasterBase):
         components["calibration"] = var * (factor - 1.0)
         return mean, var * factor, components
 
-    def _one_step(self, x, positions, y, dates, members=None) -> Forecast:
-        """Forecasts of the windows ``x`` whose targets sit at ``positions`` of ``y``."""
+    def _one_step(self, x, positions, y, dates, members=None, base=None) -> Forecast:
+        """Forecasts of the windows ``x`` whose targets sit at ``positions`` of ``y``
+        (``base``: their :meth:`_history_part`, when known)."""
         (m, s), _ = self._scale
-        base = self._diff.history_part(fill_missing(y, self.fill), positions)
+        if base is None:
+            base = self._history_part(y, positions)
         scale2 = (s + SCALE_EPS) ** 2
         means, variances, parts = [], [], []
         for member in members or self.members_:
@@ -353,6 +355,10 @@ class Forecaster(ForecasterBase):
         mean, var, components = self._combine(means, variances, parts, 1)
         return Forecast(mean, np.sqrt(var), dates[positions] if dates is not None else positions,
                         np.sqrt(components["noise"]), components)
+
+    def _history_part(self, y, positions):
+        """The part of ``y`` at ``positions`` that its past fixes (undoing differencing)."""
+        return self._diff.history_part(fill_missing(y, self.fill), positions)
 
     def predict(self, y, covariates=None, dates=None) -> Forecast:
         """One-step-ahead forecasts of every step of ``y`` that has a full window behind it.
@@ -965,9 +971,10 @@ class Forecaster(ForecasterBase):
             bar = tqdm(total=self.ensemble * epochs, desc="fit", unit="epoch")
         score = None
         if val is not None:
+            base, obs = self._history_part(y, val[2]), y[val[2]]  # the same every epoch
+
             def score(member):
-                pred = self._one_step(val[0], val[2], y, dates, members=[member])
-                obs = y[val[2]]
+                pred = self._one_step(val[0], val[2], y, dates, members=[member], base=base)
                 return (metric.log_likelihood(pred.mean, obs, pred.std),
                         metric.rmse(pred.mean, obs))
         yield from self._train_members(x[is_train], t[is_train], score, epochs, patience,
