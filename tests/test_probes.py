@@ -362,6 +362,7 @@ PROBES = [
      "horizon"),
     ("auto horizon 0", lambda: Forecaster.auto(Y, horizon=0, progress=False), V, "horizon"),
     ("auto season 0", lambda: Forecaster.auto(Y, season=0, progress=False), V, "season"),
+    ("auto combine 0", lambda: Forecaster.auto(Y, combine=0, progress=False), V, "combine"),
     ("load missing", lambda: Forecaster.load("/nonexistent/model.npz"), FileNotFoundError,
      "model.npz"),
     # --------------------------------------------------------------- hybrid
