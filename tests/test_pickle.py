@@ -44,6 +44,18 @@ def _train(net, x, name):
     net.update(np.zeros(mu.size), 0.5)
 
 
+def _assert_learn_alike(net, twin, x, x2, name):
+    """Trained on ``x2``, the copy stays equal to the original, and predicts ``x`` alike."""
+    for model in (net, twin):
+        _train(model, x2, name)
+    for key, value in net._param_arrays().items():
+        np.testing.assert_array_equal(value, twin._param_arrays()[key])
+    net.eval()
+    twin.eval()
+    np.testing.assert_array_equal(net(x)[0], twin(x)[0])
+    np.testing.assert_array_equal(net(x)[1], twin(x)[1])
+
+
 @pytest.mark.parametrize("how", COPIES)
 @pytest.mark.parametrize("name", NETWORKS)
 def test_networks_and_their_layers_round_trip(name, how):
@@ -60,15 +72,7 @@ def test_networks_and_their_layers_round_trip(name, how):
         for key, value in vars(a).items():
             if isinstance(value, np.ndarray):
                 np.testing.assert_array_equal(value, vars(layer_twin)[key])
-    x2 = _batch(rng, name)
-    for model in (net, twin):
-        _train(model, x2, name)
-    for key, value in net._param_arrays().items():
-        np.testing.assert_array_equal(value, twin._param_arrays()[key])
-    net.eval()
-    twin.eval()
-    np.testing.assert_array_equal(net(x)[0], twin(x)[0])
-    np.testing.assert_array_equal(net(x)[1], twin(x)[1])
+    _assert_learn_alike(net, twin, x, _batch(rng, name), name)
 
 
 @pytest.mark.parametrize("how", COPIES)
@@ -108,12 +112,4 @@ def test_a_released_network_travels_as_its_parameters(name, how):
         params = layer._mu_theta.nbytes + layer._var_theta.nbytes
         assert len(pickle.dumps(layer)) <= params + 8192, type(layer).__name__
     twin = COPIES[how](net)
-    x2 = _batch(rng, name)
-    for model in (net, twin):
-        _train(model, x2, name)
-    for key, value in net._param_arrays().items():
-        np.testing.assert_array_equal(value, twin._param_arrays()[key])
-    net.eval()
-    twin.eval()
-    np.testing.assert_array_equal(net(x)[0], twin(x)[0])
-    np.testing.assert_array_equal(net(x)[1], twin(x)[1])
+    _assert_learn_alike(net, twin, x, _batch(rng, name), name)
