@@ -170,9 +170,11 @@ class Sequential(OnBackend):
 
     def _discard_deltas(self) -> None:
         """Drop the last backward pass's parameter deltas unapplied (a backward pass
-        run for its input deltas alone, as a Jacobian)."""
+        run for its input deltas alone, as a Jacobian): that pass is over, and a
+        ``step`` needs a new forward and backward."""
         for layer in self._layers:
             layer._pending_deltas = False
+        self._phase = "step"
 
     def _forget_batch(self) -> None:
         """Drop the input buffers, the output and delta states (with the input deltas)

@@ -86,6 +86,11 @@ def test_linearized_recursion_with_trained_variances(linear):
         model, y, 8, lambda f, w: member.predict_jacobian(w[None, :, None])[3][0])
     np.testing.assert_allclose(fc.mean, mean, rtol=1e-10)
     np.testing.assert_allclose(fc.std, std, rtol=1e-10)
+    # the Jacobian's backward passes learn nothing: no delta is left to apply
+    member.predict_jacobian(np.zeros((2, model.lookback, 1)))
+    assert not any(layer._pending_deltas for layer in member.net.layers)
+    with pytest.raises(RuntimeError, match="Sequential.step: needs a backward"):
+        member.net.step()
 
 
 def test_linearized_agrees_with_sample_paths():
