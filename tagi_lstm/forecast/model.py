@@ -1208,9 +1208,9 @@ class Forecaster(ForecasterBase):
         dates = None if dates_new is None else check_dates(
             np.concatenate([self._dates[n_old - keep:], dates_new]), where=where)
         x, t, positions = self._windows(y, self._all_covariates(cov, dates, len(y)))
-        steps = []
+        steps, base = [], self._history_part(y, positions)
         for k in np.flatnonzero(positions >= keep):
-            step = self._one_step(x[k:k + 1], positions[k:k + 1], y, dates)
+            step = self._one_step(x[k:k + 1], positions[k:k + 1], y, dates, base=base[k:k + 1])
             if dates is None:
                 step.index = step.index + (self._dropped + n_old - keep)
             steps.append(step)
