@@ -13,7 +13,8 @@ wall time per series of each, the median of ``--repeats`` runs:
   the loop's (checked).
 
 Then the throughput of the stacked LSTM kernels: a round of updates of ``S`` networks
-(``StackedMembers.learn``), counted in flops of the gate products (forward: means,
+(``StackedMembers.learn``; each network learns as many batches as an epoch of the
+data set's median series holds), counted in flops of the gate products (forward: means,
 variances and covariance terms of the gate sums; backward: the recurrent deltas and
 the weight sums), beside ``numpy.matmul`` doing products of the same shapes and
 count for the ``S`` networks at once (batched over the networks).
@@ -65,20 +66,21 @@ def fit_times(train, kw, val, repeats, threads) -> dict:
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def kernel_throughput(S, lookback, hidden, batch, rounds=20) -> tuple:
-    """``(stacked GFLOP/s, matmul GFLOP/s)`` for ``S`` networks' rounds of updates."""
+def kernel_throughput(S, lookback, hidden, batch, per_round, rounds=20) -> tuple:
+    """``(stacked GFLOP/s, matmul GFLOP/s)`` for ``S`` networks' rounds of updates,
+    ``per_round`` batches each (an epoch of a short series)."""
     rng = np.random.default_rng(0)
     members = [Member(1, lookback, hidden, 1, "heteroscedastic", 0.3, np.float64, "cpu", s)
                for s in range(S)]
     stack = StackedMembers(members[0], S, batch)
-    x = rng.standard_normal((S, batch, lookback, 1))
-    t = rng.standard_normal((S, batch))
-    requests = [(s, members[s], x[s], t[s]) for s in range(S)]
+    x = rng.standard_normal((S, per_round * batch, lookback, 1))
+    t = rng.standard_normal((S, per_round * batch))
+    requests = [(s, members[s], x[s], t[s], None) for s in range(S)]
     stack.learn(requests)
     start = time.perf_counter()
     for _ in range(rounds):
         stack.learn(requests)
-    seconds = (time.perf_counter() - start) / rounds
+    seconds = (time.perf_counter() - start) / rounds / per_round
     stack.release()
     n, no, rows = 1 + hidden, hidden, batch * lookback
     # multiply-adds per update: forward 16 no n per row-step (4 no means, 4 no
@@ -123,10 +125,14 @@ def main(argv=None) -> None:
         print(f"| {name} | {seconds:.2f} | {1000 * seconds / n:.1f} ms | "
               f"{seconds / times['loop']:.2f} |")
     _workers.set_count(threads)
-    ours, matmul = kernel_throughput(min(n, 64), lookback, 16, 8)
-    print(f"\nstacked rounds of {min(n, 64)} networks (batch 8, lookback {lookback}, hidden "
-          f"16), {threads} threads: {ours:.1f} GFLOP/s of gate products; numpy.matmul on "
-          f"the same shapes: {matmul:.1f} GFLOP/s ({100 * ours / matmul:.0f} %)")
+    # a round is an epoch of every series: about this many batches of 8 training windows
+    lengths = (~np.isnan(train)).sum(axis=0) - val - lookback - season
+    per_round = max(1, int(np.median(np.ceil(lengths / 8))))
+    ours, matmul = kernel_throughput(min(n, 64), lookback, 16, 8, per_round)
+    print(f"\nstacked rounds of {min(n, 64)} networks ({per_round} batches of 8 each, lookback "
+          f"{lookback}, hidden 16), {threads} threads: {ours:.1f} GFLOP/s of gate products; "
+          f"numpy.matmul on the same shapes: {matmul:.1f} GFLOP/s "
+          f"({100 * ours / matmul:.0f} %)")
 
 
 if __name__ == "__main__":

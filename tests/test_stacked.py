@@ -25,32 +25,44 @@ def _assert_same_parameters(a, b):
 
 @pytest.mark.parametrize("noise", ["heteroscedastic", "fixed"])
 def test_stacked_members_learn_bitwise_as_each_alone(noise):
-    """Five slots; short batches, missing targets, outliers, a slot left out of some
-    rounds, and a new member taking a slot half-way."""
+    """Five slots, batches of 4; epochs of one to three batches with a short last one,
+    missing targets, outliers, a slot left out of some rounds, a new member taking a
+    slot half-way, and forecasts of held-out windows after some rounds' updates."""
     rng = np.random.default_rng(0)
     members = [_member(s, noise) for s in range(5)]
     alone = [copy.deepcopy(m) for m in members]
     stack = StackedMembers(members[0], len(members), batch_size=4)
     finished = None
+    forecasts = 0
     for r in range(24):
         if r == 12:  # slot 0 gets a new member; the old one keeps what it learned
             finished, finished_alone = members[0], alone[0]
             members[0], alone[0] = _member(10, noise), _member(10, noise)
-        requests = []
+        requests, expected = [], []
         for s, (member, twin) in enumerate(zip(members, alone)):
             if s == 3 and r % 3 == 0:
                 continue
-            b = 4 if (r + s) % 5 else 1 + s % 3
-            x, t = rng.standard_normal((b, L, 1)), 2 * rng.standard_normal(b)
+            n = 4 if (r + s) % 5 else 1 + (r + s) % 11
+            x, t = rng.standard_normal((n, L, 1)), 2 * rng.standard_normal(n)
             if r == 5:
                 t[0] = np.nan
             if r == 7:
                 t[-1] = 50.0  # bounded at max_innovation standard deviations
             if noise == "fixed":
                 member.sigma_v_now = twin.sigma_v_now = 0.1 + 0.05 * s
-            requests.append((s, member, x, t))
-            twin.learn(x, t)
-        stack.learn(requests)
+            held = rng.standard_normal((1 + (r + s) % 6, L, 1)) if (r + s) % 2 else None
+            requests.append((s, member, x, t, held))
+            for start in range(0, n, 4):
+                twin.learn(x[start:start + 4], t[start:start + 4])
+            expected.append(None if held is None else twin.predict(held))
+        for got, want in zip(stack.learn(requests), expected):
+            if want is None:
+                assert got is None
+                continue
+            forecasts += 1
+            for u, v in zip(got, want):
+                np.testing.assert_array_equal(u, v)
+    assert forecasts > 20
     _assert_same_parameters(finished, finished_alone)  # taken out of its slot at r == 12
     stack.release()
     for member, twin in zip(members, alone):

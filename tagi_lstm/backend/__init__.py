@@ -97,12 +97,13 @@ KERNELS = {
     "linear_forward_small": ("mu_a", "var_a", "w", "s_w", "mu_b", "var_b", "mu_z", "var_z"),
     "linear_backward_small": ("mu_a", "w", "dmu", "dvar", "acc_w_mu", "acc_w_var", "acc_b_mu",
                               "acc_b_var", "need_input", "dmu_in", "dvar_in"),
-    # many small forecasting networks, one update each (FUSED_KERNELS)
+    # many small forecasting networks, a run of updates each (FUSED_KERNELS)
     "member_learn_series": ("series", "heteroscedastic", "max_innovation", "x", "y",
-                            "var_obs", "cap_factor", "var_floor", "lstm_mu", "lstm_var",
-                            "head_mu", "head_var", "counts", "bounded",
-                            *MEMBER_LSTM_BUFFERS, "lstm_dmu", "lstm_dvar",
-                            *MEMBER_HEAD_BUFFERS),
+                            "first", "count", "var_obs", "caps", "var_floor", "x_held",
+                            "held_first", "held_count", "mean_held", "var_held", "noise_held",
+                            "lstm_mu", "lstm_var", "head_mu", "head_var", "counts", "bounded",
+                            "x_batch", "y_batch", "var_batch", *MEMBER_LSTM_BUFFERS, "lstm_dmu",
+                            "lstm_dvar", *MEMBER_HEAD_BUFFERS),
 }
 #: Kernels only a backend with ``FUSED_SMALL_KERNELS`` provides (whole windows and small
 #: linear layers in one call, where a GPU would launch many tiny kernels).

@@ -820,77 +820,158 @@ def _apply_deltas(mu, var, dmu, dvar, cap_factor, var_floor, counts, at):
 
 
 @njit(**_JIT)
-def member_learn_series(series, heteroscedastic, max_innovation, x, y, var_obs, cap_factor,
-                        var_floor, lstm_mu, lstm_var, head_mu, head_var, counts, bounded, q, wt,
-                        s_wt, qt, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_c, var_c, mu_ga,
-                        var_ga, jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h, mu_a, var_a, ms_a,
-                        m2_a, dmu_hrec, dvar_hrec, dmu_c, dvar_c, dz_mu, dz_var, acc_mu, acc_var,
-                        acc_t_mu, acc_t_var, dmu_in, dvar_in, st_mu_h, st_var_h, st_mu_c,
-                        st_var_c, lstm_dmu, lstm_dvar, mu_z, var_z, mu_o, var_o, jcb, dmu_o,
-                        dvar_o, dmu_z, dvar_z, head_acc_mu, head_acc_var, dmu_h, dvar_h,
-                        head_dmu, head_dvar):
-    """One TAGI update of each listed network ``LSTM -> Linear [-> EvenExp]`` on its
-    batch, exactly as ``Sequential`` forward, ``OutputUpdater`` (``update`` or
-    ``update_heteros``), ``backward`` and ``step`` make it (the same kernels, in the
-    same order).
+def member_learn_series(series, heteroscedastic, max_innovation, x, y, first, count, var_obs,
+                        caps, var_floor, x_held, held_first, held_count, mean_held, var_held,
+                        noise_held, lstm_mu, lstm_var, head_mu, head_var, counts, bounded,
+                        x_batch, y_batch, var_batch, q, wt, s_wt, qt, zx_mu, zx_var, zx_cov,
+                        r_mu, r_var, r_cov, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca,
+                        jcb_ca, mu_h, var_h, mu_a, var_a, ms_a, m2_a, dmu_hrec, dvar_hrec, dmu_c,
+                        dvar_c, dz_mu, dz_var, acc_mu, acc_var, acc_t_mu, acc_t_var, dmu_in,
+                        dvar_in, st_mu_h, st_var_h, st_mu_c, st_var_c, lstm_dmu, lstm_dvar, mu_z,
+                        var_z, mu_o, var_o, jcb, dmu_o, dvar_o, dmu_z, dvar_z, head_acc_mu,
+                        head_acc_var, dmu_h, dvar_h, head_dmu, head_dvar):
+    """TAGI updates of each listed network ``LSTM -> Linear [-> EvenExp]``, one per
+    batch of its windows, exactly as ``Sequential`` forward, ``OutputUpdater``
+    (``update`` or ``update_heteros``), ``backward`` and ``step`` make them (the same
+    kernels, in the same order); then its forecasts of held-out windows.
 
-    Network ``series[i]`` learns windows ``x[i]`` ``(B, T, ni)`` with targets
-    ``y[i]`` ``(B,)`` (NaN: skipped; bounded in place at ``max_innovation``
-    predictive standard deviations), noise variances ``var_obs[i]`` (without
-    ``heteroscedastic``) and update cap ``cap_factor[i]``. Its parameters are rows
+    Network ``series[i]`` learns windows ``x[first[i]:first[i] + count[i]]`` ``(., T,
+    ni)`` with targets ``y[...]`` (NaN: skipped; bounded at ``max_innovation``
+    predictive standard deviations) in consecutive batches of ``B`` rows (the
+    work space's batch; a shorter last batch is padded with rows whose targets are
+    missing, whose deltas are exactly zero), with noise variance ``var_obs[i]``
+    (without ``heteroscedastic``); a batch of ``b`` rows is capped at ``caps[b]``
+    (:func:`~tagi_lstm.layers.base.cap_factor`). Its parameters are rows
     ``lstm_mu[series[i]]`` ... (each layer's vector, weights then biases); its
     capped, floored and rejected updates are added to ``counts[series[i]]`` (LSTM,
     then the linear layer), its bounded observations to ``bounded[series[i]]``.
-    Every other array is work space for one network, reused from one to the next
-    (it stays in cache from the forward to the backward).
+    Then, as the network's ``predict``, it forecasts windows ``x_held[held_first[i]:
+    held_first[i] + held_count[i]]``: the output's mean and variance into
+    ``mean_held`` and ``var_held``, with ``heteroscedastic`` the noise variance into
+    ``noise_held`` (rows of the same indices).
+    ``x_batch`` ``(B, T, ni)``, ``y_batch``, ``var_batch`` ``(B,)`` and every other
+    array are work space for one network, reused from one update to the next (it
+    stays in cache from the forward to the backward).
     """
+    B = mu_a.shape[0]
+    for i in range(series.shape[0]):
+        s = series[i]
+        var_batch[:] = var_obs[i]
+        for start in range(first[i], first[i] + count[i], B):
+            b = _load_windows(x, start, first[i] + count[i] - start, x_batch)
+            for p in range(B):
+                y_batch[p] = y[start + p] if p < b else np.nan
+            _member_update(s, heteroscedastic, max_innovation, x_batch, y_batch, var_batch,
+                           caps[b], var_floor, lstm_mu, lstm_var, head_mu, head_var, counts,
+                           bounded, q, wt, s_wt, qt, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov,
+                           mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca, mu_h,
+                           var_h, mu_a, var_a, ms_a, m2_a, dmu_hrec, dvar_hrec, dmu_c, dvar_c,
+                           dz_mu, dz_var, acc_mu, acc_var, acc_t_mu, acc_t_var, dmu_in, dvar_in,
+                           st_mu_h, st_var_h, st_mu_c, st_var_c, lstm_dmu, lstm_dvar, mu_z,
+                           var_z, mu_o, var_o, jcb, dmu_o, dvar_o, dmu_z, dvar_z, head_acc_mu,
+                           head_acc_var, dmu_h, dvar_h, head_dmu, head_dvar)
+        end = held_first[i] + held_count[i]
+        for start in range(held_first[i], end, B):
+            b = _load_windows(x_held, start, end - start, x_batch)
+            _member_forward(s, heteroscedastic, x_batch, lstm_mu, lstm_var, head_mu, head_var,
+                            q, wt, s_wt, qt, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_c,
+                            var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h,
+                            mu_a, var_a, ms_a, m2_a, st_mu_h, st_var_h, st_mu_c, st_var_c, mu_z,
+                            var_z, mu_o, var_o, jcb)
+            for p in range(b):
+                if heteroscedastic:
+                    mean_held[start + p] = mu_o[p, 0]
+                    var_held[start + p] = var_o[p, 0]
+                    noise_held[start + p] = mu_o[p, 1]
+                else:
+                    mean_held[start + p] = mu_z[p, 0]
+                    var_held[start + p] = var_z[p, 0]
+
+
+@njit(inline="always", **_JIT)
+def _load_windows(x, start, rows, x_batch):
+    """Windows ``x[start:start + b]`` into ``x_batch`` ``(B, T, ni)``, ``b = min(B,
+    rows)``, the rest of it zeros; returns ``b``."""
+    B = x_batch.shape[0]
+    b = min(B, rows)
+    for p in range(B):
+        for t in range(x_batch.shape[1]):
+            for k in range(x_batch.shape[2]):
+                x_batch[p, t, k] = x[start + p, t, k] if p < b else 0.0
+    return b
+
+
+@njit(**_JIT)
+def _member_forward(s, heteroscedastic, xb, lstm_mu, lstm_var, head_mu, head_var, q, wt, s_wt,
+                    qt, zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_c, var_c, mu_ga, var_ga,
+                    jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h, mu_a, var_a, ms_a, m2_a, st_mu_h,
+                    st_var_h, st_mu_c, st_var_c, mu_z, var_z, mu_o, var_o, jcb):
+    """Forward pass of network ``s`` on the batch ``xb`` ``(B, T, ni)``: the linear
+    head's output in ``mu_z``, ``var_z``, after ``EvenExp`` in ``mu_o``, ``var_o``."""
     B, T, n = mu_a.shape
     no = mu_h.shape[2]
     R, J, K = 4 * no, mu_z.shape[1], T * no
     n_w, n_hw = R * n, J * K
+    lstm_load_input(xb, xb, False, mu_a, var_a, ms_a, m2_a, mu_c, var_c)
+    lstm_forward_window(True, lstm_mu[s, :n_w].reshape((R, n)),
+                        lstm_var[s, :n_w].reshape((R, n)), q, wt, s_wt, qt,
+                        lstm_mu[s, n_w:], lstm_var[s, n_w:], zx_mu, zx_var, zx_cov, r_mu,
+                        r_var, r_cov, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca,
+                        jcb_ca, mu_h, var_h, mu_a, var_a, ms_a, m2_a, st_mu_h, st_var_h,
+                        st_mu_c, st_var_c)
+    linear_forward_small(mu_h.reshape((B, K)), var_h.reshape((B, K)),
+                         head_mu[s, :n_hw].reshape((J, K)), head_var[s, :n_hw].reshape((J, K)),
+                         head_mu[s, n_hw:], head_var[s, n_hw:], mu_z, var_z)
+    if heteroscedastic:
+        _activation_forward(EVEN_EXP, mu_z.reshape(B * J), var_z.reshape(B * J),
+                            mu_o.reshape(B * J), var_o.reshape(B * J), jcb.reshape(B * J))
+
+
+@njit(**_JIT)
+def _member_update(s, heteroscedastic, max_innovation, xb, yb, var_obs, cap, var_floor, lstm_mu,
+                   lstm_var, head_mu, head_var, counts, bounded, q, wt, s_wt, qt, zx_mu, zx_var,
+                   zx_cov, r_mu, r_var, r_cov, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca,
+                   jcb_ca, mu_h, var_h, mu_a, var_a, ms_a, m2_a, dmu_hrec, dvar_hrec, dmu_c,
+                   dvar_c, dz_mu, dz_var, acc_mu, acc_var, acc_t_mu, acc_t_var, dmu_in, dvar_in,
+                   st_mu_h, st_var_h, st_mu_c, st_var_c, lstm_dmu, lstm_dvar, mu_z, var_z, mu_o,
+                   var_o, jcb, dmu_o, dvar_o, dmu_z, dvar_z, head_acc_mu, head_acc_var, dmu_h,
+                   dvar_h, head_dmu, head_dvar):
+    """One TAGI update of network ``s`` on the batch ``xb`` ``(B, T, ni)``, targets
+    ``yb`` ``(B,)`` (bounded in place), noise variances ``var_obs`` ``(B,)``."""
+    B, T, n = mu_a.shape
+    no = mu_h.shape[2]
+    J, K = mu_z.shape[1], T * no
+    n_hw = J * K
     k_bound = mu_a.dtype.type(max_innovation)
-    h_mu, h_var = mu_h.reshape((B, K)), var_h.reshape((B, K))
-    for i in range(series.shape[0]):
-        s = series[i]
-        yi = y[i]
-        lstm_load_input(x[i], x[i], False, mu_a, var_a, ms_a, m2_a, mu_c, var_c)
-        lstm_forward_window(True, lstm_mu[s, :n_w].reshape((R, n)),
-                            lstm_var[s, :n_w].reshape((R, n)), q, wt, s_wt, qt,
-                            lstm_mu[s, n_w:], lstm_var[s, n_w:], zx_mu, zx_var, zx_cov, r_mu,
-                            r_var, r_cov, mu_c, var_c, mu_ga, var_ga, jcb_ga, mu_ca, var_ca,
-                            jcb_ca, mu_h, var_h, mu_a, var_a, ms_a, m2_a, st_mu_h, st_var_h,
-                            st_mu_c, st_var_c)
-        w_head = head_mu[s, :n_hw].reshape((J, K))
-        linear_forward_small(h_mu, h_var, w_head, head_var[s, :n_hw].reshape((J, K)),
-                             head_mu[s, n_hw:], head_var[s, n_hw:], mu_z, var_z)
-        if heteroscedastic:
-            _activation_forward(EVEN_EXP, mu_z.reshape(B * J), var_z.reshape(B * J),
-                                mu_o.reshape(B * J), var_o.reshape(B * J), jcb.reshape(B * J))
-            for p in range(yi.shape[0]):
-                yi[p], moved = _bounded(yi[p], mu_o[p, 0], var_o[p, 0] + mu_o[p, 1], k_bound)
-                bounded[s] += moved
-            _heteros_deltas(mu_o.reshape(B * J), var_o.reshape(B * J), yi,
-                            dmu_o.reshape(B * J), dvar_o.reshape(B * J))
-            _scale_deltas(jcb.reshape(B * J), dmu_o.reshape(B * J), dvar_o.reshape(B * J),
-                          dmu_z.reshape(B * J), dvar_z.reshape(B * J))
-        else:
-            for p in range(yi.shape[0]):
-                yi[p], moved = _bounded(yi[p], mu_z[p, 0], var_z[p, 0] + var_obs[i, p],
-                                        k_bound)
-                bounded[s] += moved
-            _observation_deltas(mu_z.reshape(B * J), var_z.reshape(B * J), yi, var_obs[i],
-                                dmu_z.reshape(B * J), dvar_z.reshape(B * J))
-        linear_backward_small(h_mu, w_head, dmu_z, dvar_z, head_acc_mu[:n_hw].reshape((J, K)),
-                              head_acc_var[:n_hw].reshape((J, K)), head_acc_mu[n_hw:],
-                              head_acc_var[n_hw:], True, dmu_h, dvar_h)
-        weight_delta_scale(head_var[s], head_acc_mu, head_acc_var, head_dmu, head_dvar)
-        lstm_backward_window_full(False, dmu_h.reshape((B, T, no)), dvar_h.reshape((B, T, no)),
-                                  wt, qt, mu_ga, jcb_ga, mu_c, mu_ca, jcb_ca, mu_a, m2_a,
-                                  dmu_hrec, dvar_hrec, dmu_c, dvar_c, dz_mu, dz_var, acc_mu,
-                                  acc_var, acc_t_mu, acc_t_var, dmu_in, dvar_in, mu_h, var_h,
-                                  var_c, lstm_var[s], lstm_dmu, lstm_dvar, st_mu_h, st_var_h,
-                                  st_mu_c, st_var_c)
-        _apply_deltas(lstm_mu[s], lstm_var[s], lstm_dmu, lstm_dvar, cap_factor[i], var_floor,
-                      counts[s], 0)
-        _apply_deltas(head_mu[s], head_var[s], head_dmu, head_dvar, cap_factor[i], var_floor,
-                      counts[s], 3)
+    _member_forward(s, heteroscedastic, xb, lstm_mu, lstm_var, head_mu, head_var, q, wt, s_wt, qt,
+                    zx_mu, zx_var, zx_cov, r_mu, r_var, r_cov, mu_c, var_c, mu_ga, var_ga,
+                    jcb_ga, mu_ca, var_ca, jcb_ca, mu_h, var_h, mu_a, var_a, ms_a, m2_a, st_mu_h,
+                    st_var_h, st_mu_c, st_var_c, mu_z, var_z, mu_o, var_o, jcb)
+    if heteroscedastic:
+        for p in range(yb.shape[0]):
+            yb[p], moved = _bounded(yb[p], mu_o[p, 0], var_o[p, 0] + mu_o[p, 1], k_bound)
+            bounded[s] += moved
+        _heteros_deltas(mu_o.reshape(B * J), var_o.reshape(B * J), yb,
+                        dmu_o.reshape(B * J), dvar_o.reshape(B * J))
+        _scale_deltas(jcb.reshape(B * J), dmu_o.reshape(B * J), dvar_o.reshape(B * J),
+                      dmu_z.reshape(B * J), dvar_z.reshape(B * J))
+    else:
+        for p in range(yb.shape[0]):
+            yb[p], moved = _bounded(yb[p], mu_z[p, 0], var_z[p, 0] + var_obs[p], k_bound)
+            bounded[s] += moved
+        _observation_deltas(mu_z.reshape(B * J), var_z.reshape(B * J), yb, var_obs,
+                            dmu_z.reshape(B * J), dvar_z.reshape(B * J))
+    h_mu = mu_h.reshape((B, K))
+    w_head = head_mu[s, :n_hw].reshape((J, K))
+    linear_backward_small(h_mu, w_head, dmu_z, dvar_z, head_acc_mu[:n_hw].reshape((J, K)),
+                          head_acc_var[:n_hw].reshape((J, K)), head_acc_mu[n_hw:],
+                          head_acc_var[n_hw:], True, dmu_h, dvar_h)
+    weight_delta_scale(head_var[s], head_acc_mu, head_acc_var, head_dmu, head_dvar)
+    lstm_backward_window_full(False, dmu_h.reshape((B, T, no)), dvar_h.reshape((B, T, no)),
+                              wt, qt, mu_ga, jcb_ga, mu_c, mu_ca, jcb_ca, mu_a, m2_a,
+                              dmu_hrec, dvar_hrec, dmu_c, dvar_c, dz_mu, dz_var, acc_mu,
+                              acc_var, acc_t_mu, acc_t_var, dmu_in, dvar_in, mu_h, var_h,
+                              var_c, lstm_var[s], lstm_dmu, lstm_dvar, st_mu_h, st_var_h,
+                              st_mu_c, st_var_c)
+    _apply_deltas(lstm_mu[s], lstm_var[s], lstm_dmu, lstm_dvar, cap, var_floor, counts[s], 0)
+    _apply_deltas(head_mu[s], head_var[s], head_dmu, head_dvar, cap, var_floor, counts[s], 3)

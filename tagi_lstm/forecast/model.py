@@ -41,7 +41,6 @@ from ..config import (
 )
 from ..data import (
     CALENDAR_PERIODS,
-    batches,
     fill_missing,
     rolling_windows,
     time_features,
@@ -338,16 +337,19 @@ class Forecaster(ForecasterBase):
         components["calibration"] = var * (factor - 1.0)
         return mean, var * factor, components
 
-    def _one_step(self, x, positions, y, dates, members=None, base=None) -> Forecast:
+    def _one_step(self, x, positions, y, dates, members=None, base=None,
+                  moments=None) -> Forecast:
         """Forecasts of the windows ``x`` whose targets sit at ``positions`` of ``y``
-        (``base``: their :meth:`_history_part`, when known)."""
+        (``base``: their :meth:`_history_part`, when known; ``moments``: each member's
+        ``predict(x)``, when made already)."""
         (m, s), _ = self._scale
         if base is None:
             base = self._history_part(y, positions)
+        if moments is None:
+            moments = [member.predict(x) for member in members or self.members_]
         scale2 = (s + SCALE_EPS) ** 2
         means, variances, parts = [], [], []
-        for member in members or self.members_:
-            mean_z, var_z, noise_z = member.predict(x)
+        for mean_z, var_z, noise_z in moments:
             means.append(Normalizer.unstandardize(mean_z, m, s) + base)
             parts.append({"parameters": var_z * scale2, "noise": noise_z * scale2,
                           "fed_back": np.zeros_like(var_z)})
@@ -930,15 +932,15 @@ class Forecaster(ForecasterBase):
         self._fit_one_series(client, where)
         _learn_all(self._fit_steps(y, covariates, dates, validation=validation, epochs=epochs,
                                    patience=patience, shuffle=shuffle, refit=refit,
-                                   calibrate=calibrate, progress=progress))
+                                   calibrate=calibrate, progress=progress), self.batch_size)
         return self
 
     def _fit_steps(self, y, covariates, dates, *, validation, epochs, patience, shuffle, refit,
                    calibrate, progress):
-        """:meth:`fit` on one series as a generator: it yields each TAGI update it
-        needs as ``(member, windows, targets)`` and goes on once that update is made
-        (by ``member.learn``, or with other series' updates in one round,
-        :meth:`_fit_panel`)."""
+        """:meth:`fit` on one series as a generator: it yields each epoch's TAGI
+        updates as ``(member, windows, targets)`` and goes on once they are made
+        (:func:`_learn_batches`, or with other series' updates in one round,
+        :func:`_learn_rounds`)."""
         where = "Forecaster.fit"
         y, covariates, dates = self._check_series(y, covariates, dates, where)
         epochs = check_positive_int(epochs, name="epochs", where=where)
@@ -969,15 +971,17 @@ class Forecaster(ForecasterBase):
             from tqdm.auto import tqdm
 
             bar = tqdm(total=self.ensemble * epochs, desc="fit", unit="epoch")
-        score = None
+        holdout = None
         if val is not None:
             base, obs = self._history_part(y, val[2]), y[val[2]]  # the same every epoch
 
-            def score(member):
-                pred = self._one_step(val[0], val[2], y, dates, members=[member], base=base)
+            def score(member, moments):
+                pred = self._one_step(val[0], val[2], y, dates, members=[member], base=base,
+                                      moments=[moments])
                 return (metric.log_likelihood(pred.mean, obs, pred.std),
                         metric.rmse(pred.mean, obs))
-        yield from self._train_members(x[is_train], t[is_train], score, epochs, patience,
+            holdout = (val[0], score)
+        yield from self._train_members(x[is_train], t[is_train], holdout, epochs, patience,
                                        shuffle, bar)
         if calibrate_steps:
             self.calibration_ = self._calibration(y, cov, n_train, calibrate_steps)
@@ -1046,30 +1050,31 @@ class Forecaster(ForecasterBase):
         x_val = np.concatenate([x for x, _ in held])
         t_val = np.concatenate([t for _, t in held])
         observed = ~np.isnan(t_val)
-        score = None
+        holdout = None
         if observed.any():
-            def score(member):  # pooled over the series, in standardised units
-                mean_z, var_z, noise_z = member.predict(x_val[observed])
+            def score(member, moments):  # pooled over the series, in standardised units
+                mean_z, var_z, noise_z = moments
                 std_z = np.sqrt(var_z + noise_z)
                 return (metric.log_likelihood(mean_z, t_val[observed], std_z),
                         metric.rmse(mean_z, t_val[observed]))
+            holdout = (x_val[observed], score)
         self._num_covariates = shells[0][1]._num_covariates
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=self.ensemble * epochs, desc="fit (global)", unit="epoch")
-        _learn_all(self._train_members(x_train, t_train, score, epochs, patience, shuffle,
-                                       bar))
-        if refit == "retrain" and score is not None:
+        _learn_all(self._train_members(x_train, t_train, holdout, epochs, patience, shuffle,
+                                       bar), self.batch_size)
+        if refit == "retrain" and holdout is not None:
             windows = []
             for _, shell, ys, cov, _ in shells:  # standardised on all of each series
                 shell._set_scale(ys, cov, where)
                 windows.append(shell._windows(ys, cov)[:2])
             _learn_all(self._retrain_members(np.concatenate([x for x, _ in windows]),
                                              np.concatenate([t for _, t in windows]),
-                                             patience, shuffle, bar))
-        elif refit == "online" and score is not None:
+                                             patience, shuffle, bar), self.batch_size)
+        elif refit == "online" and holdout is not None:
             for x, t in held:  # each series' held-out windows in time order
                 self._learn_windows(x, t)
         if bar is not None:
@@ -1110,14 +1115,14 @@ class Forecaster(ForecasterBase):
                       self.num_layers, self.noise, self.sigma_v, self.dtype, self.device, seed,
                       self.linear)
 
-    def _train_members(self, x, t, score, epochs, patience, shuffle, bar):
+    def _train_members(self, x, t, holdout, epochs, patience, shuffle, bar):
         """The ensemble, each member from its seed, trained on windows ``x, t`` (early
-        stopping by ``score``, see :meth:`_train`); ``history_`` gathers their epochs.
+        stopping on ``holdout``, see :meth:`_train`); ``history_`` gathers their epochs.
         A generator of TAGI updates, as :meth:`_fit_steps`."""
         self.members_ = [self._new_member(i) for i in range(self.ensemble)]
         self.history_ = []
         for i, member in enumerate(self.members_):
-            yield from self._train(member, i, x, t, score, epochs, patience, shuffle, bar)
+            yield from self._train(member, i, x, t, holdout, epochs, patience, shuffle, bar)
             self.history_ += member.history
 
     def _retrain_members(self, x, t, patience, shuffle, bar):
@@ -1133,10 +1138,13 @@ class Forecaster(ForecasterBase):
             yield from self._train(member, i, x, t, None, old.best_epoch + 1, patience,
                                    shuffle, bar)
 
-    def _train(self, member, i, x, t, score, epochs, patience, shuffle, bar):
-        """Train one member; with ``score(member) -> (log-likelihood, rmse)`` of held-out
-        one-step forecasts, stop early and keep the epoch that scores best. Yields each
-        update ``(member, windows, targets)`` for the caller to make."""
+    def _train(self, member, i, x, t, holdout, epochs, patience, shuffle, bar):
+        """Train one member; with ``holdout = (windows, score)``, ``score(member,
+        member.predict(windows)) -> (log-likelihood, rmse)`` of held-out one-step
+        forecasts, stop early and keep the epoch that scores best. Yields each epoch's
+        updates ``(member, windows, targets, held-out windows or None)`` for the caller
+        to make (:func:`_learn_batches`), who sends back the member's forecasts of the
+        held-out windows after them."""
         rng = np.random.default_rng(None if self.seed is None else self.seed + i)
         best = (-np.inf, None, None)
         waited = 0
@@ -1144,15 +1152,17 @@ class Forecaster(ForecasterBase):
             if self.noise == "scheduled":
                 member.sigma_v_now = exponential_scheduler(member.sigma_v_now,
                                                            self.sigma_v_min, self.decay, epoch)
-            for xb, tb in batches(x, t, self.batch_size, shuffle=shuffle, rng=rng):
-                yield member, xb, tb
+            order = np.arange(len(x))
+            if shuffle:
+                rng.shuffle(order)
+            moments = yield member, x[order], t[order], None if holdout is None else holdout[0]
             if bar is not None:
                 bar.update(1)
-            if score is None:
+            if holdout is None:
                 continue
             record = {"member": i, "epoch": epoch, "sigma_v": member.sigma_v_now
                       if self.noise != "heteroscedastic" else None}
-            record["val_log_likelihood"], record["val_rmse"] = score(member)
+            record["val_log_likelihood"], record["val_rmse"] = holdout[1](member, moments)
             member.history.append(record)
             if record["val_log_likelihood"] > best[0]:
                 best = (record["val_log_likelihood"], member.state_dict(),
@@ -1364,39 +1374,55 @@ class Forecaster(ForecasterBase):
                              f"column(s); got {got}")
 
 
-def _learn_all(updates) -> None:
-    """Make each TAGI update a training generator yields (:meth:`Forecaster._fit_steps`)."""
-    for member, x, t in updates:
-        member.learn(x, t)
+def _learn_batches(member, x, t, held, batch_size: int):
+    """TAGI updates of ``member`` on windows ``x`` with targets ``t``, in consecutive
+    batches of ``batch_size`` (the last may be shorter); then ``member.predict(held)``
+    (``None`` without ``held``)."""
+    for start in range(0, len(x), batch_size):
+        member.learn(x[start:start + batch_size], t[start:start + batch_size])
+    return None if held is None else member.predict(held)
+
+
+def _learn_all(steps, batch_size: int) -> None:
+    """Run a training generator (:meth:`Forecaster._fit_steps`): make each epoch of
+    updates it yields and send it the forecasts it asks for."""
+    sent = None
+    while True:
+        try:
+            member, x, t, held = steps.send(sent)
+        except StopIteration:
+            return
+        sent = _learn_batches(member, x, t, held, batch_size)
 
 
 def _learn_rounds(fits: list, batch_size: int, bar=None) -> None:
     """Run training generators (:meth:`Forecaster._fit_steps`) side by side: each
-    round takes the next update of every one still running and makes them together,
-    stacked when their members allow (:func:`~tagi_lstm.forecast.stacked.stackable`),
-    else one by one. ``bar`` advances as each one finishes."""
+    round takes the next epoch of updates of every one still running and makes them
+    together, stacked when their members allow
+    (:func:`~tagi_lstm.forecast.stacked.stackable`), else one by one, and sends each
+    the forecasts it asks for. ``bar`` advances as each one finishes."""
     running = dict(enumerate(fits))
+    sent = dict.fromkeys(running)
     stack = decided = None
     try:
         while running:
             requests = []
             for slot, steps in list(running.items()):
-                update = next(steps, None)
-                if update is None:
+                try:
+                    requests.append((slot, *steps.send(sent[slot])))
+                except StopIteration:
                     del running[slot]
                     if bar is not None:
                         bar.update(1)
-                else:
-                    requests.append((slot, *update))
             if decided is None and requests:  # the series share one architecture
                 decided = True
                 if stackable(requests[0][1], batch_size):
                     stack = StackedMembers(requests[0][1], len(fits), batch_size)
             if stack is not None:
-                stack.learn(requests)
+                results = stack.learn(requests)
             else:
-                for _, member, x, t in requests:
-                    member.learn(x, t)
+                results = [_learn_batches(*r[1:], batch_size) for r in requests]
+            sent.update((r[0], result) for r, result in zip(requests, results))
     finally:
         if stack is not None:
             stack.release()

@@ -4,11 +4,11 @@ Fitting one small network per series is much Python: a TAGI update of a
 16-unit LSTM on 8 windows of 12 steps costs a few hundred microseconds, of
 which the arithmetic is a third to a half. :class:`StackedMembers` holds the parameters
 of ``S`` members of one architecture side by side, ``(S, P)`` per layer, and
-makes a round of updates (one batch per member) in one call of the CPU
-backend's ``member_learn_series`` per worker thread: the Python cost of a round
-is that of one update, whatever ``S``, and the members run on all cores, each
-network's whole update (forward, observation, backward, step) in a row, so its
-buffers stay in cache.
+makes a round of updates (a whole epoch's batches per member) in one call of the
+CPU backend's ``member_learn_series`` per worker thread: the Python cost of a
+round is that of one update, whatever ``S`` and however many batches, and the
+members run on all cores, each network's whole update (forward, observation,
+backward, step) in a row, so its buffers stay in cache.
 
 Each member runs exactly the kernels it runs alone, in the same order, so it
 ends with bitwise the parameters of its own :meth:`Member.learn
@@ -66,8 +66,8 @@ class StackedMembers:
         slots: members learning at once.
         batch_size: most windows per batch.
 
-    Shapes: each round takes, per slot, windows ``(b, L, inputs)`` with ``b <=
-    batch_size`` and targets ``(b,)``.
+    Shapes: each round takes, per slot, windows ``(n, L, inputs)`` and targets
+    ``(n,)``, learned in batches of ``batch_size`` (the last may be shorter).
     """
 
     def __init__(self, like, slots: int, batch_size: int):
@@ -96,17 +96,17 @@ class StackedMembers:
         self._shapes.update({name: (P_head,) for name in ("head_acc_mu", "head_acc_var",
                                                            "head_dmu", "head_dvar")})
         self._shapes.update({"dmu_h": (B, K), "dvar_h": (B, K)})
+        self._shapes.update({"x_batch": (B, lstm.seq_len, lstm.input_size), "y_batch": (B,),
+                             "var_batch": (B,)})
         self._work = []  # one work space per part of a round, made as needed
         # every slot's parameters, counts and bounded observations
         self._theta = [{k: np.zeros((S, size), dt) for k in ("mu", "var")}
                        for size in (P, P_head)]
         self._counts = np.zeros((S, 6), np.int64)
         self._bounded = np.zeros(S, np.int64)
-        # each round's batches, one row per request
-        self._x = np.zeros((S, B, lstm.seq_len, lstm.input_size), dt)
-        self._y = np.full((S, B), np.nan, dt)
-        self._var_obs = np.ones((S, B), dt)
-        self._cap = np.ones(S)
+        # each request's noise variance; each batch size's update cap
+        self._var_obs = np.ones(S, dt)
+        self._caps = np.array([1.0] + [cap_factor(b) for b in range(1, B + 1)])
 
     # ---------------------------------------------------------------- slots
     def _attach(self, slot: int, member) -> None:
@@ -148,40 +148,58 @@ class StackedMembers:
             self._work.append({name: np.zeros(shape, self.dtype)
                                for name, shape in self._shapes.items()})
         work = self._work[part]
-        return tuple(work[name] for name in (*MEMBER_LSTM_BUFFERS, "lstm_dmu", "lstm_dvar",
+        return tuple(work[name] for name in ("x_batch", "y_batch", "var_batch",
+                                             *MEMBER_LSTM_BUFFERS, "lstm_dmu", "lstm_dvar",
                                              *MEMBER_HEAD_BUFFERS))
 
-    def learn(self, requests) -> None:
-        """One TAGI update per request ``(slot, member, x, t)``: ``member`` (in
-        ``slot``, at most one request per slot) learns windows ``x`` ``(b, L,
-        inputs)`` with standardised targets ``t`` ``(b,)`` (NaN skipped), exactly as
-        ``member.learn(x, t)`` would."""
+    def learn(self, requests) -> list:
+        """TAGI updates per request ``(slot, member, x, t, x_held)``: ``member`` (in
+        ``slot``, at most one request per slot) learns windows ``x`` ``(n, L, inputs)``
+        with standardised targets ``t`` ``(n,)`` (NaN skipped) in consecutive batches of
+        ``batch_size`` rows, exactly as ``member.learn`` on each batch in turn would;
+        then forecasts the windows ``x_held`` (or none: ``None``).
+
+        Returns:
+            per request, ``member.predict(x_held)`` (``None`` without ``x_held``).
+        """
         if not requests:
-            return
-        x, y = self._x, self._y
-        slots = np.empty(len(requests), np.int64)
-        for i, (slot, member, xb, tb) in enumerate(requests):
+            return []
+        n = len(requests)
+        slots, count, held_count = (np.zeros(n, np.int64) for _ in range(3))
+        for i, (slot, member, xb, _, held) in enumerate(requests):
             self._attach(slot, member)
-            b = len(xb)
-            x[i, :b] = xb
-            x[i, b:] = 0
-            y[i, :b] = tb
-            y[i, b:] = np.nan
-            self._cap[i] = cap_factor(b)
             if not self.heteroscedastic:
                 self._var_obs[i] = member.sigma_v_now ** 2
-            slots[i] = slot
-        parts = min(len(requests), _workers.count())
-        bounds = [len(requests) * j // parts for j in range(parts + 1)]
+            slots[i], count[i] = slot, len(xb)
+            held_count[i] = 0 if held is None else len(held)
+        x, y = (np.concatenate([r[k] for r in requests]).astype(self.dtype, copy=False)
+                for k in (2, 3))
+        x_held = np.concatenate([x[:0]] + [r[4] for r in requests if r[4] is not None]
+                                ).astype(self.dtype, copy=False)
+        out = [np.zeros(len(x_held), self.dtype) for _ in range(3)]
+        first, held_first = (np.cumsum(c) - c for c in (count, held_count))
+        # one part per worker thread, each about the same number of windows
+        cum, workers = np.cumsum(count + held_count), _workers.count()
+        cuts = np.searchsorted(cum, cum[-1] * np.arange(1, workers) / workers)
+        bounds = np.unique(np.concatenate([[0], np.minimum(cuts + 1, n), [n]]))
         lstm, head = self._theta
-        spaces = [self._work_space(j) for j in range(parts)]
+        spaces = [self._work_space(j) for j in range(len(bounds) - 1)]
 
         def run(j0, j1):
             for j in range(j0, j1):
                 a, b = bounds[j], bounds[j + 1]
                 self._bk.member_learn_series(
-                    slots[a:b], self.heteroscedastic, self._max_innovation, x[a:b], y[a:b],
-                    self._var_obs[a:b], self._cap[a:b], VAR_FLOOR, lstm["mu"], lstm["var"],
+                    slots[a:b], self.heteroscedastic, self._max_innovation, x, y, first[a:b],
+                    count[a:b], self._var_obs[a:b], self._caps, VAR_FLOOR, x_held,
+                    held_first[a:b], held_count[a:b], *out, lstm["mu"], lstm["var"],
                     head["mu"], head["var"], self._counts, self._bounded, *spaces[j])
 
-        self._bk.split_rows(run, parts)
+        self._bk.split_rows(run, len(bounds) - 1)
+        mean, var, noise = (o.astype(np.float64) for o in out)
+        results = []
+        for i, (_, member, _, _, held) in enumerate(requests):
+            rows = slice(held_first[i], held_first[i] + held_count[i])
+            results.append(None if held is None else (
+                mean[rows], var[rows], noise[rows] if self.heteroscedastic
+                else np.full(held_count[i], member.sigma_v_now ** 2)))
+        return results
