@@ -930,9 +930,10 @@ class Forecaster(ForecasterBase):
                             calibrate=calibrate)
             return self
         self._fit_one_series(client, where)
-        _learn_all(self._fit_steps(y, covariates, dates, validation=validation, epochs=epochs,
-                                   patience=patience, shuffle=shuffle, refit=refit,
-                                   calibrate=calibrate, progress=progress), self.batch_size)
+        steps = self._fit_steps(y, covariates, dates, validation=validation, epochs=epochs,
+                                patience=patience, shuffle=shuffle, refit=refit,
+                                calibrate=calibrate, progress=progress)
+        _learn_rounds([steps], self.batch_size)
         return self
 
     def _fit_steps(self, y, covariates, dates, *, validation, epochs, patience, shuffle, refit,
@@ -1064,16 +1065,16 @@ class Forecaster(ForecasterBase):
             from tqdm.auto import tqdm
 
             bar = tqdm(total=self.ensemble * epochs, desc="fit (global)", unit="epoch")
-        _learn_all(self._train_members(x_train, t_train, holdout, epochs, patience, shuffle,
-                                       bar), self.batch_size)
+        _learn_rounds([self._train_members(x_train, t_train, holdout, epochs, patience,
+                                           shuffle, bar)], self.batch_size)
         if refit == "retrain" and holdout is not None:
             windows = []
             for _, shell, ys, cov, _ in shells:  # standardised on all of each series
                 shell._set_scale(ys, cov, where)
                 windows.append(shell._windows(ys, cov)[:2])
-            _learn_all(self._retrain_members(np.concatenate([x for x, _ in windows]),
-                                             np.concatenate([t for _, t in windows]),
-                                             patience, shuffle, bar), self.batch_size)
+            _learn_rounds([self._retrain_members(np.concatenate([x for x, _ in windows]),
+                                                 np.concatenate([t for _, t in windows]),
+                                                 patience, shuffle, bar)], self.batch_size)
         elif refit == "online" and holdout is not None:
             for x, t in held:  # each series' held-out windows in time order
                 self._learn_windows(x, t)
@@ -1383,24 +1384,13 @@ def _learn_batches(member, x, t, held, batch_size: int):
     return None if held is None else member.predict(held)
 
 
-def _learn_all(steps, batch_size: int) -> None:
-    """Run a training generator (:meth:`Forecaster._fit_steps`): make each epoch of
-    updates it yields and send it the forecasts it asks for."""
-    sent = None
-    while True:
-        try:
-            member, x, t, held = steps.send(sent)
-        except StopIteration:
-            return
-        sent = _learn_batches(member, x, t, held, batch_size)
-
-
 def _learn_rounds(fits: list, batch_size: int, bar=None) -> None:
-    """Run training generators (:meth:`Forecaster._fit_steps`) side by side: each
-    round takes the next epoch of updates of every one still running and makes them
-    together, stacked when their members allow
-    (:func:`~tagi_lstm.forecast.stacked.stackable`), else one by one, and sends each
-    the forecasts it asks for. ``bar`` advances as each one finishes."""
+    """Run training generators (:meth:`Forecaster._fit_steps`; one for a single
+    series or a global model) side by side: each round takes the next epoch of
+    updates of every one still running and makes them together, stacked when their
+    members allow (:func:`~tagi_lstm.forecast.stacked.stackable`: a whole round in
+    one kernel call per thread), else batch by batch, and sends each the forecasts
+    it asks for. ``bar`` advances as each one finishes."""
     running = dict(enumerate(fits))
     sent = dict.fromkeys(running)
     stack = decided = None
