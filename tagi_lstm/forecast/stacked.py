@@ -144,13 +144,13 @@ class StackedMembers:
 
     # ---------------------------------------------------------------- learn
     def _work_space(self, part: int) -> tuple:
+        """The kernel's work arrays for one part of a round, in its parameter order."""
         while len(self._work) <= part:
-            self._work.append({name: np.zeros(shape, self.dtype)
-                               for name, shape in self._shapes.items()})
-        work = self._work[part]
-        return tuple(work[name] for name in ("x_batch", "y_batch", "var_batch",
-                                             *MEMBER_LSTM_BUFFERS, "lstm_dmu", "lstm_dvar",
-                                             *MEMBER_HEAD_BUFFERS))
+            work = {name: np.zeros(shape, self.dtype) for name, shape in self._shapes.items()}
+            self._work.append(tuple(work[name] for name in (
+                "x_batch", "y_batch", "var_batch", *MEMBER_LSTM_BUFFERS, "lstm_dmu",
+                "lstm_dvar", *MEMBER_HEAD_BUFFERS)))
+        return self._work[part]
 
     def learn(self, requests) -> list:
         """TAGI updates per request ``(slot, member, x, t, x_held)``: ``member`` (in
@@ -178,10 +178,11 @@ class StackedMembers:
                                 ).astype(self.dtype, copy=False)
         out = [np.zeros(len(x_held), self.dtype) for _ in range(3)]
         first, held_first = (np.cumsum(c) - c for c in (count, held_count))
-        # one part per worker thread, each about the same number of windows
-        cum, workers = np.cumsum(count + held_count), _workers.count()
-        cuts = np.searchsorted(cum, cum[-1] * np.arange(1, workers) / workers)
-        bounds = np.unique(np.concatenate([[0], np.minimum(cuts + 1, n), [n]]))
+        bounds, workers = [0, n], min(n, _workers.count())
+        if workers > 1:  # one part per worker thread, each about the same number of windows
+            cum = np.cumsum(count + held_count)
+            cuts = np.searchsorted(cum, cum[-1] * np.arange(1, workers) / workers)
+            bounds = np.unique(np.concatenate([[0], np.minimum(cuts + 1, n), [n]]))
         lstm, head = self._theta
         spaces = [self._work_space(j) for j in range(len(bounds) - 1)]
 
