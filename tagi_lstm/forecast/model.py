@@ -894,8 +894,9 @@ class Forecaster(ForecasterBase):
             client: a ``dask.distributed.Client``: a panel's series are fitted
                 on its workers, in blocks (the same forecasts as in this
                 process); None fits them here. Either way a block of series
-                trains together: each round makes one TAGI update of every
-                series, in one kernel call per layer where the networks allow
+                trains together: each round makes an epoch of TAGI updates of
+                every series and scores its held-out tail, in one kernel call
+                per thread where the networks allow
                 (:mod:`~tagi_lstm.forecast.stacked`), and each series ends
                 bitwise as it would alone.
             static: with ``mode="global"``, static covariates of the panel's
@@ -1000,7 +1001,7 @@ class Forecaster(ForecasterBase):
 
     def _fit_here(self, series, fit: dict, bar) -> list:
         """A local panel fitted in this process: every series' :meth:`_fit_steps` runs
-        side by side, and each round makes one update of every series at once
+        side by side, and each round makes an epoch of updates of every series at once
         (:class:`~tagi_lstm.forecast.stacked.StackedMembers`, where the members can be
         stacked: the Python cost of a round is that of one update). Each series gets
         bitwise the forecaster it gets alone."""
