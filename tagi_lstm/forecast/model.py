@@ -940,9 +940,9 @@ class Forecaster(ForecasterBase):
     def _fit_steps(self, y, covariates, dates, *, validation, epochs, patience, shuffle, refit,
                    calibrate, progress):
         """:meth:`fit` on one series as a generator: it yields each epoch's TAGI
-        updates as ``(member, windows, targets)`` and goes on once they are made
-        (:func:`_learn_batches`, or with other series' updates in one round,
-        :func:`_learn_rounds`)."""
+        updates as ``(member, windows, targets, held-out windows or None)`` and goes
+        on once they are made and the member's forecasts of the held-out windows are
+        sent back (by :func:`_learn_rounds`, alone or beside other series)."""
         where = "Forecaster.fit"
         y, covariates, dates = self._check_series(y, covariates, dates, where)
         epochs = check_positive_int(epochs, name="epochs", where=where)
@@ -1003,7 +1003,7 @@ class Forecaster(ForecasterBase):
         """A local panel fitted in this process: every series' :meth:`_fit_steps` runs
         side by side, and each round makes an epoch of updates of every series at once
         (:class:`~tagi_lstm.forecast.stacked.StackedMembers`, where the members can be
-        stacked: the Python cost of a round is that of one update). Each series gets
+        stacked: the Python cost of a round is that of one kernel call). Each series gets
         bitwise the forecaster it gets alone."""
         shells = [type(self)(**self._config()) for _ in series]
         _learn_rounds([shell._fit_steps(s.y, None, s.dates, progress=False, **fit)

@@ -4,11 +4,13 @@ Fitting one small network per series is much Python: a TAGI update of a
 16-unit LSTM on 8 windows of 12 steps costs a few hundred microseconds, of
 which the arithmetic is a third to a half. :class:`StackedMembers` holds the parameters
 of ``S`` members of one architecture side by side, ``(S, P)`` per layer, and
-makes a round of updates (a whole epoch's batches per member) in one call of the
-CPU backend's ``member_learn_series`` per worker thread: the Python cost of a
-round is that of one update, whatever ``S`` and however many batches, and the
-members run on all cores, each network's whole update (forward, observation,
-backward, step) in a row, so its buffers stay in cache.
+makes a round of updates (a whole epoch's batches per member, then its
+forecasts of held-out windows for early stopping) in one call of the CPU
+backend's ``member_learn_series`` per worker thread: the Python cost of a round
+is that of one call, whatever ``S`` and however many batches, and the members
+run on all cores, each network's whole update (forward, observation, backward,
+step) in a row, so its buffers stay in cache. A single network (one series, or
+a global model) learns through it too, as a round of one.
 
 Each member runs exactly the kernels it runs alone, in the same order, so it
 ends with bitwise the parameters of its own :meth:`Member.learn
