@@ -6,7 +6,7 @@ import copy
 import numpy as np
 import pytest
 
-from tagi_lstm.forecast import Forecaster, stacked
+from tagi_lstm.forecast import Forecaster, model, stacked
 from tagi_lstm.forecast.member import Member
 from tagi_lstm.forecast.stacked import StackedMembers, stackable
 
@@ -147,3 +147,28 @@ def test_a_panel_whose_networks_cannot_stack_fits_in_rounds_one_by_one(monkeypat
         series = y[:, j][~np.isnan(y[:, j])]
         one = make().fit(series, epochs=3, progress=False).forecast(4)
         np.testing.assert_array_equal(fc[j].mean, one.mean)
+
+
+@pytest.mark.parametrize("settings", [
+    {"mode": "local", "noise": "heteroscedastic"},   # one series: a round of one network
+    {"mode": "local", "noise": "fixed", "ensemble": 2},
+    {"mode": "global", "noise": "heteroscedastic"},  # one network over the panel
+])
+def test_fits_learn_in_the_stacked_kernel_as_through_the_layers(monkeypatch, settings):
+    """A fit whose network can stack runs its epochs (and the held-out forecasts that
+    stop it early) in the stacked kernel; with stacking turned off the same epochs run
+    batch by batch through the layers. Both give bitwise the same model."""
+    y = _panel()
+    data = y if settings["mode"] == "global" else y[:, 0]
+    make = lambda: Forecaster(lookback=L, hidden_size=H, seed=3, **settings)  # noqa: E731
+    calls = _count_rounds(monkeypatch)
+    stacked_fit = make().fit(data, epochs=6, patience=2, progress=False)
+    rounds = len(calls)
+    assert rounds  # it did learn in the stacked kernel
+    monkeypatch.setattr(model, "stackable", lambda *a: False)
+    layered = make().fit(data, epochs=6, patience=2, progress=False)
+    assert len(calls) == rounds  # ... and this one did not
+    a, b = stacked_fit.forecast(5), layered.forecast(5)
+    np.testing.assert_array_equal(a.mean, b.mean)
+    np.testing.assert_array_equal(a.std, b.std)
+    assert stacked_fit.history_ == layered.history_
