@@ -124,7 +124,8 @@ def test_a_local_panel_fits_in_stacked_rounds_each_series_as_alone(monkeypatch, 
     make = lambda: Forecaster(lookback=L, hidden_size=H, seed=5, **settings)  # noqa: E731
     calls = _count_rounds(monkeypatch)
     panel = make().fit(y, epochs=4, patience=2, refit=refit, progress=False)
-    assert calls and max(calls) == y.shape[1]  # the rounds held every series at once
+    # the rounds held every member of every series at once
+    assert calls and max(calls) == y.shape[1] * settings.get("ensemble", 1)
     fc = panel.forecast(5)
     for j in range(y.shape[1]):
         series = y[:, j][~np.isnan(y[:, j])]

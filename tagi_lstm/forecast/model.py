@@ -1118,14 +1118,13 @@ class Forecaster(ForecasterBase):
                       self.linear)
 
     def _train_members(self, x, t, holdout, epochs, patience, shuffle, bar):
-        """The ensemble, each member from its seed, trained on windows ``x, t`` (early
-        stopping on ``holdout``, see :meth:`_train`); ``history_`` gathers their epochs.
-        A generator of TAGI updates, as :meth:`_fit_steps`."""
+        """The ensemble, each member from its seed, trained side by side on windows
+        ``x, t`` (early stopping on ``holdout``, see :meth:`_train`); ``history_``
+        gathers their epochs. A generator of TAGI updates, as :meth:`_fit_steps`."""
         self.members_ = [self._new_member(i) for i in range(self.ensemble)]
-        self.history_ = []
-        for i, member in enumerate(self.members_):
-            yield from self._train(member, i, x, t, holdout, epochs, patience, shuffle, bar)
-            self.history_ += member.history
+        yield from _together([self._train(member, i, x, t, holdout, epochs, patience, shuffle,
+                                          bar) for i, member in enumerate(self.members_)])
+        self.history_ = [record for member in self.members_ for record in member.history]
 
     def _retrain_members(self, x, t, patience, shuffle, bar):
         """``refit="retrain"``: each member trained afresh (same seed) on ``x, t`` for
@@ -1133,20 +1132,20 @@ class Forecaster(ForecasterBase):
         if bar is not None:
             bar.reset(total=sum(m.best_epoch + 1 for m in self.members_))
             bar.set_description("refit")
-        for i, old in enumerate(self.members_):
-            member = self._new_member(i)
-            member.history, member.best_epoch = old.history, old.best_epoch
-            self.members_[i] = member
-            yield from self._train(member, i, x, t, None, old.best_epoch + 1, patience,
-                                   shuffle, bar)
+        old, self.members_ = self.members_, [self._new_member(i) for i in range(self.ensemble)]
+        for member, before in zip(self.members_, old):
+            member.history, member.best_epoch = before.history, before.best_epoch
+        yield from _together([self._train(member, i, x, t, None, member.best_epoch + 1,
+                                          patience, shuffle, bar)
+                              for i, member in enumerate(self.members_)])
 
     def _train(self, member, i, x, t, holdout, epochs, patience, shuffle, bar):
         """Train one member; with ``holdout = (windows, score)``, ``score(member,
         member.predict(windows)) -> (log-likelihood, rmse)`` of held-out one-step
         forecasts, stop early and keep the epoch that scores best. Yields each epoch's
-        updates ``(member, windows, targets, held-out windows or None)`` for the caller
-        to make (:func:`_learn_batches`), who sends back the member's forecasts of the
-        held-out windows after them."""
+        updates as ``{i: (member, windows, targets, held-out windows or None)}`` for the
+        caller to make (:func:`_learn_rounds`), who sends back ``{i: the member's
+        forecasts of the held-out windows}`` after them."""
         rng = np.random.default_rng(None if self.seed is None else self.seed + i)
         best = (-np.inf, None, None)
         waited = 0
@@ -1157,7 +1156,8 @@ class Forecaster(ForecasterBase):
             order = np.arange(len(x))
             if shuffle:
                 rng.shuffle(order)
-            moments = yield member, x[order], t[order], None if holdout is None else holdout[0]
+            held = None if holdout is None else holdout[0]
+            moments = (yield {i: (member, x[order], t[order], held)})[i]
             if bar is not None:
                 bar.update(1)
             if holdout is None:
@@ -1385,35 +1385,59 @@ def _learn_batches(member, x, t, held, batch_size: int):
     return None if held is None else member.predict(held)
 
 
+def _together(generators, done=None):
+    """Training generators run side by side, as one: each round it yields the requests
+    of every one still running, ``{(index, key): request}`` for each one's ``{key:
+    request}``, and sends each the results of its own, ``{key: result}``; ``done(index)``
+    is called as each one finishes."""
+    running = dict(enumerate(generators))
+    sent = dict.fromkeys(running)
+    while running:
+        requests = {}
+        for index, steps in list(running.items()):
+            try:
+                mine = steps.send(sent[index])
+            except StopIteration:
+                del running[index]
+                if done is not None:
+                    done(index)
+                continue
+            requests.update(((index, key), request) for key, request in mine.items())
+        if not requests:
+            return
+        results = yield requests
+        sent = {index: {} for index in running}
+        for (index, key), result in results.items():
+            sent[index][key] = result
+
+
 def _learn_rounds(fits: list, batch_size: int, bar=None) -> None:
     """Run training generators (:meth:`Forecaster._fit_steps`; one for a single
     series or a global model) side by side: each round takes the next epoch of
-    updates of every one still running and makes them together, stacked when their
-    members allow (:func:`~tagi_lstm.forecast.stacked.stackable`: a whole round in
-    one kernel call per thread), else batch by batch, and sends each the forecasts
-    it asks for. ``bar`` advances as each one finishes."""
-    running = dict(enumerate(fits))
-    sent = dict.fromkeys(running)
-    stack = decided = None
+    updates of every member of every one still running and makes them together,
+    stacked when their members allow (:func:`~tagi_lstm.forecast.stacked.stackable`:
+    a whole round in one kernel call per thread), else batch by batch, and sends each
+    the forecasts it asks for. ``bar`` advances as each one finishes."""
+    rounds = _together(fits, None if bar is None else lambda _: bar.update(1))
+    slots, stack, results = {}, None, None
     try:
-        while running:
-            requests = []
-            for slot, steps in list(running.items()):
-                try:
-                    requests.append((slot, *steps.send(sent[slot])))
-                except StopIteration:
-                    del running[slot]
-                    if bar is not None:
-                        bar.update(1)
-            if decided is None and requests:  # the series share one architecture
-                decided = True
-                if stackable(requests[0][1], batch_size):
-                    stack = StackedMembers(requests[0][1], len(fits), batch_size)
+        while True:
+            try:
+                requests = rounds.send(results)
+            except StopIteration:
+                break
+            keys = list(requests)
+            if not slots:  # the first round holds every member, all of one architecture
+                like = requests[keys[0]][0]
+                if stackable(like, batch_size):
+                    stack = StackedMembers(like, len(keys), batch_size)
+            for key in keys:  # a member keeps its slot; a refit's new member takes it over
+                slots.setdefault(key, len(slots))
             if stack is not None:
-                results = stack.learn(requests)
+                out = stack.learn([(slots[key], *requests[key]) for key in keys])
             else:
-                results = [_learn_batches(*r[1:], batch_size) for r in requests]
-            sent.update((r[0], result) for r, result in zip(requests, results))
+                out = [_learn_batches(*requests[key], batch_size) for key in keys]
+            results = dict(zip(keys, out))
     finally:
         if stack is not None:
             stack.release()
