@@ -151,8 +151,10 @@ class Forecaster(ForecasterBase):
         linear: add a Bayesian linear autoregression on the window beside the
             LSTM; their forecasts add (see
             :class:`~tagi_lstm.forecast.member.Member`).
-        ensemble: networks trained from seeds ``seed, seed + 1, ...``; their
-            forecasts are combined by mixture moments.
+        ensemble: networks trained from seeds ``seed, seed + 1, ...``, side by
+            side (on every CPU thread where they can be stacked,
+            :mod:`~tagi_lstm.forecast.stacked`); their forecasts are combined by
+            mixture moments.
         max_history: steps of the series kept after ``fit`` and ``update`` (at
             least ``lookback`` plus what differencing needs); ``None`` keeps all.
             Set it for endless streaming: memory stays bounded (``n_seen_``
