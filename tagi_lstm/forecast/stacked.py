@@ -181,10 +181,12 @@ class StackedMembers:
         out = [np.zeros(len(x_held), self.dtype) for _ in range(3)]
         first, held_first = (np.cumsum(c) - c for c in (count, held_count))
         bounds, workers = [0, n], min(n, _workers.count())
-        if workers > 1:  # one part per worker thread, each about the same number of windows
-            cum = np.cumsum(count + held_count)
-            cuts = np.searchsorted(cum, cum[-1] * np.arange(1, workers) / workers)
-            bounds = np.unique(np.concatenate([[0], np.minimum(cuts + 1, n), [n]]))
+        if workers > 1:  # one part per worker thread, each about the same number of windows:
+            # a request goes to the part its middle window falls in
+            windows = count + held_count
+            middle = np.cumsum(windows) - windows / 2
+            cuts = np.searchsorted(middle, windows.sum() * np.arange(1, workers) / workers)
+            bounds = np.unique(np.concatenate([[0], cuts, [n]]))
         lstm, head = self._theta
         spaces = [self._work_space(j) for j in range(len(bounds) - 1)]
 
