@@ -41,6 +41,7 @@ from ..config import (
 )
 from ..data import (
     CALENDAR_PERIODS,
+    batches,
     fill_missing,
     rolling_windows,
     time_features,
@@ -1056,11 +1057,13 @@ class Forecaster(ForecasterBase):
         observed = ~np.isnan(t_val)
         holdout = None
         if observed.any():
+            t_seen = t_val[observed]  # the same every epoch
+
             def score(member, moments):  # pooled over the series, in standardised units
                 mean_z, var_z, noise_z = moments
                 std_z = np.sqrt(var_z + noise_z)
-                return (metric.log_likelihood(mean_z, t_val[observed], std_z),
-                        metric.rmse(mean_z, t_val[observed]))
+                return (metric.log_likelihood(mean_z, t_seen, std_z),
+                        metric.rmse(mean_z, t_seen))
             holdout = (x_val[observed], score)
         self._num_covariates = shells[0][1]._num_covariates
         bar = None
@@ -1382,8 +1385,8 @@ def _learn_batches(member, x, t, held, batch_size: int):
     """TAGI updates of ``member`` on windows ``x`` with targets ``t``, in consecutive
     batches of ``batch_size`` (the last may be shorter); then ``member.predict(held)``
     (``None`` without ``held``)."""
-    for start in range(0, len(x), batch_size):
-        member.learn(x[start:start + batch_size], t[start:start + batch_size])
+    for xb, tb in batches(x, t, batch_size):
+        member.learn(xb, tb)
     return None if held is None else member.predict(held)
 
 
