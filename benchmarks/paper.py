@@ -191,8 +191,10 @@ def main(argv=None) -> None:
                                     ensemble=len(seeds), validation=val, epochs=args.epochs,
                                     seed=seeds[0], hidden_size=args.hidden, calendar=calendar)
             for row in model.auto_:
+                left = f"({row['left_out']} series too short left out) " \
+                    if "left_out" in row else ""
                 print(f"global_auto: {row['settings']} scaled CRPS {row['crps']:.4f} "
-                      f"{row.get('error', '')}")
+                      f"{left}{row.get('error', '')}")
             models.append((model, False))
         elif kind in ("forecaster", "global"):
             models += [(make(kind, lookback, season, seeds, seasonal_difference=sd,

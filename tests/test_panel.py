@@ -256,6 +256,43 @@ def test_auto_chooses_a_global_panels_settings_on_the_series_ends():
     assert model.forecast(6).mean.shape == (6, N)
 
 
+@pytest.mark.parametrize("start", [56, 60])
+def test_auto_leaves_a_series_too_short_for_a_candidate_out_of_its_comparison(start):
+    from tagi_lstm import metric
+
+    y, dates = _panel()
+    y[:start, 1] = np.nan  # 40 or 36 steps; 34 or 30 once the last 6 are held out
+    model = Forecaster.auto(y, dates=dates, season=12, horizon=6, ensemble=1, epochs=2,
+                            hidden_size=4, progress=False)
+    rows = {(r["settings"]["lookback"], r["settings"]["seasonal_difference"]): r
+            for r in model.auto_}
+    assert len(rows) == 4 and not any("left_out" in rows[12, sd] for sd in (False, True))
+    last = rows[24, True]  # a window of 24 + 12 (differencing) + 1 = 37 steps
+    assert last["left_out"] == 1
+    if start == 60:  # not even the whole series holds a window: no candidate
+        assert last["crps"] == np.inf and "too short" in last["error"]
+        common = [0, 1, 2]
+    else:  # fitted without series 1; every candidate compared on series 0 and 2
+        assert np.isfinite(last["crps"])
+        common = [0, 2]
+    # scores by hand, on the series every fitted candidate forecast
+    inner = {j: y[start:-6, j] if j == 1 else y[:-6, j] for j in range(N)}
+    inner_dates = {j: dates[start:-6] if j == 1 else dates[:-6] for j in range(N)}
+    scale = np.array([np.mean(np.abs(np.diff(inner[j]))) for j in common])
+    held = y[-6:, common]
+    for (lookback, sd), row in rows.items():
+        if not np.isfinite(row["crps"]):
+            continue
+        keep = [j for j in range(N) if len(inner[j]) > lookback + 12 * sd]
+        fc = Forecaster(lookback=lookback, seasonal_difference=sd, season=12, hidden_size=4,
+                        mode="global", seed=0).fit(
+            {j: inner[j] for j in keep}, dates={j: inner_dates[j] for j in keep}, epochs=2,
+            progress=False).forecast(6)
+        cols = [keep.index(j) for j in common]
+        expected = metric.crps(fc.mean[:, cols] / scale, held / scale, fc.std[:, cols] / scale)
+        assert row["crps"] == pytest.approx(expected, rel=1e-12)
+
+
 def test_a_hybrid_panel_backtests_updates_and_saves(tmp_path):
     y, dates = _panel()
     model = _small(HybridForecaster).fit(y, dates=dates, epochs=2, progress=False)

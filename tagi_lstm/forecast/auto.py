@@ -308,11 +308,16 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
     """Settings of a global panel forecaster, chosen on the series' own ends.
 
     Every candidate (lookback of :func:`_lookbacks`, with and without seasonal
-    differencing when there is a season) is fitted by ``make(**settings)`` to
-    the panel without each series' last ``horizon`` steps and forecasts them;
-    the score is the mean CRPS over series and steps with each series scaled
-    by the mean absolute change between its steps (as MASE scales errors), so
-    that large series do not decide alone.
+    differencing when there is a season) is
+    fitted by ``make(**settings)`` to the panel without each series' last
+    ``horizon`` steps and forecasts them; the score is the mean CRPS over
+    series and steps with each series scaled by the mean absolute change
+    between its steps (as MASE scales errors), so that large series do not
+    decide alone. A series too short for a candidate's window once its last
+    steps are held out is left out of that candidate's fit, and the
+    candidates are compared on the series every one of them forecast; a
+    candidate that some series is too short for even with those steps cannot
+    be fitted.
 
     Args:
         make: ``make(**settings)`` builds an unfitted global forecaster.
@@ -344,25 +349,42 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(candidates), desc="auto (panel)", unit="candidate")
-    report = []
+    report, scaled = [], []
     for settings in candidates:
         start = time.perf_counter()
-        row = {"stage": "panel", "settings": settings}
+        row = {"stage": "panel", "settings": settings, "crps": float(np.inf)}
+        model = make(**settings)
+        # one window needs min_history + 1 steps
+        fitted = np.array([len(y) > model.min_history for y in inner.values()])
+        mean = std = None
         try:
-            fc = make(**settings).fit(inner, dates=dates, validation=validation,
-                                      epochs=epochs, patience=patience, progress=False,
-                                      static=static).forecast(horizon)
-            seen = ~np.isnan(held)
-            row["crps"] = metric.crps((fc.mean / scale)[seen], (held / scale)[seen],
-                                      (fc.std / scale)[seen])
+            if shortest <= model.min_history or not fitted.any():
+                raise ValueError(f"a series of {shortest} steps is too short for one window "
+                                 f"({model.min_history + 1} steps)")
+            ids = [s.id for s, keep in zip(series, fitted) if keep]
+            fc = model.fit({i: inner[i] for i in ids},
+                           dates=None if dates is None else {i: dates[i] for i in ids},
+                           validation=validation, epochs=epochs, patience=patience,
+                           progress=False, static=static).forecast(horizon)
+            mean, std = np.full(held.shape, np.nan), np.full(held.shape, np.nan)
+            mean[:, fitted], std[:, fitted] = fc.mean / scale[fitted], fc.std / scale[fitted]
         except ValueError as exc:  # a series too short for these settings
-            row["crps"], row["error"] = float(np.inf), str(exc).splitlines()[0]
+            row["error"] = str(exc).splitlines()[0]
+        if not fitted.all():
+            row["left_out"] = int((~fitted).sum())
         row["seconds"] = time.perf_counter() - start
         report.append(row)
+        scaled.append((fitted, mean, std))
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
+    common = np.logical_and.reduce([f for f, m, _ in scaled if m is not None]
+                                   or [np.zeros(len(series), bool)])
+    seen = ~np.isnan(held) & common
+    for row, (_, mean, std) in zip(report, scaled):
+        if mean is not None and seen.any():
+            row["crps"] = metric.crps(mean[seen], (held / scale)[seen], std[seen])
     best = min(report, key=lambda r: r["crps"])
     if not np.isfinite(best["crps"]):
         raise ValueError(f"Forecaster.auto: no candidate could be fitted to the panel "
