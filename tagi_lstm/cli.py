@@ -22,7 +22,7 @@ from .dates import check_dates
 from .forecast import METHODS, NOISE_MODES, Forecaster
 
 #: Forecaster settings the command line can fix, at their defaults.
-DEFAULTS = {"num_layers": 1, "method": "linearized", "calendar": ()}
+DEFAULTS = {"num_layers": 1, "method": "linearized", "calendar": (), "transform": None}
 
 _MISSING = {"", "na", "nan", "null", "none", "n/a"}
 
@@ -175,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--noise", choices=NOISE_MODES, default="heteroscedastic",
                     help="observation noise: fixed, scheduled (decayed per epoch) or learned "
                          "per step (default: %(default)s)")
+    fc.add_argument("--transform", choices=("sqrt", "log"),
+                    help="model sqrt(y) or log(y), for a series whose noise grows with its "
+                         "level (default: y itself; --auto tries sqrt on a series without "
+                         "negative values)")
     fc.add_argument("--difference", action="store_true",
                     help="model first differences (for a series with a trend)")
     fc.add_argument("--season", type=int, metavar="M",
@@ -194,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "on a backtest of the data, and whether the LSTM / local-level "
                          "hybrid does better (ignores --lookback, --hidden, --noise, "
                          "--difference, --seasonal-difference; --calendar, --layers, "
-                         "--method and --calibrate leave the hybrid out)")
+                         "--method, --transform and --calibrate leave the hybrid out)")
     fc.add_argument("--calendar", default="", metavar="LIST",
                     help="comma-separated calendar covariates from the timestamps: "
                          f"{', '.join(CALENDAR_PERIODS)} (default: none)")
@@ -239,7 +243,8 @@ def run_forecast(args) -> None:
         raise CLIError("--calendar needs timestamps: give --time-col")
     if args.horizon < 1:
         raise CLIError(f"--horizon must be a positive number of steps; got {args.horizon}")
-    fixed = {"num_layers": args.layers, "method": args.method, "calendar": calendar}
+    fixed = {"num_layers": args.layers, "method": args.method, "calendar": calendar,
+             "transform": args.transform}
     # only what the user changed, so that --auto may still pick the hybrid
     fixed = {k: v for k, v in fixed.items() if v != DEFAULTS[k]}
     fixed["seed"] = args.seed

@@ -43,6 +43,13 @@ def test_forecast_writes_csv_and_plot(good_csv, tmp_path, capsys):
     assert capsys.readouterr().out == ""
 
 
+def _written(out, args) -> list:
+    """Run the command quietly with ``--output out``; the rows of the CSV it wrote."""
+    assert main([*args, "--output", str(out), "--quiet"]) == 0
+    with open(out) as fh:
+        return list(csv.reader(fh))
+
+
 def _error_line(capsys, args):
     rc = main(args)
     err = capsys.readouterr().err
@@ -103,6 +110,24 @@ def test_auto_chooses_settings_and_reports_them(good_csv, tmp_path, capsys):
     assert len(rows) == 8 and rows[1][0][:10] == "2024-05-30"
 
 
+def test_transform_models_the_square_root_and_names_bad_values(good_csv, tmp_path, capsys):
+    from tagi_lstm.cli import read_csv
+    from tagi_lstm.forecast import Forecaster
+
+    rows = _written(tmp_path / "sqrt.csv", ["forecast", str(good_csv), "--target", "sales",
+                                            "--time-col", "date", "--lookback", "7",
+                                            "--horizon", "3", "--epochs", "2", "--hidden",
+                                            "4", "--transform", "sqrt"])
+    mean = np.array([float(r[1]) for r in rows[1:]])
+    y, dates = read_csv(str(good_csv), "sales", "date")
+    model = Forecaster(7, 4, transform="sqrt", seed=0).fit(y, dates=dates, epochs=2,
+                                                           progress=False)
+    np.testing.assert_allclose(mean, model.forecast(3).mean, rtol=1e-5)  # written as %.6g
+    err = _error_line(capsys, ["forecast", str(good_csv), "--target", "other", "--transform",
+                               "log", "--epochs", "1", "--lookback", "7", "--quiet"])
+    assert "transform='log' needs positive values; the smallest is 0" in err
+
+
 def test_bad_dates_and_horizon_fail_before_training(tmp_path, capsys):
     path = tmp_path / "dup.csv"
     path.write_text("date,y\n" + "\n".join(f"2024-01-0{1 + k % 3},{k}" for k in range(6)))
@@ -138,13 +163,10 @@ def test_a_long_file_gets_one_forecast_per_series(long_csv, tmp_path):
     from tagi_lstm.forecast import Forecaster
 
     path, series = long_csv
-    out = tmp_path / "out.csv"
-    rc = main(["forecast", str(path), "--id-col", "store", "--time-col", "month",
-               "--target", "sales", "--lookback", "12", "--horizon", "3", "--epochs", "2",
-               "--hidden", "4", "--output", str(out), "--quiet"])
-    assert rc == 0
-    with open(out) as fh:
-        rows = list(csv.reader(fh))
+    rows = _written(tmp_path / "out.csv", ["forecast", str(path), "--id-col", "store",
+                                           "--time-col", "month", "--target", "sales",
+                                           "--lookback", "12", "--horizon", "3", "--epochs",
+                                           "2", "--hidden", "4"])
     assert rows[0] == ["store", "timestamp", "mean", "std", "lower_50", "upper_50",
                        "lower_90", "upper_90"]
     assert sorted({r[0] for r in rows[1:]}) == ["north", "south"] and len(rows) == 1 + 2 * 3

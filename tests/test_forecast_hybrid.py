@@ -368,7 +368,8 @@ def test_auto_returns_what_scored_lowest():
     # a setting named at its default is no new candidate: each configuration fitted once
     held = [(r["settings"]["refit"], *(getattr(Forecaster(**{"season": 12, **{
         k: v for k, v in r["settings"].items() if k != "refit"}}), k) for k in
-        ("difference", "seasonal_difference", "linear", "lookback", "hidden_size", "noise")))
+        ("transform", "difference", "seasonal_difference", "linear", "lookback",
+         "hidden_size", "noise")))
         for r in tried if not r["stage"].startswith("hybrid:")]
     assert len(held) == len(set(held)) >= 8
     combined = [r for r in model.auto_ if r["stage"] == "combination"]

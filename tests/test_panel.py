@@ -256,6 +256,23 @@ def test_auto_chooses_a_global_panels_settings_on_the_series_ends():
     assert model.forecast(6).mean.shape == (6, N)
 
 
+def test_auto_tries_the_square_root_on_the_best_of_a_non_negative_panels_grid():
+    y, dates = _panel()
+    y = y + 2.0  # no negative values
+    model = Forecaster.auto(y, dates=dates, season=12, horizon=6, ensemble=1, epochs=2,
+                            hidden_size=4, progress=False)
+    grid, last = model.auto_[:-1], model.auto_[-1]
+    assert [r["settings"].get("transform") for r in model.auto_] == [None] * 4 + ["sqrt"]
+    best = min(grid, key=lambda r: r["crps"])
+    assert last["settings"] == {**best["settings"], "transform": "sqrt"}
+    chosen = min(model.auto_, key=lambda r: r["crps"])["settings"]
+    assert model.auto_settings_ == chosen and model.transform == chosen.get("transform")
+    # the same with a transform given: nothing more is tried
+    given = Forecaster.auto(y, dates=dates, season=12, horizon=6, ensemble=1, epochs=1,
+                            hidden_size=4, progress=False, transform="log")
+    assert len(given.auto_) == 4 and given.transform == "log"
+
+
 @pytest.mark.parametrize("start", [56, 60])
 def test_auto_leaves_a_series_too_short_for_a_candidate_out_of_its_comparison(start):
     from tagi_lstm import metric

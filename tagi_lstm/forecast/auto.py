@@ -68,10 +68,13 @@ def seasonal_lags(freq: str | None, season: int | None) -> list:
     return lags
 
 
-def stages(season: int | None, n_fit: int, calendar: tuple = (), lags=None) -> list:
+def stages(season: int | None, n_fit: int, calendar: tuple = (), lags=None,
+           transforms: tuple = ()) -> list:
     """``[(name, [settings, ...]), ...]``: the groups of settings tried, in order
     (``calendar``: the covariates to try beside none, when the data have dates;
-    ``lags``: seasonal differencing lags, default ``[season]``)."""
+    ``lags``: seasonal differencing lags, default ``[season]``; ``transforms``: the
+    :class:`~tagi_lstm.forecast.transform.Power` kinds to try beside none, first,
+    so that every later choice is made for the series as it will be modelled)."""
     room = int(0.8 * n_fit) - AUTO_MIN_WINDOWS
     lookbacks = _lookbacks(season, room - (season or 1) - 1)
     differencing = [{"difference": False, "seasonal_difference": False},
@@ -81,8 +84,10 @@ def stages(season: int | None, n_fit: int, calendar: tuple = (), lags=None) -> l
         if room - lag - lookbacks[0] > 0:
             differencing += [{"difference": False, "seasonal_difference": True, "season": lag},
                              {"difference": True, "seasonal_difference": True, "season": lag}]
-    groups = [("differencing", differencing),
-              ("linear", [{"linear": False}, {"linear": True}])]
+    groups = [("transform", [{"transform": k} for k in (None, *transforms)])] \
+        if transforms else []
+    groups += [("differencing", differencing),
+               ("linear", [{"linear": False}, {"linear": True}])]
     if calendar:
         groups.append(("calendar", [{"calendar": ()}, {"calendar": tuple(calendar)}]))
     return groups + [
@@ -114,7 +119,7 @@ def hybrid_stages(season: int | None) -> list:
 
 def search(make, y, covariates, dates, *, horizon: int, season: int | None, base: dict,
            epochs: int, patience: int, validation: float, progress: bool,
-           calendar: tuple = (), lags=None, groups=None) -> tuple:
+           calendar: tuple = (), lags=None, transforms: tuple = (), groups=None) -> tuple:
     """Choose settings by backtest CRPS on the last ``validation`` fraction of ``y``.
 
     Args:
@@ -125,6 +130,7 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
         calendar: calendar covariates to try (with dates), see :func:`calendar_for`.
         lags: seasonal differencing lags to try (default ``[season]``), see
             :func:`seasonal_lags`.
+        transforms: transforms of the series to try beside none (``"sqrt"``).
         groups: the groups to walk through instead of :func:`stages`'s
             (e.g. :func:`hybrid_stages`).
         base: settings every candidate starts from (a group's choice
@@ -144,7 +150,8 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
     cov_fit = None if covariates is None else covariates[:n_fit]
     dates_fit = None if dates is None else dates[:n_fit]
     if groups is None:
-        groups = stages(season, n_fit, calendar if dates is not None else (), lags)
+        groups = stages(season, n_fit, calendar if dates is not None else (), lags,
+                        transforms)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -304,7 +311,8 @@ def _score(model, refit, y, covariates, dates, cov_fit, dates_fit, n_fit, origin
 
 
 def panel_search(make, series: list, *, horizon: int, season: int | None, epochs: int,
-                 patience: int, validation, progress: bool, static=None) -> tuple:
+                 patience: int, validation, progress: bool, static=None,
+                 transforms: tuple = ()) -> tuple:
     """Settings of a global panel forecaster, chosen on the series' own ends.
 
     Every candidate (lookback of :func:`_lookbacks`, with and without seasonal
@@ -313,7 +321,8 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
     ``horizon`` steps and forecasts them; the score is the mean CRPS over
     series and steps with each series scaled by the mean absolute change
     between its steps (as MASE scales errors), so that large series do not
-    decide alone. A series too short for a candidate's window once its last
+    decide alone. Then the best of them is tried with each of ``transforms``
+    (one fit each). A series too short for a candidate's window once its last
     steps are held out is left out of that candidate's fit, and the
     candidates are compared on the series every one of them forecast; a
     candidate that some series is too short for even with those steps cannot
@@ -326,6 +335,7 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
             :func:`search`.
         static: static covariates for every candidate's ``fit`` (see
             :meth:`Forecaster.fit <tagi_lstm.forecast.Forecaster.fit>`).
+        transforms: transforms of the series to try beside none (``"sqrt"``).
 
     Returns:
         ``(settings, report)``: the lowest-scoring settings and one dict per
@@ -341,16 +351,17 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
     held = np.stack([s.y[-horizon:] for s in series], axis=1)
     scale = np.array([np.nanmean(np.abs(np.diff(y))) for y in inner.values()])
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-    candidates = [{"lookback": L, "seasonal_difference": sd}
-                  for L in _lookbacks(season, shortest - horizon)
-                  for sd in ((False, True) if season and season > 1 else (False,))]
+    grid = [{"lookback": L, "seasonal_difference": sd}
+            for L in _lookbacks(season, shortest - horizon)
+            for sd in ((False, True) if season and season > 1 else (False,))]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(candidates), desc="auto (panel)", unit="candidate")
-    report, scaled = [], []
-    for settings in candidates:
+        bar = tqdm(total=len(grid) + len(transforms), desc="auto (panel)", unit="candidate")
+
+    def tried(settings):
+        """``(report row, series fitted, scaled forecast means and std or None)``."""
         start = time.perf_counter()
         row = {"stage": "panel", "settings": settings, "crps": float(np.inf)}
         model = make(**settings)
@@ -373,20 +384,28 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
         if not fitted.all():
             row["left_out"] = int((~fitted).sum())
         row["seconds"] = time.perf_counter() - start
-        report.append(row)
-        scaled.append((fitted, mean, std))
         if bar is not None:
             bar.update(1)
+        return row, fitted, mean, std
+
+    def best_of(results):
+        """Every row scored on the series all fitted candidates forecast; the best row."""
+        common = np.logical_and.reduce([f for _, f, m, _ in results if m is not None]
+                                       or [np.zeros(len(series), bool)])
+        seen = ~np.isnan(held) & common
+        for row, _, mean, std in results:
+            if mean is not None and seen.any():
+                row["crps"] = metric.crps(mean[seen], (held / scale)[seen], std[seen])
+        return min((r for r, *_ in results), key=lambda r: r["crps"])
+
+    results = [tried(settings) for settings in grid]
+    best = best_of(results)
+    if np.isfinite(best["crps"]) and transforms:
+        results += [tried({**best["settings"], "transform": kind}) for kind in transforms]
+        best = best_of(results)
     if bar is not None:
         bar.close()
-    common = np.logical_and.reduce([f for f, m, _ in scaled if m is not None]
-                                   or [np.zeros(len(series), bool)])
-    seen = ~np.isnan(held) & common
-    for row, (_, mean, std) in zip(report, scaled):
-        if mean is not None and seen.any():
-            row["crps"] = metric.crps(mean[seen], (held / scale)[seen], std[seen])
-    best = min(report, key=lambda r: r["crps"])
     if not np.isfinite(best["crps"]):
         raise ValueError(f"Forecaster.auto: no candidate could be fitted to the panel "
                          f"({best.get('error')})")
-    return best["settings"], report
+    return best["settings"], [r for r, *_ in results]

@@ -20,6 +20,7 @@ different seeds form an ensemble, combined by
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -57,7 +58,7 @@ from .member import Member
 from .panel import as_panel, is_panel, static_matrix
 from .result import COMPONENTS, Backtest, Forecast, mixture_with_parts
 from .stacked import StackedMembers, stackable
-from .transform import Differencing
+from .transform import Differencing, Power
 
 NOISE_MODES = ("fixed", "scheduled", "heteroscedastic")
 #: How ``fit`` treats a panel: one network per series, or one for all of them.
@@ -135,6 +136,12 @@ class Forecaster(ForecasterBase):
             ``sigma_v`` is in standardised units.
         sigma_v, sigma_v_min, decay: the noise standard deviation and its
             schedule.
+        transform: model ``sqrt(y)`` (``"sqrt"``) or ``log(y)`` (``"log"``)
+            instead of ``y``, for series whose noise grows with their level;
+            forecasts come back in the units of ``y`` with the exact mean and
+            standard deviation of the transformed-back Gaussian (see
+            :class:`~tagi_lstm.forecast.transform.Power`), their variance
+            components scaled in proportion. ``None``: ``y`` itself.
         difference: model first differences ``y_t - y_{t-1}`` (trends).
         seasonal_difference: model seasonal differences ``y_t - y_{t-m}``
             (``m = season``; with ``difference`` too, both are applied).
@@ -188,7 +195,8 @@ class Forecaster(ForecasterBase):
 
     def __init__(self, lookback: int = 24, hidden_size: int = 16, num_layers: int = 1, *,
                  noise: str = "heteroscedastic", sigma_v: float = 1.0,
-                 sigma_v_min: float = 0.3, decay: float = 0.95, difference: bool = False,
+                 sigma_v_min: float = 0.3, decay: float = 0.95, transform: str | None = None,
+                 difference: bool = False,
                  seasonal_difference: bool = False, season: int | None = None,
                  calendar=(), freq: str | None = None, fill: str = "ffill",
                  batch_size: int = 8, linear: bool = False, ensemble: int = 1,
@@ -209,6 +217,11 @@ class Forecaster(ForecasterBase):
         self.sigma_v_min = check_real(sigma_v_min, name="sigma_v_min", where=where,
                                       positive=True)
         self.decay = check_real(decay, name="decay", where=where, positive=True)
+        if transform not in Power.KINDS:
+            raise ValueError(f"{where}: transform must be one of {Power.KINDS}; got "
+                             f"{transform!r}")
+        self.transform = transform
+        self._power = Power(transform)
         self.difference = bool(difference)
         self.seasonal_difference = bool(seasonal_difference)
         self.season = None if season is None else check_positive_int(season, name="season",
@@ -361,6 +374,23 @@ class Forecaster(ForecasterBase):
         return Forecast(mean, np.sqrt(var), dates[positions] if dates is not None else positions,
                         np.sqrt(components["noise"]), components)
 
+    def _in_units(self, result):
+        """A :class:`Forecast` or :class:`Backtest` of the modelled ``g(y)`` in the
+        units of ``y`` (``transform``; unchanged without one): exact moments, each
+        variance component scaled as the variance, noise by its square root."""
+        if not self._power:
+            return result
+        mean, std = self._power.moments(result.mean, result.std)
+        ratio = np.divide(std, result.std, out=np.ones_like(std), where=result.std > 0)
+        changes = {"mean": mean, "std": std}
+        if result.components is not None:
+            changes["components"] = {k: v * ratio ** 2 for k, v in result.components.items()}
+        if isinstance(result, Forecast):
+            changes["noise_std"] = result.noise_std * ratio
+            if result.samples is not None:
+                changes["samples"] = self._power.values(result.samples)
+        return dataclasses.replace(result, **changes)
+
     def _history_part(self, y, positions):
         """The part of ``y`` at ``positions`` that its past fixes (undoing differencing)."""
         return self._diff.history_part(fill_missing(y, self.fill), positions)
@@ -381,11 +411,12 @@ class Forecaster(ForecasterBase):
         if self.panel_ is not None:
             return self._panel_predict(y, covariates, dates, "Forecaster.predict")
         y, covariates, dates = self._check_series(y, covariates, dates, "Forecaster.predict")
+        y = self._power.apply(y, "Forecaster.predict")
         self._check_covariates(covariates, "Forecaster.predict")
         x, _, positions = self._windows(y, self._all_covariates(covariates, dates, len(y)))
         out = self._one_step(x, positions, y, dates)
         self._release_buffers()  # sized for every window at once
-        return out
+        return self._in_units(out)
 
     def _origin_inputs(self, y, cov, origins, horizon: int):
         """What the recursion starts from at each origin: the ``(O, L)`` standardised
@@ -478,6 +509,7 @@ class Forecaster(ForecasterBase):
             y, covariates, dates, offset = self._y, self._cov, self._dates, self._dropped
         else:
             y, covariates, dates = self._check_series(y, covariates, dates, where)
+            y = self._power.apply(y, where)
             self._check_covariates(covariates, where)
         need = self.lookback + self._diff.lost
         if len(y) < need:
@@ -505,10 +537,10 @@ class Forecaster(ForecasterBase):
         cov = self._all_covariates(all_user, all_dates, len(y) + horizon)
         out = self._recursive(y, cov, np.array([len(y)]), horizon, method, num_samples,
                               np.random.default_rng(self.seed))
-        return Forecast(out["mean"][0], out["std"][0], index,
-                        np.sqrt(out["components"]["noise"][0]),
-                        {k: v[0] for k, v in out["components"].items()},
-                        out["samples"][0].T if "samples" in out else None)
+        return self._in_units(Forecast(out["mean"][0], out["std"][0], index,
+                                       np.sqrt(out["components"]["noise"][0]),
+                                       {k: v[0] for k, v in out["components"].items()},
+                                       out["samples"][0].T if "samples" in out else None))
 
     def variance_sources(self, y, horizon: int, origins, covariates=None, dates=None) -> dict:
         """Diagnosis: each step's variance split by source, and what a diagonal
@@ -534,6 +566,7 @@ class Forecaster(ForecasterBase):
         self._check_fitted("variance_sources")
         horizon = check_positive_int(horizon, name="horizon", where=where)
         y, covariates, dates = self._check_series(y, covariates, dates, where)
+        y = self._power.apply(y, where)
         origins = np.asarray(origins)
         cov = self._all_covariates(covariates, dates, len(y))
         if cov.shape[1] and origins.max() + horizon > len(y):
@@ -584,6 +617,7 @@ class Forecaster(ForecasterBase):
         method = self._method(method, where)
         num_samples = check_positive_int(num_samples, name="num_samples", where=where)
         y, covariates, dates = self._check_series(y, covariates, dates, where)
+        original, y = y, self._power.apply(y, where)
         self._check_covariates(covariates, where)
         n, seen = len(y), self.n_seen_
         low = self.lookback + self._diff.lost
@@ -612,7 +646,7 @@ class Forecaster(ForecasterBase):
                                                             self.freq_ or self.freq)])
         cov = self._all_covariates(covariates, all_dates, n + extra)
         steps = origins[:, None] + np.arange(horizon)
-        observed = np.where(steps < n, np.concatenate([y, np.full(extra, np.nan)])[
+        observed = np.where(steps < n, np.concatenate([original, np.full(extra, np.nan)])[
             np.minimum(steps, n + extra - 1)], np.nan)
         rng = np.random.default_rng(self.seed)
         if not online:
@@ -620,7 +654,8 @@ class Forecaster(ForecasterBase):
         else:
             out = self._online_backtest(y, cov, origins, horizon, method, num_samples, rng)
         index = all_dates[steps] if dates is not None else steps
-        return Backtest(origins, index, out["mean"], out["std"], observed, out["components"])
+        return self._in_units(Backtest(origins, index, out["mean"], out["std"], observed,
+                                       out["components"]))
 
     def _online_backtest(self, y, cov, origins, horizon, method, num_samples, rng) -> dict:
         """Backtest rows one origin at a time, learning from each step before it."""
@@ -660,9 +695,12 @@ class Forecaster(ForecasterBase):
              progress: bool = True, static=None, **settings):
         """A forecaster whose settings are chosen on a backtest of ``y``, then fitted.
 
-        Differencing (none, ordinary, seasonal, both), a linear autoregression
-        beside the LSTM, calendar covariates, lookback, width, noise model and
-        whether to retrain after early stopping are chosen one group at a time by the mean
+        A square-root transform (on a series without negative values; first,
+        so that the other choices are made on the series as it will be
+        modelled), differencing (none, ordinary, seasonal, both), a linear
+        autoregression beside the LSTM, calendar covariates, lookback, width,
+        noise model and whether to retrain after early stopping are chosen one
+        group at a time by the mean
         CRPS of recursive
         ``horizon``-step forecasts from rolling origins over the last
         ``validation`` fraction of ``y``, each candidate trained on the part
@@ -685,9 +723,11 @@ class Forecaster(ForecasterBase):
         Given a panel of series (as :meth:`fit` takes one), ``auto`` returns a
         global forecaster (``mode="global"``): its lookback (one or two
         seasons) and seasonal differencing are chosen by how well one network
-        fitted without each series' last ``horizon`` steps forecasts them
-        (:func:`~tagi_lstm.forecast.auto.panel_search`), then it is fitted to
-        the whole panel with ``ensemble`` members; ``settings`` fix the rest.
+        fitted without each series' last ``horizon`` steps forecasts them, then
+        the best of those with a square-root transform where no series has a
+        negative value (:func:`~tagi_lstm.forecast.auto.panel_search`); the
+        choice is fitted to the whole panel with ``ensemble`` members;
+        ``settings`` fix the rest.
 
         Args:
             y, covariates, dates: the training data, as for :meth:`fit`.
@@ -762,7 +802,8 @@ class Forecaster(ForecasterBase):
         found = {"lstm": (make, search(
             make, y, covariates, dates, base={}, **common,
             calendar=() if "calendar" in settings else calendar_for(freq),
-            lags=seasonal_lags(freq, season)))}
+            lags=seasonal_lags(freq, season),
+            transforms=() if "transform" in settings or np.nanmin(y) < 0 else ("sqrt",)))}
         if hybrid and covariates is None and not calibrate and set(settings) <= {"dtype"}:
             def make_hybrid(**chosen):
                 return HybridForecaster(**{"season": season, "freq": freq, **chosen,
@@ -834,9 +875,11 @@ class Forecaster(ForecasterBase):
         if static is not None:  # by id: the search fits shortened copies of the panel
             static = dict(zip([s.id for s in series],
                               static_matrix(static, series, where=where)))
-        chosen, report = panel_search(make, series, horizon=horizon, season=season,
-                                      epochs=epochs, patience=patience,
-                                      validation=validation, progress=progress, static=static)
+        nonnegative = all(np.isnan(s.y).all() or np.nanmin(s.y) >= 0 for s in series)
+        chosen, report = panel_search(
+            make, series, horizon=horizon, season=season, epochs=epochs, patience=patience,
+            validation=validation, progress=progress, static=static,
+            transforms=("sqrt",) if nonnegative and "transform" not in fixed else ())
         model = make(ensemble, **chosen)
         model.fit({s.id: s.y for s in series},
                   dates=None if series[0].dates is None else {s.id: s.dates for s in series},
@@ -948,6 +991,7 @@ class Forecaster(ForecasterBase):
         sent back (by :func:`_learn_rounds`, alone or beside other series)."""
         where = "Forecaster.fit"
         y, covariates, dates = self._check_series(y, covariates, dates, where)
+        y = self._power.apply(y, where)
         epochs = check_positive_int(epochs, name="epochs", where=where)
         patience = check_positive_int(patience, name="patience", where=where)
         n_train = self._training_steps(y, validation, where)
@@ -1035,6 +1079,7 @@ class Forecaster(ForecasterBase):
             shell.static_ = None if static is None else static[i]
             named = f"{where} (series {item.id!r})"
             ys, _, ds = shell._check_series(item.y, None, item.dates, named)
+            ys = shell._power.apply(ys, named)
             n_train = shell._training_steps(ys, validation, named)
             cov = shell._all_covariates(None, ds, len(ys))
             shell._set_scale(ys[:n_train], cov[:n_train], named)
@@ -1212,6 +1257,7 @@ class Forecaster(ForecasterBase):
             return self._panel_update(y_new, covariates_new, dates_new, where)
         y_new, covariates_new, dates_new = self._check_series(y_new, covariates_new, dates_new,
                                                               where)
+        y_new = self._power.apply(y_new, where)
         self._check_covariates(covariates_new, where)
         if (dates_new is None) != (self._dates is None):
             raise ValueError(f"{where}: give dates_new exactly when fit had dates")
@@ -1237,10 +1283,10 @@ class Forecaster(ForecasterBase):
             empty = np.zeros(0)
             return Forecast(empty, empty, dates_new[:0] if dates_new is not None
                             else np.zeros(0, dtype=int), empty)
-        return Forecast(*(np.concatenate([getattr(f, a) for f in steps])
-                          for a in ("mean", "std", "index", "noise_std")),
-                        {k: np.concatenate([f.components[k] for f in steps])
-                         for k in COMPONENTS})
+        return self._in_units(Forecast(*(np.concatenate([getattr(f, a) for f in steps])
+                                         for a in ("mean", "std", "index", "noise_std")),
+                                       {k: np.concatenate([f.components[k] for f in steps])
+                                        for k in COMPONENTS}))
 
     def update_counters(self) -> list:
         """Per member: ``{"bounded": n, "layers": {...}}``, the outlying observations its
@@ -1256,7 +1302,8 @@ class Forecaster(ForecasterBase):
         return {"lookback": self.lookback, "hidden_size": self.hidden_size,
                 "num_layers": self.num_layers, "noise": self.noise, "sigma_v": self.sigma_v,
                 "sigma_v_min": self.sigma_v_min, "decay": self.decay,
-                "difference": self.difference, "seasonal_difference": self.seasonal_difference,
+                "transform": self.transform, "difference": self.difference,
+                "seasonal_difference": self.seasonal_difference,
                 "season": self.season, "calendar": list(self.calendar), "freq": self.freq,
                 "fill": self.fill, "batch_size": self.batch_size, "linear": self.linear,
                 "ensemble": self.ensemble, "method": self.method,

@@ -1,4 +1,6 @@
-r"""Ordinary and seasonal differencing of a series, and their inverse as a linear map.
+r"""The transforms between a series and what its network models: a power transform
+that steadies the noise (:class:`Power`), then ordinary and seasonal differencing
+(:class:`Differencing`), whose inverse is a linear map.
 
 The network may model ``z_t = (1 - B)^d (1 - B^m)^D y_t`` instead of the
 series ``y_t`` itself (``B`` shifts back one step, ``m`` is the season length,
@@ -90,3 +92,58 @@ class Differencing:
         """For each step ``t`` of ``y``: ``y[t] - z[t - lost]``, the part of ``y[t]`` that
         the past fixes (``t`` an array of positions ``>= lost``)."""
         return np.asarray(y, dtype=np.float64)[t] - self.apply(y)[np.asarray(t) - self.lost]
+
+
+class Power:
+    r"""A variance-stabilising transform ``z = g(y)`` of the series, and the exact
+    moments of ``y = g^{-1}(Z)`` for a Gaussian forecast ``Z ~ N(m, s^2)`` of ``z``.
+
+    Where a series' noise grows with its level (counts, sales), the network models
+    ``z`` with a noise level that is the same everywhere and the forecasts of ``y``
+    widen at high levels:
+
+    - ``"sqrt"``: ``z = sqrt(y)`` (``y >= 0``); ``y = Z^2`` has mean ``m^2 + s^2`` and
+      variance ``4 m^2 s^2 + 2 s^4``;
+    - ``"log"``: ``z = log(y)`` (``y > 0``); ``y = exp(Z)`` is log-normal, with mean
+      ``exp(m + s^2 / 2)`` and variance ``(exp(s^2) - 1) exp(2 m + s^2)``.
+
+    Args:
+        kind: ``None`` (no transform), ``"sqrt"`` or ``"log"``.
+    """
+
+    KINDS = (None, "sqrt", "log")
+
+    def __init__(self, kind: str | None = None):
+        self.kind = kind
+
+    def __bool__(self) -> bool:
+        return self.kind is not None
+
+    def apply(self, y, where: str):
+        """``g(y)`` of ``(time,)`` values (NaN stays NaN); values outside the
+        transform's domain are an error naming the smallest."""
+        if self.kind is None:
+            return y
+        y = np.asarray(y, dtype=np.float64)
+        low = np.nanmin(y) if not np.isnan(y).all() else 0.0
+        if low < 0 or (self.kind == "log" and low <= 0):
+            need = "positive" if self.kind == "log" else "non-negative"
+            raise ValueError(f"{where}: transform={self.kind!r} needs {need} values; the "
+                             f"smallest is {low:g}")
+        return np.sqrt(y) if self.kind == "sqrt" else np.log(y)
+
+    def values(self, z):
+        """``g^{-1}(z)``: values (sample paths) back in the series' units."""
+        if self.kind is None:
+            return z
+        return np.square(z) if self.kind == "sqrt" else np.exp(z)
+
+    def moments(self, mean, std):
+        """``(mean, std)`` of ``g^{-1}(Z)``, ``Z ~ N(mean, std^2)``."""
+        if self.kind is None:
+            return mean, std
+        var = np.square(std)
+        if self.kind == "sqrt":
+            return np.square(mean) + var, np.sqrt(var * (4 * np.square(mean) + 2 * var))
+        level = np.exp(mean + var / 2)
+        return level, level * np.sqrt(np.expm1(var))

@@ -1,0 +1,127 @@
+"""Variance-stabilising transforms: exact moments of the transformed-back Gaussian, a
+forecaster on ``g(y)`` against the same forecaster fitted on ``g(y)`` by hand, errors,
+persistence, and ``auto``'s search over them."""
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from tagi_lstm.forecast import Forecaster
+from tagi_lstm.forecast.transform import Power
+
+
+def _positive(n=160, seed=0):
+    """A monthly count-like series whose noise grows with its level."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    level = (6 + 4 * np.sin(2 * np.pi * t / 12)) ** 2
+    return level * (1 + 0.1 * rng.standard_normal(n))
+
+
+@pytest.mark.parametrize("kind", ["sqrt", "log"])
+@pytest.mark.parametrize("m, s", [(3.0, 0.2), (0.5, 1.0), (-1.0, 0.7)])
+def test_moments_are_those_of_the_transformed_back_gaussian(kind, m, s):
+    power = Power(kind)
+    pdf = stats.norm(m, s).pdf
+    lo, hi = m - 12 * s, m + 12 * s
+    first = integrate.quad(lambda z: power.values(z) * pdf(z), lo, hi, epsabs=0,
+                           epsrel=1e-12)[0]
+    second = integrate.quad(lambda z: (power.values(z) - first) ** 2 * pdf(z), lo, hi,
+                            epsabs=0, epsrel=1e-12)[0]
+    mean, std = power.moments(np.array([m]), np.array([s]))
+    np.testing.assert_allclose(mean, first, rtol=1e-9)
+    np.testing.assert_allclose(std, np.sqrt(second), rtol=1e-9)
+
+
+def test_apply_and_values_invert_each_other_and_keep_missing_values():
+    y = np.array([0.0, 4.0, np.nan, 2.5])
+    z = Power("sqrt").apply(y, "here")
+    assert np.isnan(z[2])
+    np.testing.assert_allclose(Power("sqrt").values(z), y)
+    np.testing.assert_allclose(Power("log").values(Power("log").apply(y[1:], "here")), y[1:])
+    assert Power(None).apply(y, "here") is y and not Power(None)
+
+
+@pytest.mark.parametrize("kind, bad, need", [("sqrt", -0.5, "non-negative"),
+                                             ("log", 0.0, "positive")])
+def test_values_outside_the_domain_are_named(kind, bad, need):
+    y = _positive()
+    y[30] = bad
+    with pytest.raises(ValueError, match=f"Forecaster.fit: transform='{kind}' needs {need} "
+                                         f"values; the smallest is {bad:g}"):
+        Forecaster(lookback=12, transform=kind).fit(y, progress=False)
+    model = Forecaster(lookback=12, hidden_size=4, transform=kind).fit(
+        _positive(), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="Forecaster.forecast: transform"):
+        model.forecast(3, y=y)
+    with pytest.raises(ValueError, match="transform must be one of"):
+        Forecaster(transform="boxcox")
+
+
+@pytest.mark.parametrize("kind, g", [("sqrt", np.sqrt), ("log", np.log)])
+def test_a_transformed_forecaster_is_the_forecaster_of_g_y_moved_back(kind, g, tmp_path):
+    y = _positive()
+    y[40] = np.nan
+    opts = {"lookback": 12, "hidden_size": 6, "seed": 2, "ensemble": 2}
+    ours = Forecaster(**opts, transform=kind).fit(y[:140], epochs=3, progress=False)
+    hand = Forecaster(**opts).fit(g(y[:140]), epochs=3, progress=False)
+    power = Power(kind)
+
+    def moved(fc):
+        return power.moments(fc.mean, fc.std)
+
+    for got, want in [(ours.forecast(8), hand.forecast(8)),
+                      (ours.predict(y), hand.predict(g(y)))]:
+        mean, std = moved(want)
+        np.testing.assert_array_equal(got.mean, mean)
+        np.testing.assert_array_equal(got.std, std)
+        # the components still add up to the variance, in the same proportions
+        total = sum(got.components.values())
+        np.testing.assert_allclose(total, got.std ** 2, rtol=1e-12)
+        for name, part in want.components.items():
+            np.testing.assert_allclose(got.components[name] / got.std ** 2,
+                                       part / want.std ** 2, rtol=1e-10, atol=1e-14)
+    bt, bt_hand = ours.backtest(y, 6, start=140), hand.backtest(g(y), 6, start=140)
+    np.testing.assert_array_equal(bt.mean, moved(bt_hand)[0])
+    steps = bt.origins[:, None] + np.arange(6)
+    np.testing.assert_array_equal(bt.observed, np.where(steps < len(y), y[np.minimum(
+        steps, len(y) - 1)], np.nan))  # the observations themselves, not g^-1(g(y))
+    paths = ours.forecast(4, method="samples", num_samples=20)
+    np.testing.assert_allclose(paths.samples, power.values(
+        hand.forecast(4, method="samples", num_samples=20).samples))
+    news = ours.update(y[140:150])
+    np.testing.assert_array_equal(news.mean, moved(hand.update(g(y[140:150])))[0])
+    ours.save(tmp_path / "model.npz")
+    again = Forecaster.load(tmp_path / "model.npz")
+    assert again.transform == kind
+    np.testing.assert_array_equal(again.forecast(5).mean, ours.forecast(5).mean)
+
+
+def test_a_global_panel_models_each_series_transformed():
+    y = np.stack([_positive(seed=1), 3 * _positive(seed=2)], axis=1)
+    opts = {"lookback": 12, "hidden_size": 4, "seed": 0, "mode": "global"}
+    ours = Forecaster(**opts, transform="sqrt").fit(y, epochs=2, progress=False)
+    hand = Forecaster(**opts).fit(np.sqrt(y), epochs=2, progress=False)
+    got, want = ours.forecast(6), hand.forecast(6)
+    mean, std = Power("sqrt").moments(want.mean, want.std)
+    np.testing.assert_array_equal(got.mean, mean)
+    np.testing.assert_array_equal(got.std, std)
+
+
+def test_auto_tries_the_square_root_first_where_the_series_allows_it():
+    y = _positive(n=150)
+    model = Forecaster.auto(y, season=12, horizon=6, ensemble=1, epochs=2, patience=1,
+                            hidden_size=4, hybrid=False, combine=1, progress=False)
+    first = model.auto_[:2]
+    assert [r["stage"] for r in first] == ["transform", "transform"]
+    assert [r["settings"]["transform"] for r in first] == [None, "sqrt"]
+    chosen = min(first, key=lambda r: r["crps"])["settings"]["transform"]
+    assert all(r["settings"]["transform"] == chosen for r in model.auto_[2:])
+    assert model.transform == model.auto_settings_["transform"] == chosen
+    # a series with negative values, or a transform given, is not searched over
+    for series, settings in [(y - 200.0, {}), (y, {"transform": "log"})]:
+        fixed = Forecaster.auto(series, season=12, horizon=6, ensemble=1, epochs=1,
+                                patience=1, hidden_size=4, hybrid=False, combine=1,
+                                progress=False, **settings)
+        assert "transform" not in {r["stage"] for r in fixed.auto_}
+        assert fixed.transform == settings.get("transform")
