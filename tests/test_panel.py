@@ -36,15 +36,21 @@ def fitted():
     return _small().fit(y, dates=dates, epochs=3, progress=False), y, dates
 
 
-@pytest.mark.parametrize("kind", [Forecaster, HybridForecaster])
+def _small_sqrt():
+    return Forecaster(lookback=12, hidden_size=4, seed=3, transform="sqrt")
+
+
+@pytest.mark.parametrize("kind", [Forecaster, HybridForecaster, _small_sqrt])
 def test_each_series_fits_exactly_as_it_would_alone(kind):
     y, dates = _panel()
-    panel = _small(kind).fit(y, dates=dates, epochs=3, progress=False)
+    y = y + 2.0  # the square root needs non-negative values
+    make = kind if kind is _small_sqrt else (lambda: _small(kind))
+    panel = make().fit(y, dates=dates, epochs=3, progress=False)
     fc = panel.forecast(6)
     assert fc.mean.shape == fc.std.shape == (6, N)
     for j in range(N):
         first = 18 if j == 1 else 0
-        alone = _small(kind).fit(y[first:, j], dates=dates[first:], epochs=3, progress=False)
+        alone = make().fit(y[first:, j], dates=dates[first:], epochs=3, progress=False)
         one = alone.forecast(6)
         np.testing.assert_array_equal(fc[j].mean, one.mean)
         np.testing.assert_array_equal(fc[j].std, one.std)
