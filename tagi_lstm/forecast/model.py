@@ -556,7 +556,7 @@ class Forecaster(ForecasterBase):
 
         Returns:
             ``(O, H)`` arrays in the standardised units of the modelled
-            (differenced) series, averaged over the members:
+            (transformed, differenced) series, averaged over the members:
             ``"parameters"``, ``"noise"``, ``"fed_back"`` (linearized, full
             covariance), ``"fed_back_diagonal"`` (covariances between the
             fed-back forecasts dropped) and ``"fed_back_tagi"`` (TAGI's forward
@@ -700,11 +700,10 @@ class Forecaster(ForecasterBase):
         modelled), differencing (none, ordinary, seasonal, both), a linear
         autoregression beside the LSTM, calendar covariates, lookback, width,
         noise model and whether to retrain after early stopping are chosen one
-        group at a time by the mean
-        CRPS of recursive
-        ``horizon``-step forecasts from rolling origins over the last
-        ``validation`` fraction of ``y``, each candidate trained on the part
-        before it (:mod:`tagi_lstm.forecast.auto`). The chosen forecaster is
+        group at a time by the mean CRPS of recursive ``horizon``-step
+        forecasts from rolling origins over the last ``validation`` fraction of
+        ``y``, each candidate trained on the part before it
+        (:mod:`tagi_lstm.forecast.auto`). The chosen forecaster is
         then fitted on all of ``y`` as :meth:`fit` does (early stopping on the
         held-out tail, per-horizon calibration when ``calibrate``, refit on
         everything) with ``ensemble`` members.
