@@ -46,7 +46,8 @@ processes (``fit(..., client=...)``: the same forecasts as in one process).
     python benchmarks/paper.py --dataset tourism_quarterly --data ../shared/data/paper_benchmarks
         [--model hybrid|hybrid_ts|forecaster] [--series 50] [--seeds 0,1,2] [--epochs 50]
         [--workers 2] [--lookback 24] [--no-seasonal-difference | --both-differencing]
-        [--hidden 16] [--calendar] [--save forecasts.npz] [--combine A.npz B.npz ...]
+        [--hidden 16] [--transform sqrt] [--calendar] [--save forecasts.npz]
+        [--combine A.npz B.npz ...]
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ MODELS = ("hybrid", "hybrid_ts", "forecaster", "global", "global_auto")
 
 
 def make(kind: str, lookback: int, season: int, seeds, seasonal_difference: bool = True,
-         hidden_size: int = 16, calendar: tuple = ()):
+         hidden_size: int = 16, calendar: tuple = (), transform: str | None = None):
     """The unfitted forecaster of ``--model kind``."""
     common = {"lookback": lookback, "hidden_size": hidden_size, "season": season,
               "ensemble": len(seeds), "seed": seeds[0]}
@@ -116,7 +117,7 @@ def make(kind: str, lookback: int, season: int, seeds, seasonal_difference: bool
         return HybridForecaster(**common, trend_noise=HYBRID_TREND_NOISE,
                                 seasonal_noise=HYBRID_SEASONAL_NOISE)
     return Forecaster(**common, seasonal_difference=seasonal_difference, calendar=calendar,
-                      mode="global" if kind == "global" else "local")
+                      transform=transform, mode="global" if kind == "global" else "local")
 
 
 def main(argv=None) -> None:
@@ -143,6 +144,9 @@ def main(argv=None) -> None:
                              "earlier runs (--save)")
     parser.add_argument("--hidden", type=int, default=16,
                         help="LSTM units of every model (default 16)")
+    parser.add_argument("--transform", choices=("sqrt", "log"), default=None,
+                        help="forecaster and global model sqrt(y) or log(y) (default: y; "
+                             "global_auto tries sqrt itself)")
     parser.add_argument("--calendar", action="store_true",
                         help="M4 hourly: hour of day and day of week as covariates, as the "
                              "paper (forecaster, global and global_auto)")
@@ -163,6 +167,8 @@ def main(argv=None) -> None:
     unknown = sorted(set(kinds) - set(MODELS))
     if unknown:
         parser.error(f"unknown --model {unknown}; choose from {MODELS}")
+    if args.transform and {"hybrid", "hybrid_ts"} & set(kinds):
+        parser.error("--transform: forecaster, global and global_auto only")
     if args.no_seasonal_difference and args.both_differencing:
         parser.error("--no-seasonal-difference and --both-differencing exclude each other")
     if args.combine is not None:
@@ -189,7 +195,8 @@ def main(argv=None) -> None:
         if kind == "global_auto":  # fitted here, by auto
             model = Forecaster.auto(panel, dates=dates, horizon=test, season=season,
                                     ensemble=len(seeds), validation=val, epochs=args.epochs,
-                                    seed=seeds[0], hidden_size=args.hidden, calendar=calendar)
+                                    seed=seeds[0], hidden_size=args.hidden, calendar=calendar,
+                                    **({"transform": args.transform} if args.transform else {}))
             for row in model.auto_:
                 left = f"({row['left_out']} series too short left out) " \
                     if "left_out" in row else ""
@@ -198,7 +205,8 @@ def main(argv=None) -> None:
             models.append((model, False))
         elif kind in ("forecaster", "global"):
             models += [(make(kind, lookback, season, seeds, seasonal_difference=sd,
-                             hidden_size=args.hidden, calendar=calendar), True)
+                             hidden_size=args.hidden, calendar=calendar,
+                             transform=args.transform), True)
                        for sd in differencing]
         else:
             models.append((make(kind, lookback, season, seeds, hidden_size=args.hidden), True))
@@ -262,7 +270,8 @@ def report(args, n, test, val, lookback, season, calendar, values, paper_mean, p
                         + ", with and without seasonal differencing" * args.both_differencing)
         print(f"\n{args.dataset}: {n} series, test {test}, validation {val}, lookback "
               f"{lookback}, season {season}{differencing}"
-              f"{', calendar covariates ' + str(calendar) if calendar else ''}; "
+              f"{', calendar covariates ' + str(calendar) if calendar else ''}"
+              f"{', transform ' + args.transform if args.transform else ''}; "
               f"ours: {args.model}, seeds {args.seeds}, at most {args.epochs} "
               f"epochs, {args.workers} worker(s); {seconds:.0f} s ({seconds / n:.2f} s per "
               f"series)\n")
