@@ -66,6 +66,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from tagi_lstm import metric
 from tagi_lstm.config import HYBRID_SEASONAL_NOISE, HYBRID_TREND_NOISE
 from tagi_lstm.forecast import Forecaster, HybridForecaster, mixture_moments
+from tagi_lstm.forecast.transform import Power
 
 #: name: (test steps, validation steps, lookback, season)
 DATASETS = {"m4_hourly": (48, 12, 168, 24), "tourism_monthly": (24, 12, 12, 12),
@@ -144,7 +145,7 @@ def main(argv=None) -> None:
                              "earlier runs (--save)")
     parser.add_argument("--hidden", type=int, default=16,
                         help="LSTM units of every model (default 16)")
-    parser.add_argument("--transform", choices=("sqrt", "log"), default=None,
+    parser.add_argument("--transform", choices=[k for k in Power.KINDS if k], default=None,
                         help="forecaster and global model sqrt(y) or log(y) (default: y; "
                              "global_auto tries sqrt itself)")
     parser.add_argument("--calendar", action="store_true",

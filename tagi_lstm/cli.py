@@ -20,6 +20,7 @@ import numpy as np
 from .data import CALENDAR_PERIODS
 from .dates import check_dates
 from .forecast import METHODS, NOISE_MODES, Forecaster
+from .forecast.transform import Power
 
 #: Forecaster settings the command line can fix, at their defaults.
 DEFAULTS = {"num_layers": 1, "method": "linearized", "calendar": (), "transform": None}
@@ -175,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--noise", choices=NOISE_MODES, default="heteroscedastic",
                     help="observation noise: fixed, scheduled (decayed per epoch) or learned "
                          "per step (default: %(default)s)")
-    fc.add_argument("--transform", choices=("sqrt", "log"),
+    fc.add_argument("--transform", choices=[k for k in Power.KINDS if k],
                     help="model sqrt(y) or log(y), for a series whose noise grows with its "
                          "level (default: y itself; --auto tries sqrt on a series without "
                          "negative values)")

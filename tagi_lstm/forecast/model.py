@@ -802,7 +802,8 @@ class Forecaster(ForecasterBase):
             make, y, covariates, dates, base={}, **common,
             calendar=() if "calendar" in settings else calendar_for(freq),
             lags=seasonal_lags(freq, season),
-            transforms=() if "transform" in settings or np.nanmin(y) < 0 else ("sqrt",)))}
+            transforms=() if "transform" in settings or not Power("sqrt").admits(y)
+            else ("sqrt",)))}
         if hybrid and covariates is None and not calibrate and set(settings) <= {"dtype"}:
             def make_hybrid(**chosen):
                 return HybridForecaster(**{"season": season, "freq": freq, **chosen,
@@ -874,11 +875,11 @@ class Forecaster(ForecasterBase):
         if static is not None:  # by id: the search fits shortened copies of the panel
             static = dict(zip([s.id for s in series],
                               static_matrix(static, series, where=where)))
-        nonnegative = all(np.isnan(s.y).all() or np.nanmin(s.y) >= 0 for s in series)
+        sqrt_fits = all(Power("sqrt").admits(s.y) for s in series)
         chosen, report = panel_search(
             make, series, horizon=horizon, season=season, epochs=epochs, patience=patience,
             validation=validation, progress=progress, static=static,
-            transforms=("sqrt",) if nonnegative and "transform" not in fixed else ())
+            transforms=("sqrt",) if sqrt_fits and "transform" not in fixed else ())
         model = make(ensemble, **chosen)
         model.fit({s.id: s.y for s in series},
                   dates=None if series[0].dates is None else {s.id: s.dates for s in series},

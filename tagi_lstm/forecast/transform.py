@@ -119,17 +119,26 @@ class Power:
     def __bool__(self) -> bool:
         return self.kind is not None
 
+    @staticmethod
+    def _smallest(y) -> float:
+        """The smallest observed value of ``y`` (0 when none is observed)."""
+        return float(np.nanmin(y)) if not np.isnan(y).all() else 0.0
+
+    def admits(self, y) -> bool:
+        """Whether every observed value of ``y`` lies in the transform's domain."""
+        low = self._smallest(np.asarray(y, dtype=np.float64))
+        return self.kind is None or low > 0 or (self.kind == "sqrt" and low == 0)
+
     def apply(self, y, where: str):
         """``g(y)`` of ``(time,)`` values (NaN stays NaN); values outside the
         transform's domain are an error naming the smallest."""
         if self.kind is None:
             return y
         y = np.asarray(y, dtype=np.float64)
-        low = np.nanmin(y) if not np.isnan(y).all() else 0.0
-        if low < 0 or (self.kind == "log" and low <= 0):
+        if not self.admits(y):
             need = "positive" if self.kind == "log" else "non-negative"
             raise ValueError(f"{where}: transform={self.kind!r} needs {need} values; the "
-                             f"smallest is {low:g}")
+                             f"smallest is {self._smallest(y):g}")
         return np.sqrt(y) if self.kind == "sqrt" else np.log(y)
 
     def values(self, z):
