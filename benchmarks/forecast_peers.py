@@ -645,6 +645,10 @@ def run_ours(series: Series, variant: str, seed: int, progress) -> Result:
     if model is not None and getattr(model, "auto_settings_", None):
         info = (f"chosen {type(model).__name__} {model.auto_settings_}, "
                 f"best epochs {model.best_epochs_}")
+        first = getattr(model, "first_step", None)
+        if first is not None and first != model.later_steps:
+            info += (f"; the first step from models {first}, the later steps from "
+                     f"{model.later_steps} (counted from 0)")
     elif model is not None and getattr(model, "best_epoch_", None) is not None:
         info = f"lookback {model.lookback}, best epoch {model.best_epoch_}"
     return Result(mean=np.stack(means), std=np.stack(stds), fit_seconds=t1 - t0,

@@ -66,6 +66,10 @@ AUTO_MAX_LOOKBACK = 96
 #: accuracy (the forecast-combination literature's condition), and a clearly worse
 #: member drags the mixture down outside the backtest.
 COMBINE_WITHIN = 1.10
+#: ``auto`` forecasts the first step with other candidates than the later steps only
+#: when they forecast it better on the backtest by this many standard errors of the
+#: mean gain per origin (one step over a short tail is a noisy score).
+FIRST_STEP_MIN_GAIN = 2.0
 #: The hybrid's level variance before the first step, standardised units (a tenth of
 #: the series' variance: the first observations set it within a few steps).
 HYBRID_START_VAR = 0.1

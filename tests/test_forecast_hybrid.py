@@ -364,7 +364,7 @@ def test_auto_returns_what_scored_lowest():
                             progress=False)
     stages = {row["stage"] for row in model.auto_}
     assert any(s.startswith("hybrid:") for s in stages) and "differencing" in stages
-    tried = [r for r in model.auto_ if r["stage"] != "combination"]
+    tried = [r for r in model.auto_ if r["stage"] not in ("combination", "first step")]
     # a setting named at its default is no new candidate: each configuration fitted once
     held = [(r["settings"]["refit"], *(getattr(Forecaster(**{"season": 12, **{
         k: v for k, v in r["settings"].items() if k != "refit"}}), k) for k in
@@ -373,10 +373,19 @@ def test_auto_returns_what_scored_lowest():
         for r in tried if not r["stage"].startswith("hybrid:")]
     assert len(held) == len(set(held)) >= 8
     combined = [r for r in model.auto_ if r["stage"] == "combination"]
-    if combined:
+    first = [r for r in model.auto_ if r["stage"] == "first step"]
+    if combined or first:
         assert type(model) is Combination
-        assert model.auto_settings_ == combined[0]["settings"]
-        assert 2 <= len(model.models) <= 3
+        def kept(rows):  # settings as a set (the combination sorts its models' indices)
+            return {frozenset(model.auto_settings_[i].items()) for i in rows}
+
+        later = combined[0]["settings"] if combined else [
+            min(tried, key=lambda r: r["crps"])["settings"]]
+        assert kept(model.later_steps) == {frozenset(s.items()) for s in later}
+        if first:
+            assert kept(model.first_step) == {frozenset(s.items())
+                                              for s in first[0]["settings"]}
+        assert 2 <= len(model.models) <= 6
     else:
         best = min(tried, key=lambda r: r["crps"])
         assert model.auto_settings_ == best["settings"]
@@ -420,6 +429,76 @@ def test_combination_is_the_mixture_of_its_forecasters(tmp_path):
     with pytest.raises(ValueError, match="different lengths"):
         Combination([a, HybridForecaster(lookback=4, seed=0).fit(y[:100], epochs=1,
                                                                  progress=False)])
+
+
+def test_first_step_combination_takes_what_forecasts_the_first_step_best():
+    """A candidate sharp one step ahead and poor later, another the other way round:
+    the whole horizon takes the second, the first step the first (its score is its own
+    one-step CRPS); where the horizon's choice already forecasts one step best, or
+    where the gain is within two standard errors, the horizon's choice stays."""
+    from tagi_lstm.forecast.auto import first_step_combination
+
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=(300, 6))
+    origins = np.arange(300)
+    sharp_first = np.where(np.arange(6) == 0, 0.3, 3.0)
+    a = _backtest(origins, truth, rng.normal(size=truth.shape) * sharp_first, 1.0)
+    a.std[:] = sharp_first
+    b = _backtest(origins, truth, rng.normal(size=truth.shape), 1.0)
+    assert greedy_combination([a, b], most=3)[0] == [1]
+    one_step = [Backtest(bt.origins, bt.index[:, :1], bt.mean[:, :1], bt.std[:, :1],
+                         bt.observed[:, :1]) for bt in (a, b)]
+    first, crps = first_step_combination(one_step, [1], most=3)
+    assert first == [0]
+    assert crps == pytest.approx(metric.crps(a.mean[:, 0], truth[:, 0], a.std[:, 0]),
+                                 rel=1e-12)
+    assert first_step_combination([one_step[1], None], [0], most=3) == (
+        [0], pytest.approx(metric.crps(b.mean[:, 0], truth[:, 0], b.std[:, 0]), rel=1e-12))
+    # on 8 steps a gain within two standard errors is noise: not taken
+    zero = np.zeros((8, 1))
+    noisy = _backtest(origins[:8], zero, np.array([0, 2.5, 0, 0, 0, 0, 0, 0.0])[:, None],
+                      1.0)
+    plain = _backtest(origins[:8], zero, np.full((8, 1), 0.8), 1.0)
+    gain = np.array([metric.crps(plain.mean[i], 0.0, 1.0) - metric.crps(noisy.mean[i], 0.0, 1.0)
+                     for i in range(8)])
+    assert 0 < gain.mean() < 2 * gain.std(ddof=1) / np.sqrt(8)
+    assert greedy_combination([noisy, plain], most=1)[0] == [0]  # the lower CRPS ...
+    assert first_step_combination([noisy, plain], [1], most=1)[0] == [1]  # ... by noise
+
+
+def test_a_combination_can_forecast_its_first_step_with_other_models(tmp_path):
+    y = _series(140, seed=6)
+    fit = {"epochs": 2, "progress": False}
+    models = [Forecaster(lookback=12, hidden_size=4, season=12, seed=0).fit(y[:110], **fit),
+              HybridForecaster(lookback=12, hidden_size=4, season=12, seed=0).fit(y[:110],
+                                                                                  **fit),
+              Forecaster(lookback=6, hidden_size=4, season=12, seed=1).fit(y[:110], **fit)]
+    split = Combination(models, first_step=[2], later_steps=[0, 1])
+    whole, alone = Combination(models[:2]).forecast(6), models[2].forecast(6)
+    fc = split.forecast(6)
+    np.testing.assert_array_equal(fc.mean[1:], whole.mean[1:])
+    np.testing.assert_array_equal(fc.std[1:], whole.std[1:])
+    assert (fc.mean[0], fc.std[0]) == (alone.mean[0], alone.std[0])
+    np.testing.assert_allclose(sum(fc.components.values()), fc.std ** 2, rtol=1e-9)
+    assert fc.components["level"][0] == 0 and fc.components["level"][1] > 0
+    bt = split.backtest(y, 6, origins=[60, 110])
+    np.testing.assert_allclose(bt.mean[-1], fc.mean, rtol=1e-6)
+    split.save(tmp_path / "split.npz")
+    back = Combination.load(tmp_path / "split.npz")
+    assert (back.first_step, back.later_steps) == ([2], [0, 1])
+    np.testing.assert_array_equal(back.forecast(6).mean, fc.mean)
+    steps = back.update(y[110:113])
+    for i, m in enumerate(models):  # the third model alone gives the one-step forecasts
+        out = m.update(y[110:113])
+        if i == 2:
+            np.testing.assert_allclose(steps.mean, out.mean, rtol=1e-12)
+            np.testing.assert_allclose(steps.std, out.std, rtol=1e-12)
+    with pytest.raises(ValueError, match="neither first_step nor later_steps"):
+        Combination(models, first_step=[0], later_steps=[1])
+    with pytest.raises(ValueError, match="distinct indices of the 3 models"):
+        Combination(models, first_step=[3])
+    with pytest.raises(ValueError, match="distinct indices"):
+        Combination(models, later_steps=[0, 0, 1, 2])
 
 
 @pytest.mark.parametrize("kind", [Forecaster, HybridForecaster])

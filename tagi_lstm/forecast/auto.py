@@ -26,6 +26,7 @@ from ..config import (
     AUTO_MAX_ORIGINS,
     AUTO_MIN_WINDOWS,
     COMBINE_WITHIN,
+    FIRST_STEP_MIN_GAIN,
     HYBRID_MAX_SEASON,
     HYBRID_SEASONAL_NOISE,
     HYBRID_SIGMA_V,
@@ -160,7 +161,7 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
     tunable = sorted({k for _, options in groups for option in options for k in option}
                      - {"refit"})
     chosen, report, scores, backtests = {"refit": False, **base}, [], {}, {}
-    tried = []
+    tried, tried_first = [], []
     for name, options in groups:
         best = None
         for option in options:
@@ -170,12 +171,13 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
             key = (settings["refit"], *(_held(model, k, settings) for k in tunable))
             if key not in scores:
                 start = time.perf_counter()
-                scores[key], backtests[key] = _score(model, settings["refit"], y, covariates,
-                                                     dates, cov_fit, dates_fit, n_fit, origins,
-                                                     horizon, epochs, patience)
+                scores[key], backtests[key], first = _score(
+                    model, settings["refit"], y, covariates, dates, cov_fit, dates_fit, n_fit,
+                    origins, horizon, epochs, patience)
                 report.append({"stage": name, "settings": settings, "crps": scores[key],
                                "seconds": time.perf_counter() - start})
                 tried.append(backtests[key])
+                tried_first.append(first)
             if best is None or scores[key] < best[0]:
                 best = (scores[key], option, key)
             if bar is not None:
@@ -184,7 +186,7 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
         chosen.update(best[1])
     if bar is not None:
         bar.close()
-    return Search(chosen, scores[best[2]], backtests[best[2]], report, tried)
+    return Search(chosen, scores[best[2]], backtests[best[2]], report, tried, tried_first)
 
 
 def _held(model, name: str, settings: dict):
@@ -206,6 +208,8 @@ class Search:
             ``crps``, ``seconds``).
         backtests: each candidate's backtest, in ``report``'s order (``None``
             where it could not be computed).
+        first_steps: each candidate's one-step forecasts of every step of the
+            tail, as a backtest of horizon 1 (``None`` likewise).
     """
 
     settings: dict
@@ -213,6 +217,7 @@ class Search:
     backtest: object
     report: list
     backtests: list
+    first_steps: list
 
 
 def backtest_crps(bt) -> float:
@@ -286,6 +291,30 @@ def greedy_combination(backtests: list, most: int) -> tuple:
     return chosen, backtest_crps(_mixed(_aligned([backtests[i] for i in chosen])))
 
 
+def first_step_combination(first_steps: list, later: list, most: int) -> tuple:
+    """Which candidates to combine for the first forecast step: ``(indices, their
+    one-step CRPS)``.
+
+    :func:`greedy_combination` on every candidate's one-step backtest
+    (``first_steps``: each a backtest of horizon 1, from every step of the
+    tail, :attr:`Search.first_steps`), kept only where it forecasts those steps
+    better than ``later`` (the candidates chosen for the whole horizon) by more
+    than :data:`~tagi_lstm.config.FIRST_STEP_MIN_GAIN` standard errors of the
+    mean gain per step; otherwise ``later`` itself. A short tail makes a noisy
+    score: without that margin the choice follows the noise.
+    """
+    rows, crps = greedy_combination(first_steps, most)
+    if sorted(rows) != sorted(later):
+        aligned = _aligned([first_steps[i] for i in rows] + [first_steps[i] for i in later])
+        gain = (_origin_crps(_mixed(aligned[len(rows):]))
+                - _origin_crps(_mixed(aligned[:len(rows)])))
+        gain = gain[np.isfinite(gain)]
+        if gain.size > 1 and gain.mean() > FIRST_STEP_MIN_GAIN * gain.std(ddof=1) / np.sqrt(
+                gain.size):
+            return rows, crps
+    return list(later), backtest_crps(_mixed(_aligned([first_steps[i] for i in later])))
+
+
 def _origin_crps(bt) -> np.ndarray:
     """``(O,)`` mean CRPS of each origin's observed steps (NaN where none is)."""
     out = np.full(len(bt.origins), np.nan)
@@ -298,16 +327,19 @@ def _origin_crps(bt) -> np.ndarray:
 
 def _score(model, refit, y, covariates, dates, cov_fit, dates_fit, n_fit, origins, horizon,
            epochs, patience) -> tuple:
-    """``(mean CRPS, backtest)`` of a candidate over the tail (``(inf, None)`` if it
-    cannot be fitted)."""
-    usable = origins[origins > model.min_history]
+    """``(mean CRPS, backtest, one-step backtest)`` of a candidate over the tail: its
+    ``horizon``-step forecasts from ``origins``, and its one-step forecasts of every
+    step of the tail (``(inf, None, None)`` if it cannot be fitted)."""
     try:
         model.fit(y[:n_fit], cov_fit, dates_fit, epochs=epochs, patience=patience,
                   refit=refit, progress=False)
-        bt = model.backtest(y, horizon, covariates, dates, origins=usable)
+        bt = model.backtest(y, horizon, covariates, dates,
+                            origins=origins[origins > model.min_history])
+        steps = np.arange(max(n_fit, model.min_history + 1), len(y))
+        first = model.backtest(y, 1, covariates, dates, origins=steps)
     except ValueError:
-        return float(np.inf), None
-    return backtest_crps(bt), bt
+        return float(np.inf), None, None
+    return backtest_crps(bt), bt, first
 
 
 def panel_search(make, series: list, *, horizon: int, season: int | None, epochs: int,

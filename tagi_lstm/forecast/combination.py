@@ -18,6 +18,14 @@ added to ``"ensemble"``; they add up to :math:`v`. Combining forecasts whose
 errors are not perfectly correlated lowers the expected CRPS below the
 average of theirs, and it is robust where a short validation tail cannot
 tell which one to trust.
+
+The first step may be forecast by another mixture than the later ones
+(``first_step``): the model that follows the last observations most closely is
+often not the one whose recursion holds up over a season (a differenced
+network against a seasonally differenced one on a smooth weekly series, say),
+and a one-step forecast (:meth:`Combination.update`'s, a filter's) asks for the
+former. Each step's forecast is still one mixture's exact moments; the two
+mixtures' steps are not joined into one sample path.
 """
 
 from __future__ import annotations
@@ -41,11 +49,30 @@ class ArrayBundle(dict):
         return list(self)
 
 
-def _combine(outs: list) -> tuple:
+def _mixture(outs: list) -> tuple:
     """``(mean, variance, components)`` of the mixture of ``outs``: objects with ``mean``,
     ``std`` and ``components`` (arrays of one shape)."""
     return mixture_with_parts([o.mean for o in outs], [o.std ** 2 for o in outs],
                               [o.components or {} for o in outs])
+
+
+def _combine(outs: list, first_step: list, later_steps: list) -> tuple:
+    """:func:`_mixture` of ``outs[i]`` for ``i`` in ``later_steps``, its first step (the
+    first entry of the last axis) replaced by the mixture of ``first_step``'s."""
+    mean, var, parts = _mixture([outs[i] for i in later_steps])
+    if first_step == later_steps:
+        return mean, var, parts
+    mean1, var1, parts1 = _mixture([outs[i] for i in first_step])
+    zero = np.zeros_like(mean)
+
+    def stitch(first, later):
+        out = np.array(later, dtype=np.float64)
+        out[..., :1] = first[..., :1]
+        return out
+
+    parts = {k: stitch(parts1.get(k, zero), parts.get(k, zero))
+             for k in dict.fromkeys([*parts1, *parts])}
+    return stitch(mean1, mean), stitch(var1, var), parts
 
 
 class Combination:
@@ -55,15 +82,27 @@ class Combination:
         models: two or more fitted forecasters fitted on the same series
             (:class:`~tagi_lstm.forecast.Forecaster`,
             :class:`~tagi_lstm.forecast.HybridForecaster`).
+        first_step: indices into ``models`` of those mixed for the first step
+            of every forecast (and every one-step forecast of :meth:`update`);
+            default: all of them.
+        later_steps: indices of those mixed for the steps after it; default:
+            all of them. Every model must be in one of the two.
 
     Attributes:
-        models: the forecasters.
+        models, first_step, later_steps: as given (the index lists sorted).
     """
 
-    def __init__(self, models):
+    def __init__(self, models, first_step=None, later_steps=None):
         models = list(models)
         if len(models) < 2:
             raise ValueError(f"Combination: needs two or more forecasters; got {len(models)}")
+        self.first_step, self.later_steps = (
+            _indices(rows, len(models), name) for rows, name in
+            ((first_step, "first_step"), (later_steps, "later_steps")))
+        unused = set(range(len(models))) - set(self.first_step) - set(self.later_steps)
+        if unused:
+            raise ValueError(f"Combination: models {sorted(unused)} are in neither first_step "
+                             f"nor later_steps")
         for m in models:
             for method in ("forecast", "backtest", "update", "_arrays"):
                 if not callable(getattr(m, method, None)):
@@ -105,7 +144,7 @@ class Combination:
         """The mixture of every forecaster's :meth:`forecast` (same arguments)."""
         outs = [m.forecast(horizon, y=y, covariates=covariates, dates=dates)
                 for m in self.models]
-        mean, var, components = _combine(outs)
+        mean, var, components = _combine(outs, self.first_step, self.later_steps)
         return Forecast(mean, np.sqrt(var), outs[0].index,
                         np.sqrt(components["noise"]), components)
 
@@ -121,7 +160,7 @@ class Combination:
             origins = np.arange(start, len(y) - horizon + 1, stride)
         outs = [m.backtest(y, horizon, covariates, dates, origins=origins)
                 for m in self.models]
-        mean, var, components = _combine(outs)
+        mean, var, components = _combine(outs, self.first_step, self.later_steps)
         return Backtest(outs[0].origins, outs[0].index, mean, np.sqrt(var), outs[0].observed,
                         components)
 
@@ -129,13 +168,15 @@ class Combination:
         """Every forecaster learns from the new steps; returns the mixture of their
         one-step forecasts made before each."""
         outs = [m.update(y_new, covariates_new, dates_new) for m in self.models]
-        mean, var, components = _combine(outs)
+        mean, var, components = _mixture([outs[i] for i in self.first_step])
         noise = components.get("noise", np.zeros_like(mean))
         return Forecast(mean, np.sqrt(var), outs[0].index, np.sqrt(noise), components)
 
     def save(self, filename) -> None:
         """Save every forecaster into one ``.npz``, atomically."""
-        arrays = {"__combination__": np.array(json.dumps({"models": len(self.models)}))}
+        header = {"models": len(self.models), "first_step": self.first_step,
+                  "later_steps": self.later_steps}
+        arrays = {"__combination__": np.array(json.dumps(header))}
         for i, m in enumerate(self.models):
             arrays.update({f"model{i}/{k}": v for k, v in m._arrays().items()})
         save_npz(filename, arrays)
@@ -147,14 +188,25 @@ class Combination:
 
     @classmethod
     def _from_arrays(cls, data) -> Combination:
-        count = json.loads(str(data["__combination__"]))["models"]
+        header = json.loads(str(data["__combination__"]))
         models = []
-        for i in range(count):
+        for i in range(header["models"]):
             prefix = f"model{i}/"
             share = ArrayBundle({k[len(prefix):]: data[k] for k in data.files
                                  if k.startswith(prefix)})
             models.append(_kind(share)._from_arrays(share))
-        return cls(models)
+        return cls(models, header.get("first_step"), header.get("later_steps"))
+
+
+def _indices(rows, count: int, name: str) -> list:
+    """``rows`` as a sorted list of distinct indices below ``count`` (all of them for None)."""
+    if rows is None:
+        return list(range(count))
+    out = sorted({int(i) for i in rows})
+    if not out or len(out) != len(rows) or out[0] < 0 or out[-1] >= count:
+        raise ValueError(f"Combination: {name} must hold distinct indices of the {count} "
+                         f"models; got {list(rows)}")
+    return out
 
 
 def _kinds() -> dict:

@@ -715,9 +715,14 @@ class Forecaster(ForecasterBase):
         candidates of either family are chosen by forward selection on their
         backtests (:func:`~tagi_lstm.forecast.auto.greedy_combination`): the
         best one, then whichever lowers the CRPS of their equal-weight mixture
-        most, while one does. One chosen is returned as it is, several as a
-        :class:`~tagi_lstm.forecast.Combination`, each fitted with
-        ``ensemble`` members.
+        most, while one does. The first step is chosen apart, by the same
+        selection on every candidate's one-step forecasts of each step of the
+        tail, where that forecasts it clearly better
+        (:func:`~tagi_lstm.forecast.auto.first_step_combination`: the
+        candidate that follows the last observations best is often not the
+        one whose recursion holds up over the horizon). One chosen is returned
+        as it is, several as a :class:`~tagi_lstm.forecast.Combination`, each
+        fitted with ``ensemble`` members.
 
         Given a panel of series (as :meth:`fit` takes one), ``auto`` returns a
         global forecaster (``mode="global"``): its lookback (one or two
@@ -744,7 +749,8 @@ class Forecaster(ForecasterBase):
             hybrid: also try the hybrid; it is skipped when there are
                 covariates, ``calibrate`` is set or ``settings`` other than
                 ``dtype`` are given (the hybrid takes none of them).
-            combine: the most candidates combined (1: the best alone). On the
+            combine: the most candidates combined, for the first step and for the
+                later ones (1: the best alone, for every step). On the
                 peer benchmark (``benchmarks/forecast_peers.py``, see
                 ``docs/forecast_benchmark.rst``) up to three lowered the
                 one-season CRPS on six of seven series against combining at
@@ -765,6 +771,7 @@ class Forecaster(ForecasterBase):
         """
         from .auto import (
             calendar_for,
+            first_step_combination,
             greedy_combination,
             hybrid_stages,
             search,
@@ -815,10 +822,20 @@ class Forecaster(ForecasterBase):
         candidates = [(family, row["settings"], bt) for family, (_, result) in found.items()
                       for row, bt in zip(result.report, result.backtests)]
         chosen, crps = greedy_combination([bt for _, _, bt in candidates], combine)
-        picked = [candidates[i] for i in chosen]
-        if len(picked) > 1:
-            report.append({"stage": "combination", "settings": [s for _, s, _ in picked],
+        if len(chosen) > 1:
+            report.append({"stage": "combination",
+                           "settings": [candidates[i][1] for i in chosen],
                            "crps": crps, "seconds": 0.0})
+        first = chosen
+        if horizon > 1 and combine > 1:
+            first_steps = [bt for _, result in found.values() for bt in result.first_steps]
+            first, crps = first_step_combination(first_steps, chosen, combine)
+            if first != chosen:
+                report.append({"stage": "first step",
+                               "settings": [candidates[i][1] for i in first],
+                               "crps": crps, "seconds": 0.0})
+        rows = chosen + [i for i in first if i not in chosen]
+        picked = [candidates[i] for i in rows]
 
         def build(family, chosen):
             make_family = found[family][0]
@@ -839,7 +856,8 @@ class Forecaster(ForecasterBase):
         models = [build(family, chosen) for family, chosen, _ in picked]
         if len(models) == 1:
             return models[0]
-        model = Combination(models)
+        model = Combination(models, first_step=[rows.index(i) for i in first],
+                            later_steps=[rows.index(i) for i in chosen])
         model.auto_ = report
         model.auto_settings_ = [m.auto_settings_ for m in models]
         return model
