@@ -67,8 +67,8 @@ AUTO_MAX_LOOKBACK = 96
 #: member drags the mixture down outside the backtest.
 COMBINE_WITHIN = 1.10
 #: ``auto`` forecasts the first step with other candidates than the later steps only
-#: when they forecast it better on the backtest by this many standard errors of the
-#: mean gain per origin (one step over a short tail is a noisy score).
+#: when their one-step forecasts of the validation tail beat the later steps' choice
+#: by this many standard errors of the mean gain per step (a short tail scores noisily).
 FIRST_STEP_MIN_GAIN = 2.0
 #: The hybrid's level variance before the first step, standardised units (a tenth of
 #: the series' variance: the first observations set it within a few steps).
