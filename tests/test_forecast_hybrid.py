@@ -501,6 +501,33 @@ def test_a_combination_can_forecast_its_first_step_with_other_models(tmp_path):
         Combination(models, later_steps=[0, 0, 1, 2])
 
 
+@pytest.mark.parametrize("model", [
+    Forecaster(), Forecaster(52, 8, transform="sqrt", calendar=("month",), season=52,
+                             seasonal_difference=True, dtype="float64"),
+    HybridForecaster(), HybridForecaster(lookback=12, seasonal_noise=1e-4, season=12,
+                                         ensemble=5)])
+def test_repr_is_the_constructor_call_with_what_differs_from_the_defaults(model):
+    text = repr(model)
+    rebuilt = eval(text, {"Forecaster": Forecaster, "HybridForecaster": HybridForecaster})
+    assert rebuilt._config() == model._config()
+    assert text.count("=") == sum(
+        getattr(model, k) != getattr(type(model)(), k)
+        for k in ("lookback", "hidden_size", "transform", "calendar", "season",
+                  "seasonal_difference", "seasonal_noise", "ensemble", "dtype")
+        if hasattr(model, k))
+
+
+def test_a_combinations_repr_names_its_models_and_which_step_each_forecasts():
+    y = _series(80, seed=7)
+    models = [kind(lookback=6, hidden_size=4, seed=0).fit(y, epochs=1, progress=False)
+              for kind in (Forecaster, HybridForecaster)]
+    assert repr(Combination(models)) == (
+        "Combination([Forecaster(lookback=6, hidden_size=4), "
+        "HybridForecaster(lookback=6, hidden_size=4)])")
+    assert repr(Combination(models, first_step=[1], later_steps=[0])).endswith(
+        "HybridForecaster(lookback=6, hidden_size=4)], first_step=[1], later_steps=[0])")
+
+
 @pytest.mark.parametrize("kind", [Forecaster, HybridForecaster])
 @pytest.mark.parametrize("call", [
     lambda m: m.forecast(3), lambda m: m.predict(np.ones(40)), lambda m: m.update(np.ones(3)),

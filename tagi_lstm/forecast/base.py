@@ -4,6 +4,7 @@ series fitted one network per series."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 
@@ -34,6 +35,16 @@ class ForecasterBase:
     _y = _cov = _dates = None
     #: After ``fit`` on a panel: ``{series id: forecaster}``, one per series; else None.
     panel_: dict | None = None
+
+    def __repr__(self) -> str:
+        """The constructor call with the arguments that differ from its defaults, e.g.
+        ``Forecaster(lookback=52, transform='sqrt')`` (what ``auto`` chose, at a glance)."""
+        defaults = {name: p.default for name, p in
+                    inspect.signature(type(self).__init__).parameters.items()
+                    if p.default is not inspect.Parameter.empty}
+        args = [f"{name}={_plain(value)!r}" for name, value in self._config().items()
+                if name in defaults and _plain(value) != _plain(defaults[name])]
+        return f"{type(self).__name__}({', '.join(args)})"
 
     @property
     def best_epochs_(self) -> tuple:
@@ -281,3 +292,9 @@ def _fit_block(kind, config: dict, series: list, fit: dict, finished=None) -> li
     is put on the queue ``finished`` when there is one."""
     bar = None if finished is None else _Reported(finished)
     return kind(**config)._fit_here(series, fit, bar)
+
+
+def _plain(value):
+    """A setting as its constructor takes it: a list (as configurations store a
+    sequence) becomes a tuple."""
+    return tuple(value) if isinstance(value, list) else value

@@ -119,6 +119,11 @@ class Combination:
                              f"lengths {sorted(lengths)}; fit them on the same series")
         self.models = models
 
+    def __repr__(self) -> str:
+        split = ("" if self.first_step == self.later_steps else
+                 f", first_step={self.first_step}, later_steps={self.later_steps}")
+        return f"Combination([{', '.join(map(repr, self.models))}]{split})"
+
     # attributes a caller of auto() reads, from the first forecaster
     @property
     def season(self):
