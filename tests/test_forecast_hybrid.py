@@ -466,6 +466,31 @@ def test_first_step_combination_takes_what_forecasts_the_first_step_best():
     assert first_step_combination([noisy, plain], [1], most=1)[0] == [1]  # ... by noise
 
 
+def test_auto_forecasts_the_first_step_with_the_first_step_choice(monkeypatch):
+    """Where the first step's selection picks another candidate, ``auto`` fits it too
+    and the combination forecasts the first step with it alone, the later steps with
+    the horizon's choice."""
+    import tagi_lstm.forecast.auto as auto
+
+    picked = {}
+
+    def first_step_of_candidate_1(first_steps, later, most):
+        picked["later"] = list(later)
+        return [1], 0.0  # the second candidate the search tried
+
+    monkeypatch.setattr(auto, "first_step_combination", first_step_of_candidate_1)
+    y = _series(150, seed=4)
+    model = Forecaster.auto(y, horizon=6, season=12, ensemble=1, epochs=3, patience=2,
+                            progress=False)
+    assert type(model) is Combination and 1 not in picked["later"]
+    tried = [r for r in model.auto_ if r["stage"] not in ("combination", "first step")]
+    assert [model.auto_settings_[i] for i in model.first_step] == [tried[1]["settings"]]
+    assert len(model.later_steps) == len(picked["later"]) == len(model.models) - 1
+    fc, alone = model.forecast(6), model.models[model.first_step[0]].forecast(6)
+    assert (fc.mean[0], fc.std[0]) == (alone.mean[0], alone.std[0])
+    assert model.auto_[-1]["stage"] == "first step"
+
+
 def test_a_combination_can_forecast_its_first_step_with_other_models(tmp_path):
     y = _series(140, seed=6)
     fit = {"epochs": 2, "progress": False}
