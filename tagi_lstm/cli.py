@@ -274,8 +274,7 @@ def run_forecast(args) -> None:
         kept = [r for r in model.history_ if r["member"] == 0
                 and r["epoch"] == model.best_epoch_]
         ll = kept[0]["val_log_likelihood"] if kept else None
-        chosen = f"chose {type(model).__name__}, settings {model.auto_settings_}; " \
-            if args.auto else ""
+        chosen = f"chose {model!r}; " if args.auto else ""
         print(f"{chosen}kept epoch {model.best_epoch_} of member 0"
               + (f" (validation log-likelihood {ll:.3f})" if ll is not None else "")
               + f"; {args.horizon} forecasts written to {args.output}")

@@ -103,7 +103,7 @@ def test_auto_chooses_settings_and_reports_them(good_csv, tmp_path, capsys):
                "--epochs", "2", "--ensemble", "2", "--output", str(out)])
     assert rc == 0
     printed = capsys.readouterr().out
-    assert re.search(r"chose (Forecaster|HybridForecaster|Combination), settings [\[{]",
+    assert re.search(r"chose (Forecaster|HybridForecaster|Combination)\(.*ensemble=2",
                      printed) and "7 forecasts written" in printed
     with open(out) as fh:
         rows = list(csv.reader(fh))
