@@ -819,17 +819,18 @@ class Forecaster(ForecasterBase):
             found["hybrid"] = (make_hybrid, search(make_hybrid, y, None, dates, base=base,
                                                    **common, groups=hybrid_stages(season)))
         report = [row for _, result in found.values() for row in result.report]
-        candidates = [(family, row["settings"], bt) for family, (_, result) in found.items()
-                      for row, bt in zip(result.report, result.backtests)]
-        chosen, crps = greedy_combination([bt for _, _, bt in candidates], combine)
+        # (family, settings, backtest, one-step backtest) of every candidate tried
+        candidates = [(family, row, bt, first) for family, (_, result) in found.items()
+                      for row, bt, first in zip((r["settings"] for r in result.report),
+                                                result.backtests, result.first_steps)]
+        chosen, crps = greedy_combination([c[2] for c in candidates], combine)
         if len(chosen) > 1:
             report.append({"stage": "combination",
                            "settings": [candidates[i][1] for i in chosen],
                            "crps": crps, "seconds": 0.0})
         first = chosen
         if horizon > 1 and combine > 1:
-            first_steps = [bt for _, result in found.values() for bt in result.first_steps]
-            first, crps = first_step_combination(first_steps, chosen, combine)
+            first, crps = first_step_combination([c[3] for c in candidates], chosen, combine)
             if first != chosen:
                 report.append({"stage": "first step",
                                "settings": [candidates[i][1] for i in first],
@@ -853,7 +854,7 @@ class Forecaster(ForecasterBase):
             model.auto_, model.auto_settings_ = report, {**constructor, "refit": refit}
             return model
 
-        models = [build(family, chosen) for family, chosen, _ in picked]
+        models = [build(family, chosen) for family, chosen, *_ in picked]
         if len(models) == 1:
             return models[0]
         model = Combination(models, first_step=[rows.index(i) for i in first],
