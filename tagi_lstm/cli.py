@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "on a backtest of the data, and whether the LSTM / local-level "
                          "hybrid does better (ignores --lookback, --hidden, --noise, "
                          "--difference, --seasonal-difference; --calendar, --layers, "
-                         "--method, --transform and --calibrate leave the hybrid out)")
+                         "--method and --calibrate leave the hybrid out)")
     fc.add_argument("--calendar", default="", metavar="LIST",
                     help="comma-separated calendar covariates from the timestamps: "
                          f"{', '.join(CALENDAR_PERIODS)} (default: none)")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from tagi_lstm.forecast import Forecaster
+from tagi_lstm.forecast import Forecaster, HybridForecaster
 from tagi_lstm.forecast.transform import Power
 
 
@@ -56,15 +56,21 @@ def test_values_outside_the_domain_are_named(kind, bad, need):
         model.forecast(3, y=y)
     with pytest.raises(ValueError, match="transform must be one of"):
         Forecaster(transform="boxcox")
+    with pytest.raises(ValueError, match="HybridForecaster: transform must be one of"):
+        HybridForecaster(transform="boxcox")
+    with pytest.raises(ValueError, match=f"HybridForecaster.fit: transform='{kind}' needs "
+                                         f"{need} values; the smallest is {bad:g}"):
+        HybridForecaster(lookback=12, transform=kind).fit(y, progress=False)
 
 
+@pytest.mark.parametrize("cls", [Forecaster, HybridForecaster])
 @pytest.mark.parametrize("kind, g", [("sqrt", np.sqrt), ("log", np.log)])
-def test_a_transformed_forecaster_is_the_forecaster_of_g_y_moved_back(kind, g, tmp_path):
+def test_a_transformed_forecaster_is_the_forecaster_of_g_y_moved_back(cls, kind, g, tmp_path):
     y = _positive()
     y[40] = np.nan
     opts = {"lookback": 12, "hidden_size": 6, "seed": 2, "ensemble": 2}
-    ours = Forecaster(**opts, transform=kind).fit(y[:140], epochs=3, progress=False)
-    hand = Forecaster(**opts).fit(g(y[:140]), epochs=3, progress=False)
+    ours = cls(**opts, transform=kind).fit(y[:140], epochs=3, progress=False)
+    hand = cls(**opts).fit(g(y[:140]), epochs=3, progress=False)
     power = Power(kind)
 
     def moved(fc):
@@ -75,7 +81,11 @@ def test_a_transformed_forecaster_is_the_forecaster_of_g_y_moved_back(kind, g, t
         mean, std = moved(want)
         np.testing.assert_array_equal(got.mean, mean)
         np.testing.assert_array_equal(got.std, std)
-        # the components still add up to the variance, in the same proportions
+        # the components still add up to the variance, in the same proportions (the
+        # hybrid's one-step predictions carry none)
+        assert (got.components is None) == (want.components is None)
+        if got.components is None:
+            continue
         total = sum(got.components.values())
         np.testing.assert_allclose(total, got.std ** 2, rtol=1e-12)
         for name, part in want.components.items():
@@ -86,13 +96,14 @@ def test_a_transformed_forecaster_is_the_forecaster_of_g_y_moved_back(kind, g, t
     steps = bt.origins[:, None] + np.arange(6)
     np.testing.assert_array_equal(bt.observed, np.where(steps < len(y), y[np.minimum(
         steps, len(y) - 1)], np.nan))  # the observations themselves, not g^-1(g(y))
-    paths = ours.forecast(4, method="samples", num_samples=20)
-    np.testing.assert_allclose(paths.samples, power.values(
-        hand.forecast(4, method="samples", num_samples=20).samples))
+    if cls is Forecaster:  # the hybrid draws no sample paths
+        paths = ours.forecast(4, method="samples", num_samples=20)
+        np.testing.assert_allclose(paths.samples, power.values(
+            hand.forecast(4, method="samples", num_samples=20).samples))
     news = ours.update(y[140:150])
     np.testing.assert_array_equal(news.mean, moved(hand.update(g(y[140:150])))[0])
     ours.save(tmp_path / "model.npz")
-    again = Forecaster.load(tmp_path / "model.npz")
+    again = cls.load(tmp_path / "model.npz")
     assert again.transform == kind
     np.testing.assert_array_equal(again.forecast(5).mean, ours.forecast(5).mean)
 
@@ -125,3 +136,20 @@ def test_auto_tries_the_square_root_first_where_the_series_allows_it():
                                 progress=False, **settings)
         assert "transform" not in {r["stage"] for r in fixed.auto_}
         assert fixed.transform == settings.get("transform")
+
+
+def test_auto_tries_the_square_root_first_for_the_hybrid_too():
+    y = _positive(n=150)
+    model = Forecaster.auto(y, season=12, horizon=6, ensemble=1, epochs=2, patience=1,
+                            combine=1, progress=False)
+    rows = [r for r in model.auto_ if r["stage"].startswith("hybrid:")]
+    assert [r["stage"] for r in rows[:2]] == ["hybrid:transform"] * 2
+    assert [r["settings"]["transform"] for r in rows[:2]] == [None, "sqrt"]
+    chosen = min(rows[:2], key=lambda r: r["crps"])["settings"]["transform"]
+    assert all(r["settings"]["transform"] == chosen for r in rows[2:])
+    # a transform given is the hybrid's too, and not searched over
+    fixed = Forecaster.auto(y, season=12, horizon=6, ensemble=1, epochs=1, patience=1,
+                            combine=1, progress=False, transform="sqrt")
+    rows = [r for r in fixed.auto_ if r["stage"].startswith("hybrid:")]
+    assert rows and "hybrid:transform" not in {r["stage"] for r in rows}
+    assert fixed.transform == "sqrt"

@@ -98,9 +98,10 @@ def stages(season: int | None, n_fit: int, calendar: tuple = (), lags=None,
             ("refit", [{"refit": False}, {"refit": "retrain"}])]
 
 
-def hybrid_stages(season: int | None) -> list:
+def hybrid_stages(season: int | None, transforms: tuple = ()) -> list:
     """The groups of settings tried for :class:`~tagi_lstm.forecast.HybridForecaster`:
-    its state-space components (a local level alone, with a trend, with a seasonal
+    the transforms of the series beside none (first, as in :func:`stages`), its
+    state-space components (a local level alone, with a trend, with a seasonal
     component when ``2 <= season <=`` :data:`~tagi_lstm.config.HYBRID_MAX_SEASON`,
     with both), the level's noise, the observation noise, the lookback and how the
     held-out tail is learned from (the base lookback is one season, 16 steps
@@ -111,7 +112,10 @@ def hybrid_stages(season: int | None) -> list:
         seasonal = {"seasonal_noise": HYBRID_SEASONAL_NOISE}
         components += [seasonal, {**trend, **seasonal}]
     lookbacks = [season, 2 * season] if season and season > 1 else [16, 32]
-    return [("hybrid:components", components),
+    groups = [("hybrid:transform", [{"transform": k} for k in (None, *transforms)])] \
+        if transforms else []
+    return groups + [
+            ("hybrid:components", components),
             ("hybrid:level_noise", [{"level_noise": q} for q in (1e-3, 1e-2, 3e-2)]),
             ("hybrid:sigma_v", [{"sigma_v": s} for s in HYBRID_SIGMA_V]),
             ("hybrid:lookback", [{"lookback": min(L, AUTO_MAX_LOOKBACK)} for L in lookbacks]),

@@ -4,6 +4,7 @@ series fitted one network per series."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import time
@@ -14,6 +15,8 @@ from .._validation import check_positive_int
 from ..config import PANEL_BLOCKS_PER_THREAD, PROGRESS_POLL
 from ..exceptions import NotFittedError
 from .panel import PanelForecast, as_panel, stack_backtests
+from .result import Forecast
+from .transform import Power
 
 
 class ForecasterBase:
@@ -33,6 +36,8 @@ class ForecasterBase:
     max_history: int | None = None
     _dropped = 0
     _y = _cov = _dates = None
+    #: What the networks model: ``g(y)`` (``transform``), or ``y`` itself.
+    _power = Power()
     #: After ``fit`` on a panel: ``{series id: forecaster}``, one per series; else None.
     panel_: dict | None = None
 
@@ -112,6 +117,24 @@ class ForecasterBase:
             self._cov = None if self._cov is None else self._cov[drop:].copy()
             self._dates = None if self._dates is None else self._dates[drop:].copy()
             self._dropped += drop
+
+    def _in_units(self, result):
+        """A :class:`~tagi_lstm.forecast.Forecast` or
+        :class:`~tagi_lstm.forecast.Backtest` of the modelled ``g(y)`` in the units of
+        ``y`` (``transform``; unchanged without one): exact moments, each variance
+        component scaled as the variance, noise by its square root."""
+        if not self._power:
+            return result
+        mean, std = self._power.moments(result.mean, result.std)
+        ratio = np.divide(std, result.std, out=np.ones_like(std), where=result.std > 0)
+        changes = {"mean": mean, "std": std}
+        if result.components is not None:
+            changes["components"] = {k: v * ratio ** 2 for k, v in result.components.items()}
+        if isinstance(result, Forecast):
+            changes["noise_std"] = result.noise_std * ratio
+            if result.samples is not None:
+                changes["samples"] = self._power.values(result.samples)
+        return dataclasses.replace(result, **changes)
 
     def _release_buffers(self) -> None:
         """Free the members' work buffers, sized for their last batch: a fitted panel

@@ -70,6 +70,7 @@ from .combination import load_any
 from .model import backtest_horizon, check_series
 from .panel import is_panel
 from .result import Backtest, Forecast, mixture_moments, mixture_with_parts
+from .transform import Power
 
 #: Variance parts of a hybrid forecast (they add up to its variance).
 HYBRID_COMPONENTS = ("parameters", "fed_back", "level", "noise", "ensemble")
@@ -336,6 +337,11 @@ class HybridForecaster(ForecasterBase):
             with a value, a dummy seasonal component of period ``season``
             beside the LSTM (see :class:`StateSpace`).
         sigma_v: observation-noise standard deviation.
+        transform: model ``sqrt(y)`` (``"sqrt"``) or ``log(y)`` (``"log"``)
+            instead of ``y``, as :class:`~tagi_lstm.forecast.Forecaster` does:
+            the filter runs on the transformed series, and forecasts come back
+            in the units of ``y`` with the exact moments of the
+            transformed-back Gaussian, variance components in proportion.
         season: season length (the default horizon of :meth:`backtest`, the
             seasonal component's period).
         max_history: steps of the series kept (``None``: all), as for
@@ -358,7 +364,7 @@ class HybridForecaster(ForecasterBase):
     def __init__(self, lookback: int = 24, hidden_size: int = 16, *,
                  level_noise: float = 1e-2, sigma_v: float = 0.2,
                  trend_noise: float | None = None, seasonal_noise: float | None = None,
-                 season: int | None = None,
+                 transform: str | None = None, season: int | None = None,
                  freq: str | None = None, ensemble: int = 1, max_history: int | None = None,
                  seed: int | None = 0, dtype: str = "float32"):
         where = "HybridForecaster"
@@ -367,6 +373,8 @@ class HybridForecaster(ForecasterBase):
         self.level_noise = check_real(level_noise, name="level_noise", where=where,
                                       positive=True)
         self.sigma_v = check_real(sigma_v, name="sigma_v", where=where, positive=True)
+        self._power = Power(transform, where)
+        self.transform = transform
         self.trend_noise, self.seasonal_noise = (
             None if v is None else check_real(v, name=name, where=where, positive=True)
             for v, name in ((trend_noise, "trend_noise"), (seasonal_noise, "seasonal_noise")))
@@ -463,6 +471,7 @@ class HybridForecaster(ForecasterBase):
             return self
         self._fit_one_series(client, where)
         y, dates = self._check(y, covariates, dates, where)
+        y = self._power.apply(y, where)
         epochs = check_positive_int(epochs, name="epochs", where=where)
         patience = check_positive_int(patience, name="patience", where=where)
         n_train = self._training_steps(y, validation, where)
@@ -565,7 +574,7 @@ class HybridForecaster(ForecasterBase):
         if self.panel_ is not None:
             return self._panel_predict(y, covariates, dates, where)
         y, dates = self._check(y, covariates, dates, where)
-        z = self._standardise(y)
+        z = self._standardise(self._power.apply(y, where))
         (m, s), means, variances = self._scale, [], []
         for member in self.members_:
             mean, var = self._run(member, z, learn=False)[:2]
@@ -573,8 +582,9 @@ class HybridForecaster(ForecasterBase):
             variances.append(var)
         mean, var = mixture_moments(np.stack(means), np.stack(variances))
         index = dates if dates is not None else np.arange(len(y))
-        return Forecast(Normalizer.unstandardize(mean, m, s), np.sqrt(var) * s, index,
-                        np.full(len(y), self.sigma_v * s))
+        return self._in_units(Forecast(Normalizer.unstandardize(mean, m, s),
+                                       np.sqrt(var) * s, index,
+                                       np.full(len(y), self.sigma_v * s)))
 
     def forecast(self, horizon: int, y=None, covariates=None, dates=None) -> Forecast:
         """Forecast of the next ``horizon`` steps after the end of ``y`` (default: the
@@ -593,14 +603,14 @@ class HybridForecaster(ForecasterBase):
             states = [self.state_.row(i) for i in range(len(self.members_))]
         else:
             y, dates = self._check(y, covariates, dates, where)
-            z = self._standardise(y)
+            z = self._standardise(self._power.apply(y, where))
             states = [self._run(member, z, learn=False)[2] for member in self.members_]
         out = self._forecasts(states, horizon)
         index = future_dates(dates, horizon, self.freq_) if dates is not None else \
             offset + np.arange(len(y), len(y) + horizon)
-        return Forecast(out["mean"][0], np.sqrt(out["var"][0]), index,
-                        np.sqrt(out["components"]["noise"][0]),
-                        {k: v[0] for k, v in out["components"].items()})
+        return self._in_units(Forecast(out["mean"][0], np.sqrt(out["var"][0]), index,
+                                       np.sqrt(out["components"]["noise"][0]),
+                                       {k: v[0] for k, v in out["components"].items()}))
 
     def backtest(self, y, horizon: int | None = None, covariates=None, dates=None, *,
                  start: int | None = None, stride: int = 1, origins=None) -> Backtest:
@@ -628,7 +638,7 @@ class HybridForecaster(ForecasterBase):
                 np.any(np.diff(origins) <= 0):
             raise ValueError(f"{where}: origins must be increasing integers in "
                              f"[{self.min_history}, {n}]; got {origins!r}")
-        z = self._standardise(y)
+        z = self._standardise(self._power.apply(y, where))
         kept = [FilterState.stack(self._run(m, z[:origins[-1]], learn=False,
                                             keep=origins.tolist())[3])
                 for m in self.members_]
@@ -641,8 +651,8 @@ class HybridForecaster(ForecasterBase):
             all_dates = dates if not extra else np.concatenate(
                 [dates, future_dates(dates, extra, self.freq_)])
             index = all_dates[steps]
-        return Backtest(origins, index, out["mean"], np.sqrt(out["var"]), padded[steps],
-                        out["components"])
+        return self._in_units(Backtest(origins, index, out["mean"], np.sqrt(out["var"]),
+                                       padded[steps], out["components"]))
 
     def update(self, y_new, covariates_new=None, dates_new=None) -> Forecast:
         """Online learning: forecast each new step one step ahead, then learn from it
@@ -657,6 +667,7 @@ class HybridForecaster(ForecasterBase):
         if self.panel_ is not None:
             return self._panel_update(y_new, covariates_new, dates_new, where)
         y_new, dates_new = self._check(y_new, covariates_new, dates_new, where)
+        y_new = self._power.apply(y_new, where)
         if (dates_new is None) != (self._dates is None):
             raise ValueError(f"{where}: give dates_new exactly when fit had dates")
         if dates_new is not None:  # they must follow the dates seen
@@ -674,15 +685,17 @@ class HybridForecaster(ForecasterBase):
         self._extend(y_new, None, dates_new)
         mean, var = mixture_moments(np.stack(means), np.stack(variances))
         index = dates_new if dates_new is not None else np.arange(seen, seen + len(y_new))
-        return Forecast(Normalizer.unstandardize(mean, m, s), np.sqrt(var) * s, index,
-                        np.full(len(y_new), self.sigma_v * s))
+        return self._in_units(Forecast(Normalizer.unstandardize(mean, m, s),
+                                       np.sqrt(var) * s, index,
+                                       np.full(len(y_new), self.sigma_v * s)))
 
     # ------------------------------------------------------------- persistence
     def _config(self) -> dict:
         return {"lookback": self.lookback, "hidden_size": self.hidden_size,
                 "level_noise": self.level_noise, "sigma_v": self.sigma_v,
                 "trend_noise": self.trend_noise, "seasonal_noise": self.seasonal_noise,
-                "season": self.season, "freq": self.freq, "ensemble": self.ensemble,
+                "transform": self.transform, "season": self.season, "freq": self.freq,
+                "ensemble": self.ensemble,
                 "max_history": self.max_history, "seed": self.seed, "dtype": self.dtype.name}
 
     def save(self, filename) -> None:

@@ -20,7 +20,6 @@ different seeds form an ensemble, combined by
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
@@ -217,11 +216,8 @@ class Forecaster(ForecasterBase):
         self.sigma_v_min = check_real(sigma_v_min, name="sigma_v_min", where=where,
                                       positive=True)
         self.decay = check_real(decay, name="decay", where=where, positive=True)
-        if transform not in Power.KINDS:
-            raise ValueError(f"{where}: transform must be one of {Power.KINDS}; got "
-                             f"{transform!r}")
+        self._power = Power(transform, where)
         self.transform = transform
-        self._power = Power(transform)
         self.difference = bool(difference)
         self.seasonal_difference = bool(seasonal_difference)
         self.season = None if season is None else check_positive_int(season, name="season",
@@ -373,23 +369,6 @@ class Forecaster(ForecasterBase):
         mean, var, components = self._combine(means, variances, parts, 1)
         return Forecast(mean, np.sqrt(var), dates[positions] if dates is not None else positions,
                         np.sqrt(components["noise"]), components)
-
-    def _in_units(self, result):
-        """A :class:`Forecast` or :class:`Backtest` of the modelled ``g(y)`` in the
-        units of ``y`` (``transform``; unchanged without one): exact moments, each
-        variance component scaled as the variance, noise by its square root."""
-        if not self._power:
-            return result
-        mean, std = self._power.moments(result.mean, result.std)
-        ratio = np.divide(std, result.std, out=np.ones_like(std), where=result.std > 0)
-        changes = {"mean": mean, "std": std}
-        if result.components is not None:
-            changes["components"] = {k: v * ratio ** 2 for k, v in result.components.items()}
-        if isinstance(result, Forecast):
-            changes["noise_std"] = result.noise_std * ratio
-            if result.samples is not None:
-                changes["samples"] = self._power.values(result.samples)
-        return dataclasses.replace(result, **changes)
 
     def _history_part(self, y, positions):
         """The part of ``y`` at ``positions`` that its past fixes (undoing differencing)."""
@@ -709,9 +688,10 @@ class Forecaster(ForecasterBase):
         everything) with ``ensemble`` members.
 
         With ``hybrid``, the LSTM / state-space hybrid
-        (:class:`~tagi_lstm.forecast.HybridForecaster`: its components —
-        level, trend, season —, level and observation noise, lookback and
-        refit) is searched on the same backtest. Then up to ``combine``
+        (:class:`~tagi_lstm.forecast.HybridForecaster`: the square root first
+        as above, then its components — level, trend, season —, level and
+        observation noise, lookback and refit) is searched on the same
+        backtest. Then up to ``combine``
         candidates of either family are chosen by forward selection on their
         backtests (:func:`~tagi_lstm.forecast.auto.greedy_combination`): the
         best one, then whichever lowers the CRPS of their equal-weight mixture
@@ -748,7 +728,8 @@ class Forecaster(ForecasterBase):
             seed: seeds every candidate and the members.
             hybrid: also try the hybrid; it is skipped when there are
                 covariates, ``calibrate`` is set or ``settings`` other than
-                ``dtype`` are given (the hybrid takes none of them).
+                ``dtype`` and ``transform`` are given (the hybrid takes none of
+                them).
             combine: the most candidates combined, for the first step and for the
                 later ones (1: the best alone, for every step). On the
                 peer benchmark (``benchmarks/forecast_peers.py``, see
@@ -805,19 +786,21 @@ class Forecaster(ForecasterBase):
             return cls(**{"season": season, **chosen, **settings, "seed": seed})
         common = {"horizon": horizon, "season": season, "epochs": epochs,
                   "patience": patience, "validation": validation, "progress": progress}
+        transforms = () if "transform" in settings or not Power("sqrt").admits(y) \
+            else ("sqrt",)
         found = {"lstm": (make, search(
             make, y, covariates, dates, base={}, **common,
             calendar=() if "calendar" in settings else calendar_for(freq),
-            lags=seasonal_lags(freq, season),
-            transforms=() if "transform" in settings or not Power("sqrt").admits(y)
-            else ("sqrt",)))}
-        if hybrid and covariates is None and not calibrate and set(settings) <= {"dtype"}:
+            lags=seasonal_lags(freq, season), transforms=transforms))}
+        if hybrid and covariates is None and not calibrate and \
+                set(settings) <= {"dtype", "transform"}:
             def make_hybrid(**chosen):
                 return HybridForecaster(**{"season": season, "freq": freq, **chosen,
                                            **settings, "seed": seed})
             base = {"refit": "retrain", "lookback": season if season and season > 1 else 16}
-            found["hybrid"] = (make_hybrid, search(make_hybrid, y, None, dates, base=base,
-                                                   **common, groups=hybrid_stages(season)))
+            found["hybrid"] = (make_hybrid, search(
+                make_hybrid, y, None, dates, base=base, **common,
+                groups=hybrid_stages(season, transforms)))
         report = [row for _, result in found.values() for row in result.report]
         # (family, settings, backtest, one-step backtest) of every candidate tried
         candidates = [(family, row, bt, first) for family, (_, result) in found.items()

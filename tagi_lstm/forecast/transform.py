@@ -109,11 +109,14 @@ class Power:
 
     Args:
         kind: ``None`` (no transform), ``"sqrt"`` or ``"log"``.
+        where: the caller named in the error for any other ``kind``.
     """
 
     KINDS = (None, "sqrt", "log")
 
-    def __init__(self, kind: str | None = None):
+    def __init__(self, kind: str | None = None, where: str = "Power"):
+        if kind not in self.KINDS:
+            raise ValueError(f"{where}: transform must be one of {self.KINDS}; got {kind!r}")
         self.kind = kind
 
     def __bool__(self) -> bool:
