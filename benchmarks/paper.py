@@ -16,8 +16,8 @@ series would be alone) with the validation tail the paper holds out for early st
 - ``hybrid``: :class:`tagi_lstm.forecast.HybridForecaster` (the closest to the paper's
   model: an LSTM beside a local level, one Kalman filter), lookback as the paper's;
 - ``hybrid_ts``: the same with a local linear trend and a seasonal component beside the
-  level (the step variances ``auto`` tries, ``tagi_lstm.config.HYBRID_TREND_NOISE`` and
-  ``HYBRID_SEASONAL_NOISE``);
+  level (step variances ``auto`` tries: ``tagi_lstm.config.HYBRID_TREND_NOISE`` and the
+  smallest of ``HYBRID_SEASONAL_NOISES``);
 - ``forecaster``: :class:`tagi_lstm.forecast.Forecaster` with the paper's lookback,
   seasonal differencing, heteroscedastic noise;
 - ``global``: the same forecaster with ``mode="global"``: one network (``--seeds``
@@ -64,7 +64,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from tagi_lstm import metric
-from tagi_lstm.config import HYBRID_SEASONAL_NOISE, HYBRID_TREND_NOISE
+from tagi_lstm.config import HYBRID_SEASONAL_NOISES, HYBRID_TREND_NOISE
 from tagi_lstm.forecast import Forecaster, HybridForecaster, mixture_moments
 from tagi_lstm.forecast.transform import Power
 
@@ -116,7 +116,7 @@ def make(kind: str, lookback: int, season: int, seeds, seasonal_difference: bool
         return HybridForecaster(**common)
     if kind == "hybrid_ts":
         return HybridForecaster(**common, trend_noise=HYBRID_TREND_NOISE,
-                                seasonal_noise=HYBRID_SEASONAL_NOISE)
+                                seasonal_noise=HYBRID_SEASONAL_NOISES[0])
     return Forecaster(**common, seasonal_difference=seasonal_difference, calendar=calendar,
                       transform=transform, mode="global" if kind == "global" else "local")
 

@@ -76,12 +76,14 @@ HYBRID_START_VAR = 0.1
 #: ... and its trend's variance, per step (a trend of 0.03 standard deviations per step,
 #: one sd: the smoother of the first epoch replaces it).
 HYBRID_TREND_START_VAR = 1e-3
-#: ``auto``: the hybrid's trend and seasonal step variances when it tries those
-#: components (standardised units: a step standard deviation of 1 % of the series',
-#: so slope and seasonal shape change slowly beside a level that moves ten times
-#: as fast at the default ``level_noise``).
+#: ``auto``: the hybrid's trend step variance when it tries a trend (standardised
+#: units: a step standard deviation of 1 % of the series', so the slope changes
+#: slowly beside a level that moves ten times as fast at the default ``level_noise``).
 HYBRID_TREND_NOISE = 1e-4
-HYBRID_SEASONAL_NOISE = 1e-4
+#: ``auto``: the seasonal effect's step variances tried with a seasonal component, a
+#: decade apart as the level's are: from a shape that barely changes (a step standard
+#: deviation of 1 % of the series') to one that follows the last seasons (10 %).
+HYBRID_SEASONAL_NOISES = (1e-4, 1e-3, 1e-2)
 #: ``auto``: longest season given a seasonal component in the hybrid (its state holds
 #: ``season - 1`` effects, and the filter's covariance steps cost ``season**3`` per step).
 HYBRID_MAX_SEASON = 24

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tagi_lstm import NotFittedError, metric
-from tagi_lstm.config import COMBINE_WITHIN
+from tagi_lstm.config import COMBINE_WITHIN, HYBRID_SEASONAL_NOISES, HYBRID_TREND_NOISE
 from tagi_lstm.forecast import (
     Backtest,
     Combination,
@@ -13,7 +13,7 @@ from tagi_lstm.forecast import (
     HybridForecaster,
     mixture_moments,
 )
-from tagi_lstm.forecast.auto import backtest_crps, greedy_combination
+from tagi_lstm.forecast.auto import backtest_crps, greedy_combination, hybrid_stages
 from tagi_lstm.forecast.hybrid import FilterState, HybridMember, StateSpace
 
 
@@ -183,7 +183,7 @@ def test_a_file_of_the_scalar_level_hybrid_still_loads(fitted, tmp_path):
     filt["level_var"] = [c[0][0] for c in filt.pop("cov")]
     for info in state["members"]:
         info["start"] = [info["start"][0][0], info["start"][1][0][0]]
-    for key in ("trend_noise", "seasonal_noise"):
+    for key in ("trend_noise", "seasonal_noise", "transform"):
         del state["config"][key]
     arrays["__hybrid__"] = np.array(json.dumps(state))
     np.savez(tmp_path / "old.npz", **arrays)
@@ -354,6 +354,21 @@ def test_greedy_combination_adds_what_lowers_the_mixtures_crps():
     twin = _backtest(origins, truth, a.mean - truth, 1.0)
     assert greedy_combination([a, twin], most=2)[0] == [0]
     assert greedy_combination([None, None], most=2) == ([0], np.inf)
+
+
+def test_the_hybrid_search_tries_each_seasonal_noise_with_and_without_a_trend():
+    groups = dict(hybrid_stages(4, transforms=("sqrt",)))
+    assert next(iter(groups)) == "hybrid:transform"
+    assert groups["hybrid:transform"] == [{"transform": None}, {"transform": "sqrt"}]
+    components = groups["hybrid:components"]
+    assert components[:2] == [{}, {"trend_noise": HYBRID_TREND_NOISE}]
+    assert sorted(c.get("seasonal_noise") for c in components[2:]) == sorted(
+        2 * list(HYBRID_SEASONAL_NOISES))
+    assert len({tuple(sorted(c.items())) for c in components}) == len(components)
+    # too long a season for the filter's state, and no transform: neither is tried
+    groups = dict(hybrid_stages(52))
+    assert "hybrid:transform" not in groups
+    assert all("seasonal_noise" not in c for c in groups["hybrid:components"])
 
 
 def test_auto_returns_what_scored_lowest():

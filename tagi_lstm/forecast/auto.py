@@ -28,7 +28,7 @@ from ..config import (
     COMBINE_WITHIN,
     FIRST_STEP_MIN_GAIN,
     HYBRID_MAX_SEASON,
-    HYBRID_SEASONAL_NOISE,
+    HYBRID_SEASONAL_NOISES,
     HYBRID_SIGMA_V,
     HYBRID_TREND_NOISE,
 )
@@ -103,14 +103,16 @@ def hybrid_stages(season: int | None, transforms: tuple = ()) -> list:
     the transforms of the series beside none (first, as in :func:`stages`), its
     state-space components (a local level alone, with a trend, with a seasonal
     component when ``2 <= season <=`` :data:`~tagi_lstm.config.HYBRID_MAX_SEASON`,
-    with both), the level's noise, the observation noise, the lookback and how the
-    held-out tail is learned from (the base lookback is one season, 16 steps
-    without one)."""
+    with both; the seasonal one at each step variance of
+    :data:`~tagi_lstm.config.HYBRID_SEASONAL_NOISES`), the level's noise, the
+    observation noise, the lookback and how the held-out tail is learned from (the
+    base lookback is one season, 16 steps without one)."""
     trend = {"trend_noise": HYBRID_TREND_NOISE}
     components = [{}, trend]
     if season and 2 <= season <= HYBRID_MAX_SEASON:
-        seasonal = {"seasonal_noise": HYBRID_SEASONAL_NOISE}
-        components += [seasonal, {**trend, **seasonal}]
+        for noise in HYBRID_SEASONAL_NOISES:
+            seasonal = {"seasonal_noise": noise}
+            components += [seasonal, {**trend, **seasonal}]
     lookbacks = [season, 2 * season] if season and season > 1 else [16, 32]
     groups = [("hybrid:transform", [{"transform": k} for k in (None, *transforms)])] \
         if transforms else []
