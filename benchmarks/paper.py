@@ -108,17 +108,18 @@ MODELS = ("hybrid", "hybrid_ts", "forecaster", "global", "global_auto")
 
 
 def make(kind: str, lookback: int, season: int, seeds, seasonal_difference: bool = True,
-         hidden_size: int = 16, calendar: tuple = (), transform: str | None = None):
+         hidden_size: int = 16, calendar: tuple = (), transform: str | None = None,
+         seasonal_noise: float = HYBRID_SEASONAL_NOISES[0]):
     """The unfitted forecaster of ``--model kind``."""
     common = {"lookback": lookback, "hidden_size": hidden_size, "season": season,
-              "ensemble": len(seeds), "seed": seeds[0]}
+              "ensemble": len(seeds), "seed": seeds[0], "transform": transform}
     if kind == "hybrid":
         return HybridForecaster(**common)
     if kind == "hybrid_ts":
         return HybridForecaster(**common, trend_noise=HYBRID_TREND_NOISE,
-                                seasonal_noise=HYBRID_SEASONAL_NOISES[0])
+                                seasonal_noise=seasonal_noise)
     return Forecaster(**common, seasonal_difference=seasonal_difference, calendar=calendar,
-                      transform=transform, mode="global" if kind == "global" else "local")
+                      mode="global" if kind == "global" else "local")
 
 
 def main(argv=None) -> None:
@@ -146,8 +147,11 @@ def main(argv=None) -> None:
     parser.add_argument("--hidden", type=int, default=16,
                         help="LSTM units of every model (default 16)")
     parser.add_argument("--transform", choices=[k for k in Power.KINDS if k], default=None,
-                        help="forecaster and global model sqrt(y) or log(y) (default: y; "
-                             "global_auto tries sqrt itself)")
+                        help="model sqrt(y) or log(y) (default: y; global_auto tries sqrt "
+                             "itself)")
+    parser.add_argument("--seasonal-noise", type=float, default=HYBRID_SEASONAL_NOISES[0],
+                        metavar="Q", help="hybrid_ts: the seasonal effect's step variance "
+                                          "(default: %(default)s, the smallest auto tries)")
     parser.add_argument("--calendar", action="store_true",
                         help="M4 hourly: hour of day and day of week as covariates, as the "
                              "paper (forecaster, global and global_auto)")
@@ -168,8 +172,6 @@ def main(argv=None) -> None:
     unknown = sorted(set(kinds) - set(MODELS))
     if unknown:
         parser.error(f"unknown --model {unknown}; choose from {MODELS}")
-    if args.transform and {"hybrid", "hybrid_ts"} & set(kinds):
-        parser.error("--transform: forecaster, global and global_auto only")
     if args.no_seasonal_difference and args.both_differencing:
         parser.error("--no-seasonal-difference and --both-differencing exclude each other")
     if args.combine is not None:
@@ -210,7 +212,9 @@ def main(argv=None) -> None:
                              transform=args.transform), True)
                        for sd in differencing]
         else:
-            models.append((make(kind, lookback, season, seeds, hidden_size=args.hidden), True))
+            models.append((make(kind, lookback, season, seeds, hidden_size=args.hidden,
+                                transform=args.transform, seasonal_noise=args.seasonal_noise),
+                           True))
     with contextlib.ExitStack() as stack:
         client = None
         if args.workers > 1:
@@ -269,10 +273,13 @@ def report(args, n, test, val, lookback, season, calendar, values, paper_mean, p
     else:
         differencing = (", no seasonal differencing" * args.no_seasonal_difference
                         + ", with and without seasonal differencing" * args.both_differencing)
+        noise = f", seasonal noise {args.seasonal_noise:g}" if "hybrid_ts" in args.model \
+            else ""
         print(f"\n{args.dataset}: {n} series, test {test}, validation {val}, lookback "
               f"{lookback}, season {season}{differencing}"
               f"{', calendar covariates ' + str(calendar) if calendar else ''}"
-              f"{', transform ' + args.transform if args.transform else ''}; "
+              f"{', transform ' + args.transform if args.transform else ''}"
+              f"{noise}; "
               f"ours: {args.model}, seeds {args.seeds}, at most {args.epochs} "
               f"epochs, {args.workers} worker(s); {seconds:.0f} s ({seconds / n:.2f} s per "
               f"series)\n")
