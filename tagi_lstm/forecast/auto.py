@@ -85,8 +85,7 @@ def stages(season: int | None, n_fit: int, calendar: tuple = (), lags=None,
         if room - lag - lookbacks[0] > 0:
             differencing += [{"difference": False, "seasonal_difference": True, "season": lag},
                              {"difference": True, "seasonal_difference": True, "season": lag}]
-    groups = [("transform", [{"transform": k} for k in (None, *transforms)])] \
-        if transforms else []
+    groups = _transform_group("transform", transforms)
     groups += [("differencing", differencing),
                ("linear", [{"linear": False}, {"linear": True}])]
     if calendar:
@@ -114,14 +113,17 @@ def hybrid_stages(season: int | None, transforms: tuple = ()) -> list:
             seasonal = {"seasonal_noise": noise}
             components += [seasonal, {**trend, **seasonal}]
     lookbacks = [season, 2 * season] if season and season > 1 else [16, 32]
-    groups = [("hybrid:transform", [{"transform": k} for k in (None, *transforms)])] \
-        if transforms else []
-    return groups + [
-            ("hybrid:components", components),
-            ("hybrid:level_noise", [{"level_noise": q} for q in (1e-3, 1e-2, 3e-2)]),
-            ("hybrid:sigma_v", [{"sigma_v": s} for s in HYBRID_SIGMA_V]),
-            ("hybrid:lookback", [{"lookback": min(L, AUTO_MAX_LOOKBACK)} for L in lookbacks]),
-            ("hybrid:refit", [{"refit": "retrain"}, {"refit": "online"}])]
+    return _transform_group("hybrid:transform", transforms) + [
+        ("hybrid:components", components),
+        ("hybrid:level_noise", [{"level_noise": q} for q in (1e-3, 1e-2, 3e-2)]),
+        ("hybrid:sigma_v", [{"sigma_v": s} for s in HYBRID_SIGMA_V]),
+        ("hybrid:lookback", [{"lookback": min(L, AUTO_MAX_LOOKBACK)} for L in lookbacks]),
+        ("hybrid:refit", [{"refit": "retrain"}, {"refit": "online"}])]
+
+
+def _transform_group(name: str, transforms: tuple) -> list:
+    """The group that tries each of ``transforms`` beside none (none without any)."""
+    return [(name, [{"transform": k} for k in (None, *transforms)])] if transforms else []
 
 
 def search(make, y, covariates, dates, *, horizon: int, season: int | None, base: dict,
