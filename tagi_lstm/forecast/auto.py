@@ -128,7 +128,8 @@ def _transform_group(name: str, transforms: tuple) -> list:
 
 def search(make, y, covariates, dates, *, horizon: int, season: int | None, base: dict,
            epochs: int, patience: int, validation: float, progress: bool,
-           calendar: tuple = (), lags=None, transforms: tuple = (), groups=None) -> tuple:
+           calendar: tuple = (), lags=None, transforms: tuple = (), groups=None,
+           one_step: bool = True) -> tuple:
     """Choose settings by backtest CRPS on the last ``validation`` fraction of ``y``.
 
     Args:
@@ -142,6 +143,9 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
         transforms: transforms of the series to try beside none (``"sqrt"``).
         groups: the groups to walk through instead of :func:`stages`'s
             (e.g. :func:`hybrid_stages`).
+        one_step: also forecast every step of the tail one step ahead with each
+            candidate (:attr:`Search.first_steps`, for
+            :func:`first_step_combination`).
         base: settings every candidate starts from (a group's choice
             replaces its keys).
         epochs, patience: each candidate's training budget.
@@ -181,7 +185,7 @@ def search(make, y, covariates, dates, *, horizon: int, season: int | None, base
                 start = time.perf_counter()
                 scores[key], backtests[key], first = _score(
                     model, settings["refit"], y, covariates, dates, cov_fit, dates_fit, n_fit,
-                    origins, horizon, epochs, patience)
+                    origins, horizon, epochs, patience, one_step)
                 report.append({"stage": name, "settings": settings, "crps": scores[key],
                                "seconds": time.perf_counter() - start})
                 tried.append(backtests[key])
@@ -217,7 +221,8 @@ class Search:
         backtests: each candidate's backtest, in ``report``'s order (``None``
             where it could not be computed).
         first_steps: each candidate's one-step forecasts of every step of the
-            tail, as a backtest of horizon 1 (``None`` likewise).
+            tail, as a backtest of horizon 1 (``None`` likewise, and for every
+            candidate without ``one_step``).
     """
 
     settings: dict
@@ -334,17 +339,20 @@ def _origin_crps(bt) -> np.ndarray:
 
 
 def _score(model, refit, y, covariates, dates, cov_fit, dates_fit, n_fit, origins, horizon,
-           epochs, patience) -> tuple:
+           epochs, patience, one_step) -> tuple:
     """``(mean CRPS, backtest, one-step backtest)`` of a candidate over the tail: its
-    ``horizon``-step forecasts from ``origins``, and its one-step forecasts of every
-    step of the tail (``(inf, None, None)`` if it cannot be fitted)."""
+    ``horizon``-step forecasts from ``origins``, and with ``one_step`` its one-step
+    forecasts of every step of the tail (else None; ``(inf, None, None)`` if it
+    cannot be fitted)."""
     try:
         model.fit(y[:n_fit], cov_fit, dates_fit, epochs=epochs, patience=patience,
                   refit=refit, progress=False)
         bt = model.backtest(y, horizon, covariates, dates,
                             origins=origins[origins > model.min_history])
-        steps = np.arange(max(n_fit, model.min_history + 1), len(y))
-        first = model.backtest(y, 1, covariates, dates, origins=steps)
+        first = None
+        if one_step:
+            steps = np.arange(max(n_fit, model.min_history + 1), len(y))
+            first = model.backtest(y, 1, covariates, dates, origins=steps)
     except ValueError:
         return float(np.inf), None, None
     return backtest_crps(bt), bt, first

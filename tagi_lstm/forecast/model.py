@@ -784,8 +784,11 @@ class Forecaster(ForecasterBase):
 
         def make(**chosen):
             return cls(**{"season": season, **chosen, **settings, "seed": seed})
+        # the first step is chosen apart only where there are later steps and a mixture
+        split = horizon > 1 and combine > 1
         common = {"horizon": horizon, "season": season, "epochs": epochs,
-                  "patience": patience, "validation": validation, "progress": progress}
+                  "patience": patience, "validation": validation, "progress": progress,
+                  "one_step": split}
         transforms = () if "transform" in settings or not Power("sqrt").admits(y) \
             else ("sqrt",)
         found = {"lstm": (make, search(
@@ -812,7 +815,7 @@ class Forecaster(ForecasterBase):
                            "settings": [candidates[i][1] for i in chosen],
                            "crps": crps, "seconds": 0.0})
         first = chosen
-        if horizon > 1 and combine > 1:
+        if split:
             first, crps = first_step_combination([c[3] for c in candidates], chosen, combine)
             if first != chosen:
                 report.append({"stage": "first step",
