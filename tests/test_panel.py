@@ -24,10 +24,10 @@ def _panel():
     return y, dates
 
 
-def _small(kind=Forecaster):
+def _small(kind=Forecaster, **extra):
     if kind is Forecaster:
-        return Forecaster(lookback=12, hidden_size=4, seed=3)
-    return HybridForecaster(lookback=12, hidden_size=3, season=12, seed=3)
+        return Forecaster(lookback=12, hidden_size=4, seed=3, **extra)
+    return HybridForecaster(lookback=12, hidden_size=3, season=12, seed=3, **extra)
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +36,15 @@ def fitted():
     return _small().fit(y, dates=dates, epochs=3, progress=False), y, dates
 
 
-def _small_sqrt():
-    return Forecaster(lookback=12, hidden_size=4, seed=3, transform="sqrt")
-
-
-@pytest.mark.parametrize("kind", [Forecaster, HybridForecaster, _small_sqrt])
-def test_each_series_fits_exactly_as_it_would_alone(kind):
+@pytest.mark.parametrize("kind, extra", [(Forecaster, {}), (HybridForecaster, {}),
+                                         (Forecaster, {"transform": "sqrt"})])
+def test_each_series_fits_exactly_as_it_would_alone(kind, extra):
     y, dates = _panel()
     y = y + 2.0  # the square root needs non-negative values
-    make = kind if kind is _small_sqrt else (lambda: _small(kind))
+
+    def make():
+        return _small(kind, **extra)
+
     panel = make().fit(y, dates=dates, epochs=3, progress=False)
     fc = panel.forecast(6)
     assert fc.mean.shape == fc.std.shape == (6, N)
