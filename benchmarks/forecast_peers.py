@@ -56,7 +56,11 @@ each figure is checked against ``scoringrules``. Interval bounds of samples
 are their empirical quantiles and their point forecast is the sample mean.
 The report gives CRPS at ``h = 1`` ("one step") and its mean over
 ``h = 1..H`` ("one season"), and coverage and width in three horizon buckets:
-``h = 1``, ``2 <= h <= ceil(H/2)``, ``ceil(H/2) < h <= H``.
+``h = 1``, ``2 <= h <= ceil(H/2)``, ``ceil(H/2) < h <= H``. A later bucket also
+targets later steps than ``h = 1`` does, so its RMSE moves with what happened at
+those steps; "growth" compares each of its forecasts with the one-step forecast of
+the same target step (RMSE and mean 90 % width, ratio to ``h = 1``), which is how
+much errors and widths grow with the horizon itself.
 
 Outputs. A markdown report (``--output``, default
 ``benchmarks/results/forecast_peers.md``) and a JSON file beside it with every
@@ -738,6 +742,42 @@ def score(result: Result, truth: np.ndarray) -> dict:
     return out
 
 
+def same_target_growth(result: Result, truth: np.ndarray, origins: np.ndarray) -> dict:
+    """How errors and 90 % widths grow from ``h = 1`` on the same target steps.
+
+    The forecast of step ``h`` from origin ``o`` targets step ``o + h - 1``, so a
+    bucket of later steps forecasts later target steps than ``h = 1`` does, and its
+    RMSE moves with what happened at those steps too (a forecast that ignores the
+    horizon shows it). Each (origin, step) of a later bucket is paired with the one-step
+    forecast of the same target step (made from origin ``o + h - 1`` where that is an
+    origin; none are with a stride that does not divide ``h - 1``). Returns, per later
+    bucket ``b``: ``error_growth|b``, the RMSE of the bucket's paired errors ÷ the RMSE of
+    their one-step partners', ``width_growth|b``, the same ratio of mean 90 % widths, and
+    ``pairs|b`` (NaN ratios without a pair).
+    """
+    lower, upper = _bounds(result, 0.9)
+    err, width = truth - result.mean, upper - lower
+    row_of = {int(o): i for i, o in enumerate(origins)}
+    out = {}
+    for label, steps in buckets(truth.shape[1])[1:]:
+        later, first = [], []
+        for i, o in enumerate(origins):
+            for h in steps:
+                j = row_of.get(int(o) + h - 1)
+                if j is not None and not np.isnan(err[i, h - 1]):
+                    later.append((err[i, h - 1], width[i, h - 1]))
+                    first.append((err[j, 0], width[j, 0]))
+        out[f"pairs|{label}"] = len(later)
+        if later:
+            later, first = np.array(later), np.array(first)
+            out[f"error_growth|{label}"] = float(np.sqrt(np.mean(later[:, 0] ** 2)
+                                                         / np.mean(first[:, 0] ** 2)))
+            out[f"width_growth|{label}"] = float(later[:, 1].mean() / first[:, 1].mean())
+        else:
+            out[f"error_growth|{label}"] = out[f"width_growth|{label}"] = float("nan")
+    return out
+
+
 def bucket_mean(per_h: list, counts: list, steps: list) -> float:
     """Mean of a per-step figure over the steps of a bucket, weighted by observed counts
     (so a bucket's coverage is the share of all its observed (origin, step) pairs)."""
@@ -779,6 +819,11 @@ def _fmt(x: float) -> str:
 def _pct(x: float) -> str:
     """A fraction as a whole percentage."""
     return "—" if not np.isfinite(x) else f"{100 * x:.0f}"
+
+
+def _ratio(x: float) -> str:
+    """A ratio with two decimals."""
+    return "—" if not np.isfinite(x) else f"{x:.2f}"
 
 
 def _ours_cell(values) -> str:
@@ -826,10 +871,13 @@ def series_section(series: Series, block: dict) -> list:
             ratios = ["", ""]
         lines.append(f"| {label} | " + " | ".join(cells + ratios) + " |")
     bks = buckets(H)
+    later = [b for b, _ in bks[1:]]
     head = ([f"90 % {b}" for b, _ in bks] + [f"50 % {b}" for b, _ in bks]
-            + [f"width 90 % {b}" for b, _ in bks])
+            + [f"width 90 % {b}" for b, _ in bks]
+            + [f"{what} growth {b}" for b in later for what in ("RMSE", "width")])
     lines += ["", ("Coverage (%) of the central intervals and mean width of the 90 % interval, "
-              "by horizon bucket (ours: mean over seeds):"), "",
+              "by horizon bucket; growth: RMSE and 90 % width of a later bucket ÷ those of "
+              "the one-step forecasts of the same target steps (ours: mean over seeds):"), "",
               "| method | " + " | ".join(head) + " |",
               "| --- |" + " ---: |" * len(head)]
     for label, rec in methods.items():
@@ -838,7 +886,9 @@ def series_section(series: Series, block: dict) -> list:
         summ = rec["summary"]
         cells = ([_pct(summ[f"coverage_90|{b}"]) for b, _ in bks]
                  + [_pct(summ[f"coverage_50|{b}"]) for b, _ in bks]
-                 + [_fmt(summ[f"width_90|{b}"]) for b, _ in bks])
+                 + [_fmt(summ[f"width_90|{b}"]) for b, _ in bks]
+                 + [_ratio(summ[f"{what}_growth|{b}"]) for b in later
+                    for what in ("error", "width")])
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     notes = [f"{label}: {rec['info']}" for label, rec in methods.items() if rec.get("info")]
     if notes:
@@ -956,10 +1006,13 @@ def _progress(desc: str):
                                        mininterval=2, file=sys.stderr)
 
 
-def _record(result: Result, truth: np.ndarray, horizon: int) -> dict:
+def _record(result: Result, series: Series) -> dict:
     """Everything the report and the JSON keep about one method's forecasts."""
+    truth = series.truth
     scores = score(result, truth)
-    return {"per_horizon": scores, "summary": summary(scores, horizon),
+    return {"per_horizon": scores,
+            "summary": {**summary(scores, series.spec.horizon),
+                        **same_target_growth(result, truth, series.origins)},
             "seconds": result.fit_seconds + result.forecast_seconds,
             "fit_seconds": result.fit_seconds, "forecast_seconds": result.forecast_seconds,
             "info": result.info, "cached": result.cached,
@@ -1037,7 +1090,7 @@ def main(argv=None) -> int:
             print(f"skipping series {name}: {exc}", file=sys.stderr)
             skipped.append(f"series {name} ({exc})")
             continue
-        truth, H = series.truth, series.spec.horizon
+        H = series.spec.horizon
         print(f"{name}: n={len(series.y)} train={series.n_train} origins={len(series.origins)} "
               f"stride={series.stride}", file=sys.stderr)
         methods = {}
@@ -1045,7 +1098,7 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             try:
                 result = run_peer(peer, series, args.refresh, _progress(f"{name} {peer.key}"))
-                methods[peer.label] = _record(result, truth, H)
+                methods[peer.label] = _record(result, series)
             except Exception as exc:  # noqa: BLE001 - a failing peer is reported, not fatal
                 print(f"  {peer.label} failed on {name}: {type(exc).__name__}: {exc}",
                       file=sys.stderr)
@@ -1063,7 +1116,7 @@ def main(argv=None) -> int:
                 for seed in args.seeds:
                     result = run_ours(series, variant, seed,
                                       _progress(f"{name} ours {variant} seed {seed}"))
-                    records.append(_record(result, truth, H))
+                    records.append(_record(result, series))
                     worst = max(worst, max_crps_disagreement(records[-1]["per_horizon"]))
                     print(f"  ours ({variant}) seed {seed}: CRPS "
                           f"{records[-1]['summary']['crps_1']:.4g} / "
