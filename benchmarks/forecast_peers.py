@@ -54,6 +54,10 @@ Gaussian CRPS by ``tagi_lstm.metric.crps`` (closed form), sample CRPS by
 ``tagi_lstm.metric.crps_ensemble`` (exact energy form over the 200 samples);
 each figure is checked against ``scoringrules``. Interval bounds of samples
 are their empirical quantiles and their point forecast is the sample mean.
+Ours: intervals are the forecaster's own (``Forecast.interval``: the quantiles of
+its distribution, a transformed Gaussian or a mixture where it is not Gaussian);
+CRPS is that of the Gaussian with its mean and standard deviation, as its
+automatic configuration scores its candidates.
 The report gives CRPS at ``h = 1`` ("one step") and its mean over
 ``h = 1..H`` ("one season"), and coverage and width in three horizon buckets:
 ``h = 1``, ``2 <= h <= ceil(H/2)``, ``ceil(H/2) < h <= H``. A later bucket also
@@ -137,6 +141,7 @@ SERIES = {  # name: Spec(loader, first timestamp, step, m, H, description[, test
 }
 
 MAX_ORIGINS = 50
+LEVELS = (0.5, 0.9)  # central intervals scored
 SEEDS = (0, 1, 2)
 DEEPAR = {"context_multiple": 2, "epochs": 40, "num_batches_per_epoch": 50, "batch_size": 32,
               "num_samples": 200, "seed": 0}
@@ -212,7 +217,9 @@ class Result:
     """Forecasts of one method on one series, one row per origin.
 
     Gaussian forecasts fill ``mean`` and ``std`` ``(origins, H)``; sample forecasts fill
-    ``samples`` ``(origins, H, S)`` and ``mean`` with their mean.
+    ``samples`` ``(origins, H, S)`` and ``mean`` with their mean. ``bounds`` holds
+    ``{level: (lower, upper)}`` ``(origins, H)`` where the method's intervals are not
+    the Gaussian of ``mean`` and ``std`` (ours), so that coverage and width score them.
     """
 
     mean: np.ndarray
@@ -222,6 +229,7 @@ class Result:
     forecast_seconds: float = 0.0
     info: str = ""
     cached: bool = False
+    bounds: dict | None = None
 
     def save(self, path: Path, key: str) -> None:
         """Write to ``path`` (``.npz``) with the cache ``key`` it answers."""
@@ -503,11 +511,17 @@ class OursFixed:
     def __init__(self, model, horizon: int):
         self.model, self.horizon = model, horizon
 
+    method = None  # the forecaster's default propagation
+
     def forecast(self, y_hist, dates_hist):
-        """``(mean, std)`` of the ``horizon`` steps after ``y_hist``."""
+        """``(mean, std, bounds)`` of the ``horizon`` steps after ``y_hist``; ``bounds``:
+        ``{level: (lower, upper)}`` of the forecaster's own intervals (the quantiles of its
+        distribution, which a transformed series or a combination makes non-Gaussian)."""
         fc = self.model.forecast(self.horizon, y=y_hist,
-                                 dates=dates_hist if OURS_PASS_DATES else None)
-        return np.asarray(fc.mean), np.asarray(fc.std)
+                                 dates=dates_hist if OURS_PASS_DATES else None,
+                                 **({"method": self.method} if self.method else {}))
+        return (np.asarray(fc.mean), np.asarray(fc.std),
+                {level: fc.interval(level) for level in LEVELS})
 
 
 class OursOnline(OursFixed):
@@ -542,10 +556,7 @@ def _fit_forecaster(y_train, dates_train, season, seed, **fit):
 class OursDiagonal(OursFixed):
     """Forecasts whose fed-back variances TAGI's forward pass alone carries."""
 
-    def forecast(self, y_hist, dates_hist):
-        fc = self.model.forecast(self.horizon, y=y_hist, method="diagonal",
-                                 dates=dates_hist if OURS_PASS_DATES else None)
-        return np.asarray(fc.mean), np.asarray(fc.std)
+    method = "diagonal"
 
 
 @ours_variant("before")
@@ -641,8 +652,8 @@ def run_ours(series: Series, variant: str, seed: int, progress) -> Result:
     predictor = fit_ours(series.y[:series.n_train], series.dates[:series.n_train],
                          series.spec.season, series.spec.horizon, seed, variant)
     t1 = time.perf_counter()
-    means, stds = zip(*(predictor.forecast(series.y[:o], series.dates[:o])
-                        for o in progress(series.origins)))
+    means, stds, bounds = zip(*(predictor.forecast(series.y[:o], series.dates[:o])
+                                for o in progress(series.origins)))
     t2 = time.perf_counter()
     info = ""
     model = getattr(predictor, "model", None)
@@ -656,7 +667,9 @@ def run_ours(series: Series, variant: str, seed: int, progress) -> Result:
     elif model is not None and getattr(model, "best_epoch_", None) is not None:
         info = f"lookback {model.lookback}, best epoch {model.best_epoch_}"
     return Result(mean=np.stack(means), std=np.stack(stds), fit_seconds=t1 - t0,
-                  forecast_seconds=t2 - t1, info=info)
+                  forecast_seconds=t2 - t1, info=info,
+                  bounds={level: tuple(np.stack([b[level][k] for b in bounds]) for k in (0, 1))
+                          for level in LEVELS})
 
 
 def run_peer(peer: Peer, series: Series, refresh: bool, progress) -> Result:
@@ -694,6 +707,8 @@ def buckets(horizon: int):
 
 def _bounds(result: Result, level: float):
     """Lower and upper ``(origins, H)`` bounds of the central ``level`` interval."""
+    if result.bounds is not None:
+        return result.bounds[level]
     if result.samples is not None:
         q = np.quantile(result.samples, [0.5 - level / 2, 0.5 + level / 2], axis=2)
         return q[0], q[1]
@@ -713,7 +728,7 @@ def score(result: Result, truth: np.ndarray) -> dict:
     horizon = truth.shape[1]
     out = {k: [] for k in ("crps", "crps_check", "rmse", "mae", "coverage_50", "coverage_90",
                            "width_90")}
-    bounds = {level: _bounds(result, level) for level in (0.5, 0.9)}
+    bounds = {level: _bounds(result, level) for level in LEVELS}
     for j in range(horizon):
         obs = truth[:, j]
         keep = ~np.isnan(obs)
@@ -732,7 +747,7 @@ def score(result: Result, truth: np.ndarray) -> dict:
         out["crps_check"].append(float(np.mean(check)))
         out["rmse"].append(metric.rmse(result.mean[:, j], obs))
         out["mae"].append(metric.mae(result.mean[:, j], obs))
-        for level in (0.5, 0.9):
+        for level in LEVELS:
             lo, hi = bounds[level][0][keep, j], bounds[level][1][keep, j]
             inside = (obs[keep] >= lo) & (obs[keep] <= hi)
             out[f"coverage_{100 * level:g}"].append(float(np.mean(inside)))

@@ -3,6 +3,7 @@ smoother against the batch posterior, forecasts, backtests, updates and persiste
 
 import numpy as np
 import pytest
+from scipy import optimize, stats
 
 from tagi_lstm import NotFittedError, metric
 from tagi_lstm.config import COMBINE_WITHIN, HYBRID_SEASONAL_NOISES, HYBRID_TREND_NOISE
@@ -521,6 +522,23 @@ def test_a_combination_can_forecast_its_first_step_with_other_models(tmp_path):
     assert (fc.mean[0], fc.std[0]) == (alone.mean[0], alone.std[0])
     np.testing.assert_allclose(sum(fc.components.values()), fc.std ** 2, rtol=1e-9)
     assert fc.components["level"][0] == 0 and fc.components["level"][1] > 0
+    # intervals: the third model's own at the first step, the exact quantiles of the
+    # equal mixture of the first two's Gaussians after it
+    pair = [m.forecast(6) for m in models[:2]]
+    for level in (0.5, 0.9):
+        lower, upper = fc.interval(level)
+        np.testing.assert_allclose([lower[0], upper[0]],
+                                   [b[0] for b in alone.interval(level)], rtol=1e-12)
+        for h in range(1, 6):
+            def cdf(v, h=h):
+                return np.mean([stats.norm.cdf(v, f.mean[h], f.std[h]) for f in pair])
+            span = (min(f.mean[h] - 10 * f.std[h] for f in pair),
+                    max(f.mean[h] + 10 * f.std[h] for f in pair))
+            for bound, q in ((lower[h], 0.5 - level / 2), (upper[h], 0.5 + level / 2)):
+                want = optimize.brentq(lambda v, q=q: cdf(v) - q, *span, xtol=1e-12)
+                assert bound == pytest.approx(want, rel=1e-9)
+    np.testing.assert_allclose(split.backtest(y, 6, origins=[110]).interval(0.9),
+                               [[b] for b in fc.interval(0.9)], rtol=1e-6)
     bt = split.backtest(y, 6, origins=[60, 110])
     np.testing.assert_allclose(bt.mean[-1], fc.mean, rtol=1e-6)
     split.save(tmp_path / "split.npz")

@@ -55,6 +55,16 @@ def test_each_series_fits_exactly_as_it_would_alone(kind, extra):
         np.testing.assert_array_equal(fc[j].mean, one.mean)
         np.testing.assert_array_equal(fc[j].std, one.std)
         np.testing.assert_array_equal(fc[j].index, one.index)
+        np.testing.assert_array_equal(fc[j].interval(0.9), one.interval(0.9))
+    # the pooled backtest keeps each series' distribution (a transformed one's intervals
+    # are not the Gaussian of its moments)
+    bt = panel.backtest(y, 6, dates=dates, start=60, stride=6)
+    rows = [panel.panel_[j].backtest(y[18 if j == 1 else 0:, j], 6,
+                                     dates=dates[18 if j == 1 else 0:], start=60, stride=6)
+            for j in range(N)]
+    assert (bt.distribution is None) == ("transform" not in extra)
+    np.testing.assert_array_equal(bt.interval(0.9),
+                                  np.concatenate([r.interval(0.9) for r in rows], axis=1))
 
 
 def test_wide_and_long_frames_are_the_same_panel(fitted):

@@ -4,9 +4,10 @@ persistence, and ``auto``'s search over them."""
 
 import numpy as np
 import pytest
-from scipy import integrate, stats
+from scipy import integrate, optimize, stats
 
 from tagi_lstm.forecast import Forecaster, HybridForecaster
+from tagi_lstm.forecast.result import Mixture
 from tagi_lstm.forecast.transform import Power
 
 
@@ -153,3 +154,73 @@ def test_auto_tries_the_square_root_first_for_the_hybrid_too():
     rows = [r for r in fixed.auto_ if r["stage"].startswith("hybrid:")]
     assert rows and "hybrid:transform" not in {r["stage"] for r in rows}
     assert fixed.transform == "sqrt"
+
+
+def _exact_quantile(kind, m, s, q):
+    """The q-quantile of g^-1(N(m, s^2)) by scipy: Z^2 / s^2 is non-central chi-square
+    with one degree of freedom and non-centrality (m / s)^2; exp(Z) is log-normal."""
+    if kind == "sqrt":
+        return s ** 2 * stats.ncx2.ppf(q, 1, (m / s) ** 2)
+    return np.exp(m + s * stats.norm.ppf(q))
+
+
+@pytest.mark.parametrize("kind", ["sqrt", "log", None])
+@pytest.mark.parametrize("m, s", [(3.0, 0.2), (0.5, 1.0), (-1.0, 0.7)])
+def test_a_mixtures_quantiles_are_those_of_its_transformed_gaussian(kind, m, s):
+    mix = Mixture(np.array([[m]]), np.array([[s]]), np.ones((1, 1)), (kind,))
+    for q in (0.05, 0.25, 0.5, 0.9, 0.995):
+        want = m + s * stats.norm.ppf(q) if kind is None else _exact_quantile(kind, m, s, q)
+        np.testing.assert_allclose(mix.quantile(q), [want], rtol=1e-9)
+        np.testing.assert_allclose(mix.cdf(mix.quantile(q)), [q], rtol=1e-12)
+    assert mix.cdf(np.array([-1e-9]))[0] == (0.0 if kind else stats.norm.cdf(-1e-9, m, s))
+
+
+def test_a_weighted_mixtures_quantile_solves_its_cdf():
+    # two parts at one step: a square-root part at weight 0.25 and a Gaussian at 0.75;
+    # at the second step the Gaussian alone (the other weighs nothing)
+    mix = Mixture(np.array([[2.0, 2.0], [1.0, 1.0]]), np.array([[0.5, 0.5], [3.0, 3.0]]),
+                  np.array([[0.25, 0.0], [0.75, 1.0]]), ("sqrt", None))
+
+    def cdf(v):
+        root = np.sqrt(max(v, 0.0))
+        first = stats.norm.cdf(root, 2, 0.5) - stats.norm.cdf(-root, 2, 0.5) if v > 0 else 0
+        return 0.25 * first + 0.75 * stats.norm.cdf(v, 1, 3)
+
+    for q in (0.05, 0.5, 0.95):
+        want = optimize.brentq(lambda v, q=q: cdf(v) - q, -30, 60, xtol=1e-13)
+        got = mix.quantile(q)
+        assert got[0] == pytest.approx(want, rel=1e-9)
+        assert got[1] == pytest.approx(1 + 3 * stats.norm.ppf(q), rel=1e-9)
+    np.testing.assert_array_equal(mix[1:].mean, [[2.0], [1.0]])
+
+
+@pytest.mark.parametrize("kind, g", [("sqrt", np.sqrt), ("log", np.log)])
+def test_a_transformed_forecasters_intervals_are_the_exact_quantiles_of_its_forecast(kind, g):
+    """The interval of ``y`` is ``g^-1`` of the Gaussian forecast of ``g(y)``: its exact
+    quantiles, never below zero, not the Gaussian of the moments of ``y``."""
+    y = _positive()
+    opts = {"lookback": 12, "hidden_size": 6, "seed": 2, "ensemble": 2}
+    ours = Forecaster(**opts, transform=kind).fit(y[:140], epochs=3, progress=False)
+    hand = Forecaster(**opts).fit(g(y[:140]), epochs=3, progress=False)
+    got, want = ours.forecast(8), hand.forecast(8)
+    for level in (0.5, 0.9, 0.999):
+        lower, upper = got.interval(level)
+        np.testing.assert_allclose(lower, _exact_quantile(kind, want.mean, want.std,
+                                                          0.5 - level / 2), rtol=1e-7)
+        np.testing.assert_allclose(upper, _exact_quantile(kind, want.mean, want.std,
+                                                          0.5 + level / 2), rtol=1e-7)
+        assert (lower >= 0).all()
+    np.testing.assert_allclose(got.quantile(0.5), _exact_quantile(kind, want.mean, want.std,
+                                                                  0.5), rtol=1e-7)
+    np.testing.assert_array_equal(got[2:5].interval(0.9)[1], got.interval(0.9)[1][2:5])
+    # a backtest's coverage and width are those of the same intervals
+    bt = ours.backtest(y, 6, start=140)
+    bt_hand = hand.backtest(g(y), 6, start=140)
+    lower, upper = bt.interval(0.9)
+    np.testing.assert_allclose(lower, _exact_quantile(kind, bt_hand.mean, bt_hand.std, 0.05),
+                               rtol=1e-7)
+    table = bt.scores(steps=[list(range(1, 7))])
+    seen = ~np.isnan(bt.observed)
+    inside = (lower <= bt.observed) & (bt.observed <= upper)
+    assert table["coverage_90"][0] == np.mean(inside[seen])
+    assert table["width_90"][0] == pytest.approx(np.mean((upper - lower)[seen]), rel=1e-12)

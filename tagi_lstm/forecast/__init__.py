@@ -15,7 +15,7 @@ from .combination import Combination
 from .hybrid import HybridForecaster
 from .model import NOISE_MODES, Forecaster
 from .propagate import METHODS
-from .result import COMPONENTS, Backtest, Forecast, mixture_moments
+from .result import COMPONENTS, Backtest, Forecast, Mixture, mixture_moments
 
 __all__ = ["COMPONENTS", "METHODS", "NOISE_MODES", "Backtest", "Combination", "Forecast",
-           "Forecaster", "HybridForecaster", "mixture_moments", "seasonal_naive"]
+           "Forecaster", "HybridForecaster", "Mixture", "mixture_moments", "seasonal_naive"]

@@ -15,7 +15,7 @@ from .._validation import check_positive_int
 from ..config import PANEL_BLOCKS_PER_THREAD, PROGRESS_POLL
 from ..exceptions import NotFittedError
 from .panel import PanelForecast, as_panel, stack_backtests
-from .result import Forecast
+from .result import Forecast, Mixture
 from .transform import Power
 
 
@@ -122,12 +122,15 @@ class ForecasterBase:
         """A :class:`~tagi_lstm.forecast.Forecast` or
         :class:`~tagi_lstm.forecast.Backtest` of the modelled ``g(y)`` in the units of
         ``y`` (``transform``; unchanged without one): exact moments, each variance
-        component scaled as the variance, noise by its square root."""
+        component scaled as the variance, noise by its square root, and the
+        transformed Gaussian itself as the ``distribution`` its intervals come from."""
         if not self._power:
             return result
         mean, std = self._power.moments(result.mean, result.std)
         ratio = np.divide(std, result.std, out=np.ones_like(std), where=result.std > 0)
-        changes = {"mean": mean, "std": std}
+        changes = {"mean": mean, "std": std, "distribution": Mixture(
+            result.mean[None], result.std[None], np.ones((1, *np.shape(mean))),
+            (self._power.kind,))}
         if result.components is not None:
             changes["components"] = {k: v * ratio ** 2 for k, v in result.components.items()}
         if isinstance(result, Forecast):

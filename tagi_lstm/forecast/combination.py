@@ -4,7 +4,8 @@ A :class:`Combination` of forecasters :math:`i = 1..n` (for example the best
 :class:`~tagi_lstm.forecast.Forecaster` and the best
 :class:`~tagi_lstm.forecast.HybridForecaster` that
 :meth:`Forecaster.auto <tagi_lstm.forecast.Forecaster.auto>` found) forecasts
-the equal-weight mixture of their Gaussians, summarised by its exact moments
+the equal-weight mixture of their predictive distributions (each a Gaussian, or a
+Gaussian of a transformed series mapped back), with its exact moments
 (:func:`~tagi_lstm.forecast.mixture_moments`):
 
 .. math::
@@ -14,10 +15,12 @@ the equal-weight mixture of their Gaussians, summarised by its exact moments
 
 Its variance parts are each forecaster's parts averaged (a part one of them
 does not have counts as zero), with their disagreement, the second term,
-added to ``"ensemble"``; they add up to :math:`v`. Combining forecasts whose
-errors are not perfectly correlated lowers the expected CRPS below the
-average of theirs, and it is robust where a short validation tail cannot
-tell which one to trust.
+added to ``"ensemble"``; they add up to :math:`v`. Its intervals and quantiles are
+the mixture's own (:class:`~tagi_lstm.forecast.Mixture`), not those of the Gaussian
+with these moments: where the forecasters disagree, the mixture is skewed or has two
+modes. Combining forecasts whose errors are not perfectly correlated lowers the
+expected CRPS below the average of theirs, and it is robust where a short validation
+tail cannot tell which one to trust.
 
 The first step may be forecast by another mixture than the later ones
 (``first_step``): the model that follows the last observations most closely is
@@ -37,7 +40,7 @@ import numpy as np
 from .._validation import check_positive_int
 from ..persist import open_npz, save_npz
 from .model import backtest_horizon
-from .result import Backtest, Forecast, mixture_with_parts
+from .result import Backtest, Forecast, Mixture, mixture_with_parts
 
 
 class ArrayBundle(dict):
@@ -56,12 +59,33 @@ def _mixture(outs: list) -> tuple:
                               [o.components or {} for o in outs])
 
 
+def _distribution(outs: list, first_step: list, later_steps: list) -> Mixture:
+    """The mixture that combined forecasts summarise: every forecaster's distribution
+    (its Gaussian where it has none), the forecasters of ``first_step`` weighing
+    equally at the first step (the first entry of the last axis) and those of
+    ``later_steps`` at the others."""
+    shape = np.shape(outs[0].mean)
+    means, stds, weights, kinds = [], [], [], ()
+    for i, out in enumerate(outs):
+        own = out.distribution or Mixture(out.mean[None], out.std[None],
+                                          np.ones((1, *shape)), (None,))
+        share = np.full(shape, (i in later_steps) / len(later_steps))
+        share[..., :1] = (i in first_step) / len(first_step)
+        means.append(own.mean)
+        stds.append(own.std)
+        weights.append(own.weight * share)
+        kinds += own.kinds
+    return Mixture(np.concatenate(means), np.concatenate(stds), np.concatenate(weights), kinds)
+
+
 def _combine(outs: list, first_step: list, later_steps: list) -> tuple:
     """:func:`_mixture` of ``outs[i]`` for ``i`` in ``later_steps``, its first step (the
-    first entry of the last axis) replaced by the mixture of ``first_step``'s."""
+    first entry of the last axis) replaced by the mixture of ``first_step``'s; and their
+    :func:`_distribution`."""
+    distribution = _distribution(outs, first_step, later_steps)
     mean, var, parts = _mixture([outs[i] for i in later_steps])
     if first_step == later_steps:
-        return mean, var, parts
+        return mean, var, parts, distribution
     mean1, var1, parts1 = _mixture([outs[i] for i in first_step])
     zero = np.zeros_like(mean)
 
@@ -72,7 +96,7 @@ def _combine(outs: list, first_step: list, later_steps: list) -> tuple:
 
     parts = {k: stitch(parts1.get(k, zero), parts.get(k, zero))
              for k in dict.fromkeys([*parts1, *parts])}
-    return stitch(mean1, mean), stitch(var1, var), parts
+    return stitch(mean1, mean), stitch(var1, var), parts, distribution
 
 
 class Combination:
@@ -149,9 +173,10 @@ class Combination:
         """The mixture of every forecaster's :meth:`forecast` (same arguments)."""
         outs = [m.forecast(horizon, y=y, covariates=covariates, dates=dates)
                 for m in self.models]
-        mean, var, components = _combine(outs, self.first_step, self.later_steps)
-        return Forecast(mean, np.sqrt(var), outs[0].index,
-                        np.sqrt(components["noise"]), components)
+        mean, var, components, distribution = _combine(outs, self.first_step,
+                                                       self.later_steps)
+        return Forecast(mean, np.sqrt(var), outs[0].index, np.sqrt(components["noise"]),
+                        components, distribution=distribution)
 
     def backtest(self, y, horizon: int | None = None, covariates=None, dates=None, *,
                  start: int | None = None, stride: int = 1, origins=None) -> Backtest:
@@ -165,17 +190,21 @@ class Combination:
             origins = np.arange(start, len(y) - horizon + 1, stride)
         outs = [m.backtest(y, horizon, covariates, dates, origins=origins)
                 for m in self.models]
-        mean, var, components = _combine(outs, self.first_step, self.later_steps)
+        mean, var, components, distribution = _combine(outs, self.first_step,
+                                                       self.later_steps)
         return Backtest(outs[0].origins, outs[0].index, mean, np.sqrt(var), outs[0].observed,
-                        components)
+                        components, distribution=distribution)
 
     def update(self, y_new, covariates_new=None, dates_new=None) -> Forecast:
         """Every forecaster learns from the new steps; returns the mixture of their
         one-step forecasts made before each."""
         outs = [m.update(y_new, covariates_new, dates_new) for m in self.models]
-        mean, var, components = _mixture([outs[i] for i in self.first_step])
+        first = [outs[i] for i in self.first_step]
+        mean, var, components = _mixture(first)
         noise = components.get("noise", np.zeros_like(mean))
-        return Forecast(mean, np.sqrt(var), outs[0].index, np.sqrt(noise), components)
+        every = list(range(len(first)))
+        return Forecast(mean, np.sqrt(var), outs[0].index, np.sqrt(noise), components,
+                        distribution=_distribution(first, every, every))
 
     def save(self, filename) -> None:
         """Save every forecaster into one ``.npz``, atomically."""

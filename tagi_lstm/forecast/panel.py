@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .result import Backtest, Forecast
+from .result import Backtest, Forecast, Mixture
 
 #: Column names of a long data frame (StatsForecast / NeuralForecast's).
 LONG_COLUMNS = ("unique_id", "ds", "y")
@@ -257,4 +257,5 @@ def stack_backtests(ids, backtests) -> Backtest:
                     np.concatenate([bt.mean for bt in backtests]),
                     np.concatenate([bt.std for bt in backtests]),
                     np.concatenate([bt.observed for bt in backtests]), parts,
-                    series=np.asarray(ids, dtype=object)[series])
+                    series=np.asarray(ids, dtype=object)[series],
+                    distribution=Mixture.concatenate([bt.distribution for bt in backtests]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 
 from .. import metric
 
@@ -75,9 +75,112 @@ def mixture_with_parts(means, variances, parts) -> tuple:
     return mean, var, components
 
 
+#: Bisection steps of :meth:`Mixture.quantile`: each halves the bracket, so 64 leave
+#: it below a double's resolution of the bounds.
+QUANTILE_STEPS = 64
+#: The bracket of :meth:`Mixture.quantile` spans each part's Gaussian this many standard
+#: deviations either side of its mean (the mixture's tails beyond hold < 1e-15).
+QUANTILE_SPAN = 8.0
+
+
+@dataclass(frozen=True)
+class Mixture:
+    r"""The predictive distribution behind a forecast's mean and standard deviation,
+    where it is not the Gaussian of those moments: a weighted mixture of Gaussians
+    mapped back through each part's transform,
+
+    .. math::
+
+       Y \sim \sum_k w_k\, g_k^{-1}\big(\mathcal N(m_k, s_k^2)\big),
+
+    with :math:`g_k^{-1}` the identity, :math:`z \mapsto z^2` (``"sqrt"``) or
+    :math:`\exp` (``"log"``). A forecaster with ``transform`` gives one part (its
+    Gaussian of ``g(y)``); a :class:`~tagi_lstm.forecast.Combination` one per
+    forecaster. Its cdf is exact:
+    :math:`P(Z^2 \le y) = \Phi(\frac{\sqrt y - m}{s}) - \Phi(\frac{-\sqrt y - m}{s})`
+    and :math:`P(e^Z \le y) = \Phi(\frac{\log y - m}{s})`; quantiles are found by
+    bisection on it.
+
+    Attributes:
+        mean, std: ``(P, ...)`` each part's Gaussian, in its modelled units.
+        weight: ``(P, ...)`` each part's weight at each step; they sum to one over
+            the parts (a part may weigh nothing at some steps: the first step of a
+            combination may mix other forecasters than the later ones).
+        kinds: the ``P`` parts' transforms
+            (:attr:`~tagi_lstm.forecast.transform.Power.KINDS`).
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    weight: np.ndarray
+    kinds: tuple
+
+    def __getitem__(self, key) -> Mixture:
+        """The distribution of some steps (``key`` indexes the axes after the parts')."""
+        key = (slice(None), *(key if isinstance(key, tuple) else (key,)))
+        return Mixture(self.mean[key], self.std[key], self.weight[key], self.kinds)
+
+    def cdf(self, y) -> np.ndarray:
+        """``P(Y <= y)`` at each step, ``y`` of the steps' shape."""
+        y = np.asarray(y, dtype=np.float64)
+        total = np.zeros(np.broadcast_shapes(y.shape, self.mean.shape[1:]))
+        for m, s, w, kind in zip(self.mean, self.std, self.weight, self.kinds):
+            if kind is None:
+                part = ndtr((y - m) / s)
+            elif kind == "sqrt":
+                root = np.sqrt(np.maximum(y, 0.0))
+                part = np.where(y > 0, ndtr((root - m) / s) - ndtr((-root - m) / s), 0.0)
+            else:
+                part = np.where(y > 0, ndtr((np.log(np.maximum(y, np.finfo(float).tiny)) - m)
+                                            / s), 0.0)
+            total = total + w * part
+        return total
+
+    def quantile(self, q: float) -> np.ndarray:
+        """The ``q``-quantile of each step, ``0 < q < 1``."""
+        spans = [(m - QUANTILE_SPAN * s, m + QUANTILE_SPAN * s) for m, s in
+                 zip(self.mean, self.std)]
+        ends = []
+        for (low, high), kind in zip(spans, self.kinds):
+            if kind == "sqrt":  # |Z| <= max(|low|, |high|), and Z^2 >= 0
+                ends.append((np.zeros_like(low), np.maximum(low ** 2, high ** 2)))
+            elif kind == "log":
+                ends.append((np.exp(low), np.exp(high)))
+            else:
+                ends.append((low, high))
+        lower = np.min([e[0] for e in ends], axis=0)
+        upper = np.max([e[1] for e in ends], axis=0)
+        for _ in range(QUANTILE_STEPS):
+            middle = 0.5 * (lower + upper)
+            below = self.cdf(middle) < q
+            lower, upper = np.where(below, middle, lower), np.where(below, upper, middle)
+        return 0.5 * (lower + upper)
+
+    @staticmethod
+    def concatenate(mixtures: list, axis: int = 0) -> Mixture | None:
+        """The mixtures of consecutive runs of steps joined along ``axis`` of the steps'
+        axes (None unless every one is a mixture of the same kinds of parts)."""
+        if any(m is None for m in mixtures) or len({m.kinds for m in mixtures}) > 1:
+            return None
+        return Mixture(*(np.concatenate([getattr(m, a) for m in mixtures], axis=axis + 1)
+                         for a in ("mean", "std", "weight")), mixtures[0].kinds)
+
+
+def central_interval(mean, std, distribution: Mixture | None, level: float, where: str):
+    """``(lower, upper)`` bounds of the central ``level`` interval: of ``distribution``
+    where given, else of the Gaussian ``N(mean, std^2)``."""
+    if not 0 < level < 1:
+        raise ValueError(f"{where}: level must be in (0, 1); got {level}")
+    if distribution is not None:
+        return distribution.quantile(0.5 - level / 2), distribution.quantile(0.5 + level / 2)
+    half = ndtri(0.5 + level / 2) * std
+    return mean - half, mean + half
+
+
 @dataclass
 class Forecast:
-    """Gaussian forecasts: a mean and a standard deviation per step.
+    """Forecasts: a mean and a standard deviation per step, and the distribution they
+    summarise.
 
     Attributes:
         mean: ``(n,)`` predictive means, original units.
@@ -96,6 +199,10 @@ class Forecast:
             narrowed the interval); ``None`` when not computed.
         samples: ``(n, S)`` sample paths when the forecast was sampled, else
             ``None``.
+        distribution: the predictive distribution whose exact moments ``mean``
+            and ``std`` are, a :class:`Mixture`, where it is not their Gaussian
+            (forecasts of a transformed series, combinations of forecasters);
+            ``None`` for a Gaussian. Intervals and quantiles are its own.
     """
 
     mean: np.ndarray
@@ -104,6 +211,7 @@ class Forecast:
     noise_std: np.ndarray
     components: dict | None = None
     samples: np.ndarray | None = field(default=None, repr=False)
+    distribution: Mixture | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.mean)
@@ -113,15 +221,24 @@ class Forecast:
         parts = None if self.components is None else \
             {k: v[key] for k, v in self.components.items()}
         samples = None if self.samples is None else self.samples[key]
+        distribution = None if self.distribution is None else self.distribution[key]
         return Forecast(self.mean[key], self.std[key], self.index[key], self.noise_std[key],
-                        parts, samples)
+                        parts, samples, distribution)
 
     def interval(self, level: float = 0.9):
-        """``(lower, upper)`` bounds of the central ``level`` interval of the Gaussian."""
-        if not 0 < level < 1:
-            raise ValueError(f"Forecast.interval: level must be in (0, 1); got {level}")
-        half = ndtri(0.5 + level / 2) * self.std
-        return self.mean - half, self.mean + half
+        """``(lower, upper)`` bounds of the central ``level`` interval of each step's
+        predictive distribution (the Gaussian ``N(mean, std^2)`` unless
+        ``distribution`` says otherwise)."""
+        return central_interval(self.mean, self.std, self.distribution, level,
+                                "Forecast.interval")
+
+    def quantile(self, q: float) -> np.ndarray:
+        """The ``q``-quantile of each step's predictive distribution, ``0 < q < 1``."""
+        if not 0 < q < 1:
+            raise ValueError(f"Forecast.quantile: q must be in (0, 1); got {q}")
+        if self.distribution is not None:
+            return self.distribution.quantile(q)
+        return self.mean + ndtri(q) * self.std
 
     def to_dict(self, levels=(0.5, 0.9)) -> dict:
         """Columns ``index, mean, std, lower_50, upper_50, ...`` as arrays."""
@@ -167,6 +284,8 @@ class Backtest:
         components: ``{name: (O, H)}`` variance parts (see :class:`Forecast`).
         series: ``(O,)`` the series id of each row, for a panel's backtest
             (``origins`` then count the steps of each row's own series); else None.
+        distribution: the forecasts' :class:`Mixture` where they are not the
+            Gaussians of their moments (see :class:`Forecast`), else None.
     """
 
     origins: np.ndarray
@@ -176,10 +295,17 @@ class Backtest:
     observed: np.ndarray
     components: dict | None = None
     series: np.ndarray | None = None
+    distribution: Mixture | None = field(default=None, repr=False)
 
     @property
     def horizon(self) -> int:
         return self.mean.shape[1]
+
+    def interval(self, level: float = 0.9):
+        """``(lower, upper)`` ``(O, H)`` bounds of each forecast's central ``level``
+        interval (see :meth:`Forecast.interval`)."""
+        return central_interval(self.mean, self.std, self.distribution, level,
+                                "Backtest.interval")
 
     def scores(self, levels=(0.5, 0.9), steps=None) -> dict:
         """Scores per horizon step, pooled over the origins.
@@ -192,10 +318,11 @@ class Backtest:
 
         Returns:
             A dict with ``step`` (the labels), ``n`` (observed values) and
-            ``rmse``, ``mae``, ``crps``, ``log_likelihood``, then
-            ``coverage_50``, ``width_50``, ``coverage_90``, ``width_90`` ...
-            for the ``levels``: one value per step or bucket (NaN where
-            nothing was observed).
+            ``rmse``, ``mae``, ``crps``, ``log_likelihood`` (of the Gaussians with
+            the forecasts' moments), then ``coverage_50``, ``width_50``,
+            ``coverage_90``, ``width_90`` ... of the :meth:`interval` at each of the
+            ``levels``: one value per step or bucket (NaN where nothing was
+            observed).
         """
         if steps is None:
             steps = list(range(1, self.horizon + 1))
@@ -210,6 +337,7 @@ class Backtest:
                                          for kind in ("coverage", "width")]
         for name in names:
             out[name] = np.full(len(buckets), np.nan)
+        bounds = {lv: self.interval(lv) for lv in levels}
         for j, b in enumerate(buckets):
             mean, std, obs = (a[:, b - 1].reshape(-1) for a in (self.mean, self.std,
                                                                  self.observed))
@@ -223,8 +351,10 @@ class Backtest:
             out["log_likelihood"][j] = metric.log_likelihood(mean, obs, std)
             for lv in levels:
                 tag = f"{100 * lv:g}"
-                out[f"coverage_{tag}"][j] = metric.interval_coverage(mean, obs, std, lv)
-                out[f"width_{tag}"][j] = float(np.mean(2 * ndtri(0.5 + lv / 2) * std[seen]))
+                lower, upper = (a[:, b - 1].reshape(-1)[seen] for a in bounds[lv])
+                out[f"coverage_{tag}"][j] = float(np.mean((lower <= obs[seen])
+                                                          & (obs[seen] <= upper)))
+                out[f"width_{tag}"][j] = float(np.mean(upper - lower))
         return out
 
     def to_pandas(self, levels=(0.5, 0.9), steps=None):
