@@ -128,9 +128,8 @@ class ForecasterBase:
             return result
         mean, std = self._power.moments(result.mean, result.std)
         ratio = np.divide(std, result.std, out=np.ones_like(std), where=result.std > 0)
-        changes = {"mean": mean, "std": std, "distribution": Mixture(
-            result.mean[None], result.std[None], np.ones((1, *np.shape(mean))),
-            (self._power.kind,))}
+        changes = {"mean": mean, "std": std,
+                   "distribution": Mixture.gaussian(result.mean, result.std, self._power.kind)}
         if result.components is not None:
             changes["components"] = {k: v * ratio ** 2 for k, v in result.components.items()}
         if isinstance(result, Forecast):

@@ -67,8 +67,7 @@ def _distribution(outs: list, first_step: list, later_steps: list) -> Mixture:
     shape = np.shape(outs[0].mean)
     means, stds, weights, kinds = [], [], [], ()
     for i, out in enumerate(outs):
-        own = out.distribution or Mixture(out.mean[None], out.std[None],
-                                          np.ones((1, *shape)), (None,))
+        own = out.distribution or Mixture.gaussian(out.mean, out.std)
         share = np.full(shape, (i in later_steps) / len(later_steps))
         share[..., :1] = (i in first_step) / len(first_step)
         means.append(own.mean)

@@ -115,6 +115,12 @@ class Mixture:
     weight: np.ndarray
     kinds: tuple
 
+    @classmethod
+    def gaussian(cls, mean, std, kind: str | None = None) -> Mixture:
+        """One part: ``g^{-1}(N(mean, std^2))`` at every step (``kind``: its transform)."""
+        mean, std = np.asarray(mean), np.asarray(std)
+        return cls(mean[None], std[None], np.ones((1, *mean.shape)), (kind,))
+
     def __getitem__(self, key) -> Mixture:
         """The distribution of some steps (``key`` indexes the axes after the parts')."""
         key = (slice(None), *(key if isinstance(key, tuple) else (key,)))
@@ -157,12 +163,12 @@ class Mixture:
         return 0.5 * (lower + upper)
 
     @staticmethod
-    def concatenate(mixtures: list, axis: int = 0) -> Mixture | None:
-        """The mixtures of consecutive runs of steps joined along ``axis`` of the steps'
-        axes (None unless every one is a mixture of the same kinds of parts)."""
+    def concatenate(mixtures: list) -> Mixture | None:
+        """The mixtures of consecutive runs of rows joined along the first axis of the
+        steps' (None unless every one is a mixture of the same kinds of parts)."""
         if any(m is None for m in mixtures) or len({m.kinds for m in mixtures}) > 1:
             return None
-        return Mixture(*(np.concatenate([getattr(m, a) for m in mixtures], axis=axis + 1)
+        return Mixture(*(np.concatenate([getattr(m, a) for m in mixtures], axis=1)
                          for a in ("mean", "std", "weight")), mixtures[0].kinds)
 
 
