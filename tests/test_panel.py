@@ -240,8 +240,52 @@ def test_what_takes_one_series_says_so_for_a_panel(fitted):
     model, y, _ = fitted
     with pytest.raises(ValueError, match="one series"):
         Forecaster.auto(y, mode="local", progress=False)
-    with pytest.raises(ValueError, match="panel"):
-        Combination([model, model])
+    single = _small().fit(y[:, 0], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="all to the same panel of series"):
+        Combination([model, single])
+    other = _small().fit(y[:, :2], epochs=1, progress=False)
+    with pytest.raises(ValueError, match="the same ids"):
+        Combination([model, other])
+
+
+def test_forecasters_of_one_panel_combine_series_by_series(tmp_path):
+    from tagi_lstm.forecast import Combination
+
+    y, dates = _panel()
+    y = y + 10.0  # the square root needs non-negative values
+    model = _small().fit(y, dates=dates, epochs=2, progress=False)  # local networks
+    other = Forecaster(lookback=6, hidden_size=4, seed=1, mode="global",
+                       transform="sqrt").fit(y, dates=dates, epochs=2, progress=False)
+    combo = Combination([model, other], first_step=[1], later_steps=[0, 1])
+    assert list(combo.panel_) == [0, 1, 2]
+    fc = combo.forecast(4)
+    for j in range(N):
+        alone = Combination([model.panel_[j], other.panel_[j]], first_step=[1],
+                            later_steps=[0, 1]).forecast(4)
+        np.testing.assert_array_equal(fc[j].mean, alone.mean)
+        np.testing.assert_array_equal(fc[j].std, alone.std)
+        np.testing.assert_array_equal(fc[j].interval(0.9), alone.interval(0.9))
+    assert fc.mean.shape == (4, N)
+    bt = combo.backtest(y, 6, dates=dates, start=60, stride=6)
+    rows = [Combination([model.panel_[j], other.panel_[j]], first_step=[1],
+                        later_steps=[0, 1]).backtest(
+        y[18 if j == 1 else 0:, j], 6, dates=dates[18 if j == 1 else 0:], start=60, stride=6)
+        for j in range(N)]
+    np.testing.assert_array_equal(bt.mean, np.concatenate([r.mean for r in rows]))
+    np.testing.assert_array_equal(bt.interval(0.9),
+                                  np.concatenate([r.interval(0.9) for r in rows], axis=1))
+    combo.save(tmp_path / "combo.npz")
+    back = Combination.load(tmp_path / "combo.npz")
+    assert (back.first_step, back.later_steps, list(back.panel_)) == ([1], [0, 1], [0, 1, 2])
+    np.testing.assert_array_equal(back.forecast(4).mean, fc.mean)
+    new = y[-2:] + 0.3
+    new_dates = np.array(["2008-01-01", "2008-02-01"], dtype="datetime64[s]")
+    seen = back.update(new, dates_new=new_dates)
+    assert seen.mean.shape == (2, N)
+    parts = [Forecaster.load(tmp_path / "combo.npz").models[k] for k in (0, 1)]
+    for k, part in enumerate(parts):  # each forecaster learned from the new steps
+        part.update(new, dates_new=new_dates)
+        np.testing.assert_array_equal(back.models[k].forecast(3).mean, part.forecast(3).mean)
 
 
 def test_auto_chooses_a_global_panels_settings_on_the_series_ends():
@@ -429,3 +473,67 @@ def test_auto_gives_a_panels_static_covariates_to_every_candidate(monkeypatch):
     assert len(given) == len(model.auto_) + 1 and all(given)  # the candidates, the final fit
     told = [model.panel_[j].static_[0] for j in range(4)]
     assert told[0] == told[2] > told[1] == told[3]  # standardised over the panel
+
+
+def test_the_panel_search_combines_candidates_whose_mixture_forecasts_the_ends_better():
+    """Two candidates erring by half a unit on either side of every held-out step, a
+    third and a fourth far off: the equal mixture of the first two is centred, so the
+    forward selection takes both, and no more (the others are not within reach)."""
+    from types import SimpleNamespace
+
+    from tagi_lstm import metric
+    from tagi_lstm.forecast import mixture_moments
+    from tagi_lstm.forecast.auto import panel_search
+
+    y, dates = _panel()
+    series = as_panel(y, dates, where="test")
+    held = np.stack([s.y[-6:] for s in series], axis=1)
+    offsets = {(12, False): -0.5, (12, True): 0.52, (24, False): 3.0, (24, True): -3.0}
+
+    class Fake:
+        min_history = 0
+
+        def __init__(self, lookback, seasonal_difference):
+            self.offset = offsets[lookback, seasonal_difference]
+
+        def fit(self, panel, **_):
+            return self
+
+        def forecast(self, horizon):
+            return SimpleNamespace(mean=held + self.offset, std=np.full(held.shape, 0.3))
+
+    search = {"horizon": 6, "season": 12, "epochs": 1, "patience": 1, "validation": 0.2,
+              "progress": False}
+    chosen, report = panel_search(Fake, series, combine=3, **search)
+    assert chosen == [{"lookback": 12, "seasonal_difference": False},
+                      {"lookback": 12, "seasonal_difference": True}]
+    assert report[-1]["stage"] == "panel combination"
+    scale = np.array([np.nanmean(np.abs(np.diff(s.y[:-6]))) for s in series])
+    mean, var = mixture_moments(np.stack([(held + o) / scale for o in (-0.5, 0.52)]),
+                                np.full((2, *held.shape), 0.3) ** 2 / scale ** 2)
+    assert report[-1]["crps"] == pytest.approx(metric.crps(mean, held / scale, np.sqrt(var)),
+                                               rel=1e-12)
+    assert report[-1]["crps"] < min(r["crps"] for r in report[:-1])
+    alone, report = panel_search(Fake, series, combine=1, **search)
+    assert alone == chosen[:1] and all(r["stage"] == "panel" for r in report)
+
+
+def test_auto_returns_the_combination_of_the_panel_candidates_chosen(monkeypatch):
+    from tagi_lstm.forecast import Combination, auto
+
+    picks = [{"lookback": 12, "seasonal_difference": False},
+             {"lookback": 6, "seasonal_difference": False, "transform": "sqrt"}]
+    monkeypatch.setattr(auto, "panel_search", lambda *a, **k: (picks, [{"stage": "x"}]))
+    y, dates = _panel()
+    y = y + 10.0
+    model = Forecaster.auto(y, dates=dates, season=12, horizon=6, ensemble=2, epochs=2,
+                            hidden_size=4, progress=False)
+    assert isinstance(model, Combination) and model.auto_settings_ == picks
+    for part, settings in zip(model.models, picks):
+        assert part.mode == "global" and part.ensemble == 2 and part.hidden_size == 4
+        assert (part.lookback, part.transform) == (settings["lookback"],
+                                                    settings.get("transform"))
+    by_hand = Forecaster(lookback=12, season=12, hidden_size=4, mode="global", ensemble=2,
+                         seed=0).fit(y, dates=dates, epochs=2, progress=False)
+    np.testing.assert_array_equal(model.models[0].forecast(3).mean, by_hand.forecast(3).mean)
+    assert model.forecast(3).mean.shape == (3, N)

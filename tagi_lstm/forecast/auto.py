@@ -360,8 +360,8 @@ def _score(model, refit, y, covariates, dates, cov_fit, dates_fit, n_fit, origin
 
 def panel_search(make, series: list, *, horizon: int, season: int | None, epochs: int,
                  patience: int, validation, progress: bool, static=None,
-                 transforms: tuple = ()) -> tuple:
-    """Settings of a global panel forecaster, chosen on the series' own ends.
+                 transforms: tuple = (), combine: int = 1) -> tuple:
+    """Settings of global panel forecasters, chosen on the series' own ends.
 
     Every candidate (lookback of :func:`_lookbacks`, with and without seasonal
     differencing when there is a season) is
@@ -374,7 +374,10 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
     steps are held out is left out of that candidate's fit, and the
     candidates are compared on the series every one of them forecast; a
     candidate that some series is too short for even with those steps cannot
-    be fitted.
+    be fitted. Last, up to ``combine`` candidates are chosen by
+    :func:`greedy_combination` on those forecasts (each series an origin), as
+    :meth:`Forecaster.auto <tagi_lstm.forecast.Forecaster.auto>` combines the
+    candidates of one series.
 
     Args:
         make: ``make(**settings)`` builds an unfitted global forecaster.
@@ -384,11 +387,14 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
         static: static covariates for every candidate's ``fit`` (see
             :meth:`Forecaster.fit <tagi_lstm.forecast.Forecaster.fit>`).
         transforms: transforms of the series to try beside none (``"sqrt"``).
+        combine: the most candidates combined (1: the best alone).
 
     Returns:
-        ``(settings, report)``: the lowest-scoring settings and one dict per
-        candidate (``settings``, ``crps``, ``seconds``; ``crps`` is inf where
-        the candidate could not be fitted, with the reason in ``error``).
+        ``(chosen, report)``: the settings of the candidates to combine, the
+        lowest-scoring first, and one dict per candidate (``settings``, ``crps``,
+        ``seconds``; ``crps`` is inf where the candidate could not be fitted,
+        with the reason in ``error``), then, where several are chosen, one for
+        their mixture (``stage`` ``"panel combination"``).
     """
     shortest = min(len(s.y) for s in series)
     if shortest <= horizon + 1:
@@ -436,11 +442,14 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
             bar.update(1)
         return row, fitted, mean, std
 
+    def common(results):
+        """The series every fitted candidate forecast."""
+        return np.logical_and.reduce([f for _, f, m, _ in results if m is not None]
+                                     or [np.zeros(len(series), bool)])
+
     def best_of(results):
         """Every row scored on the series all fitted candidates forecast; the best row."""
-        common = np.logical_and.reduce([f for _, f, m, _ in results if m is not None]
-                                       or [np.zeros(len(series), bool)])
-        seen = ~np.isnan(held) & common
+        seen = ~np.isnan(held) & common(results)
         for row, _, mean, std in results:
             if mean is not None and seen.any():
                 row["crps"] = metric.crps(mean[seen], (held / scale)[seen], std[seen])
@@ -456,4 +465,18 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
     if not np.isfinite(best["crps"]):
         raise ValueError(f"Forecaster.auto: no candidate could be fitted to the panel "
                          f"({best.get('error')})")
-    return best["settings"], [r for r, *_ in results]
+    report = [r for r, *_ in results]
+    if combine < 2:
+        return [best["settings"]], report
+    from .result import Backtest
+
+    rows = np.flatnonzero(common(results))  # each series an origin of `horizon` steps
+    tails = [None if mean is None else
+             Backtest(rows, np.tile(np.arange(horizon), (len(rows), 1)), mean[:, rows].T,
+                      std[:, rows].T, (held / scale)[:, rows].T)
+             for _, _, mean, std in results]
+    chosen, crps = greedy_combination(tails, combine)
+    if len(chosen) > 1:
+        report.append({"stage": "panel combination",
+                       "settings": [report[i]["settings"] for i in chosen], "crps": crps})
+    return [report[i]["settings"] for i in chosen], report

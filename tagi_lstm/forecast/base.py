@@ -19,7 +19,66 @@ from .result import Forecast, Mixture
 from .transform import Power
 
 
-class ForecasterBase:
+class PanelCalls:
+    """The calls of a forecaster that holds a panel: ``panel_`` maps each series' id to
+    that series' forecaster (a :class:`ForecasterBase`, or a
+    :class:`~tagi_lstm.forecast.Combination` of them), and ``predict``, ``forecast``,
+    ``backtest`` and ``update`` run each series' own."""
+
+    #: After ``fit`` on a panel: ``{series id: forecaster}``, one per series; else None.
+    panel_: dict | None = None
+
+    def _panel_each(self, call, y, covariates, dates, where, stored=False) -> tuple:
+        """``call(forecaster, series)`` for each series of the panel ``y`` (with
+        ``stored``, each fitted series when ``y`` is None, ``series`` then None):
+        ``(ids, results)``."""
+        if covariates is not None:
+            raise ValueError(f"{where}: covariates are not taken with a panel of series")
+
+        def run(model, s):
+            try:
+                return call(model, s)
+            finally:  # one series' buffers at a time, not the whole panel's
+                model._release_buffers()
+
+        if y is None:
+            if not stored:
+                raise ValueError(f"{where}: give the panel of series (y)")
+            return list(self.panel_), [run(m, None) for m in self.panel_.values()]
+        series = as_panel(y, dates, where=where)
+        unknown = [s.id for s in series if s.id not in self.panel_]
+        if unknown:
+            raise ValueError(f"{where}: series {unknown[:10]} were not in the panel fitted "
+                             f"(its ids: {list(self.panel_)[:10]})")
+        results = []
+        for s in series:
+            try:
+                results.append(run(self.panel_[s.id], s))
+            except ValueError as exc:
+                raise ValueError(f"series {s.id!r}: {exc}") from None
+        return [s.id for s in series], results
+
+    def _panel_forecasts(self, call, y, covariates, dates, where,
+                         stored=False) -> PanelForecast:
+        return PanelForecast(*self._panel_each(call, y, covariates, dates, where, stored))
+
+    def _panel_predict(self, y, covariates, dates, where) -> PanelForecast:
+        return self._panel_forecasts(lambda m, s: m.predict(s.y, dates=s.dates), y,
+                                     covariates, dates, where)
+
+    def _panel_update(self, y_new, covariates_new, dates_new, where) -> PanelForecast:
+        return self._panel_forecasts(lambda m, s: m.update(s.y, dates_new=s.dates), y_new,
+                                     covariates_new, dates_new, where)
+
+    def _panel_backtest(self, call, y, covariates, dates, origins, where):
+        if origins is not None:
+            raise ValueError(f"{where}: a panel is backtested from each series' own start "
+                             f"(start=, stride=), not from shared origins")
+        ids, backtests = self._panel_each(call, y, covariates, dates, where)
+        return stack_backtests(ids, backtests)
+
+
+class ForecasterBase(PanelCalls):
     """The parts :class:`~tagi_lstm.forecast.Forecaster` and
     :class:`~tagi_lstm.forecast.HybridForecaster` share (each has ``members_``, whose
     items have a ``best_epoch``).
@@ -38,8 +97,6 @@ class ForecasterBase:
     _y = _cov = _dates = None
     #: What the networks model: ``g(y)`` (``transform``), or ``y`` itself.
     _power = Power()
-    #: After ``fit`` on a panel: ``{series id: forecaster}``, one per series; else None.
-    panel_: dict | None = None
 
     def __repr__(self) -> str:
         """The constructor call with the arguments that differ from its defaults, e.g.
@@ -208,55 +265,6 @@ class ForecasterBase:
             raise ValueError(f"{where}: client= spreads the series of a panel over a Dask "
                              f"cluster; y is one series")
         self.panel_ = None
-
-    def _panel_each(self, call, y, covariates, dates, where, stored=False) -> tuple:
-        """``call(forecaster, series)`` for each series of the panel ``y`` (with
-        ``stored``, each fitted series when ``y`` is None, ``series`` then None):
-        ``(ids, results)``."""
-        if covariates is not None:
-            raise ValueError(f"{where}: covariates are not taken with a panel of series")
-
-        def run(model, s):
-            try:
-                return call(model, s)
-            finally:  # one series' buffers at a time, not the whole panel's
-                model._release_buffers()
-
-        if y is None:
-            if not stored:
-                raise ValueError(f"{where}: give the panel of series (y)")
-            return list(self.panel_), [run(m, None) for m in self.panel_.values()]
-        series = as_panel(y, dates, where=where)
-        unknown = [s.id for s in series if s.id not in self.panel_]
-        if unknown:
-            raise ValueError(f"{where}: series {unknown[:10]} were not in the panel fitted "
-                             f"(its ids: {list(self.panel_)[:10]})")
-        results = []
-        for s in series:
-            try:
-                results.append(run(self.panel_[s.id], s))
-            except ValueError as exc:
-                raise ValueError(f"series {s.id!r}: {exc}") from None
-        return [s.id for s in series], results
-
-    def _panel_forecasts(self, call, y, covariates, dates, where,
-                         stored=False) -> PanelForecast:
-        return PanelForecast(*self._panel_each(call, y, covariates, dates, where, stored))
-
-    def _panel_predict(self, y, covariates, dates, where) -> PanelForecast:
-        return self._panel_forecasts(lambda m, s: m.predict(s.y, dates=s.dates), y,
-                                     covariates, dates, where)
-
-    def _panel_update(self, y_new, covariates_new, dates_new, where) -> PanelForecast:
-        return self._panel_forecasts(lambda m, s: m.update(s.y, dates_new=s.dates), y_new,
-                                     covariates_new, dates_new, where)
-
-    def _panel_backtest(self, call, y, covariates, dates, origins, where):
-        if origins is not None:
-            raise ValueError(f"{where}: a panel is backtested from each series' own start "
-                             f"(start=, stride=), not from shared origins")
-        ids, backtests = self._panel_each(call, y, covariates, dates, where)
-        return stack_backtests(ids, backtests)
 
     def _panel_arrays(self) -> dict:
         """What ``save`` writes for a panel: the settings, the ids and each series'

@@ -39,6 +39,7 @@ import numpy as np
 
 from .._validation import check_positive_int
 from ..persist import open_npz, save_npz
+from .base import PanelCalls
 from .model import backtest_horizon
 from .result import Backtest, Forecast, Mixture, mixture_with_parts
 
@@ -98,11 +99,17 @@ def _combine(outs: list, first_step: list, later_steps: list) -> tuple:
     return stitch(mean1, mean), stitch(var1, var), parts, distribution
 
 
-class Combination:
+class Combination(PanelCalls):
     """The equal-weight mixture of fitted forecasters (see the module docstring).
 
+    Forecasters fitted to the same panel of series (local or global) combine series by
+    series: ``forecast``, ``backtest`` and ``update`` then take and return what theirs
+    do (a :class:`~tagi_lstm.forecast.panel.PanelForecast`, a pooled backtest), each
+    series' the mixture of the forecasters' forecasts of that series.
+
     Args:
-        models: two or more fitted forecasters fitted on the same series
+        models: two or more fitted forecasters fitted on the same series, or all on
+            the same panel
             (:class:`~tagi_lstm.forecast.Forecaster`,
             :class:`~tagi_lstm.forecast.HybridForecaster`).
         first_step: indices into ``models`` of those mixed for the first step
@@ -113,6 +120,8 @@ class Combination:
 
     Attributes:
         models, first_step, later_steps: as given (the index lists sorted).
+        panel_: for forecasters of a panel, ``{series id: Combination}`` of each
+            series' forecasters; else None.
     """
 
     def __init__(self, models, first_step=None, later_steps=None):
@@ -131,16 +140,22 @@ class Combination:
                 if not callable(getattr(m, method, None)):
                     raise TypeError(f"Combination: {type(m).__name__} is not a forecaster "
                                     f"(no {method}())")
-            if getattr(m, "panel_", None) is not None:
-                raise ValueError("Combination: combines forecasters of one series; "
-                                 f"{type(m).__name__} was fitted to a panel of series")
-            if not getattr(m, "members_", None):
-                raise ValueError("Combination: every forecaster must be fitted first")
+        self.models = models
+        panels = [getattr(m, "panel_", None) for m in models]
+        if any(p is not None for p in panels):
+            if any(p is None or list(p) != list(panels[0]) for p in panels):
+                raise ValueError("Combination: the forecasters must all be fitted to one "
+                                 "series, or all to the same panel of series (the same "
+                                 "ids, in the same order)")
+            self.panel_ = {i: Combination([p[i] for p in panels], self.first_step,
+                                          self.later_steps) for i in panels[0]}
+            return
+        if not all(getattr(m, "members_", None) for m in models):
+            raise ValueError("Combination: every forecaster must be fitted first")
         lengths = {m.n_seen_ for m in models}
         if len(lengths) > 1:
             raise ValueError(f"Combination: the forecasters have seen series of different "
                              f"lengths {sorted(lengths)}; fit them on the same series")
-        self.models = models
 
     def __repr__(self) -> str:
         split = ("" if self.first_step == self.later_steps else
@@ -168,8 +183,17 @@ class Combination:
     def best_epochs_(self) -> tuple:
         return tuple(e for m in self.models for e in m.best_epochs_)
 
+    def _release_buffers(self) -> None:
+        for m in self.models:
+            m._release_buffers()
+
     def forecast(self, horizon: int, y=None, covariates=None, dates=None) -> Forecast:
         """The mixture of every forecaster's :meth:`forecast` (same arguments)."""
+        if self.panel_ is not None:
+            return self._panel_forecasts(
+                lambda c, s: c.forecast(horizon, **({} if s is None else
+                                                    {"y": s.y, "dates": s.dates})),
+                y, covariates, dates, "Combination.forecast", stored=True)
         outs = [m.forecast(horizon, y=y, covariates=covariates, dates=dates)
                 for m in self.models]
         mean, var, components, distribution = _combine(outs, self.first_step,
@@ -182,6 +206,10 @@ class Combination:
         """Rolling-origin evaluation of the mixture: every forecaster's :meth:`backtest`
         from the same origins (default: from the end of what they have seen)."""
         where = "Combination.backtest"
+        if self.panel_ is not None:
+            return self._panel_backtest(
+                lambda c, s: c.backtest(s.y, horizon, dates=s.dates, start=start,
+                                        stride=stride), y, covariates, dates, origins, where)
         horizon = backtest_horizon(horizon, self.season, where)
         stride = check_positive_int(stride, name="stride", where=where)
         if origins is None:
@@ -197,6 +225,8 @@ class Combination:
     def update(self, y_new, covariates_new=None, dates_new=None) -> Forecast:
         """Every forecaster learns from the new steps; returns the mixture of their
         one-step forecasts made before each."""
+        if self.panel_ is not None:
+            return self._panel_update(y_new, covariates_new, dates_new, "Combination.update")
         outs = [m.update(y_new, covariates_new, dates_new) for m in self.models]
         first = [outs[i] for i in self.first_step]
         mean, var, components = _mixture(first)
@@ -227,7 +257,11 @@ class Combination:
             prefix = f"model{i}/"
             share = ArrayBundle({k[len(prefix):]: data[k] for k in data.files
                                  if k.startswith(prefix)})
-            models.append(_kind(share)._from_arrays(share))
+            kind, panel = _saved_kind(share)
+            if kind is None:
+                raise ValueError(f"Combination.load: the file is damaged: model {i} is not a "
+                                 f"saved forecaster")
+            models.append(_restore(kind, panel, share))
         return cls(models, header.get("first_step"), header.get("later_steps"))
 
 
@@ -264,15 +298,26 @@ def _panel_kind(header):
             if hasattr(k, "_from_panel_arrays")}.get(header["kind"])
 
 
+def _saved_kind(data) -> tuple:
+    """``(class, panel header)`` of the forecaster ``data`` holds: a panel's arrays (one
+    forecaster per series) name their class in their ``__panel__`` header, the others
+    carry their class's marker key (header None; class None: not a saved forecaster)."""
+    header = json.loads(str(data["__panel__"])) if "__panel__" in data.files else None
+    return (_kind(data) if header is None else _panel_kind(header)), header
+
+
+def _restore(kind, header, data):
+    """The forecaster of class ``kind`` that ``data`` holds (a panel's with ``header``)."""
+    return kind._from_arrays(data) if header is None else \
+        kind._from_panel_arrays(data, header)
+
+
 def load_any(filename, where: str, expected=None):
     """Whatever forecaster ``filename`` holds (written by a ``save``); with ``expected``,
-    only a forecaster of that class. A panel's file (one forecaster per series) names
-    its class in its ``__panel__`` header."""
+    only a forecaster of that class."""
     with open_npz(filename, where, None, "saved forecaster") as data:
-        header = json.loads(str(data["__panel__"])) if "__panel__" in data.files else None
-        kind = _kind(data) if header is None else _panel_kind(header)
+        kind, header = _saved_kind(data)
         if kind is None or (expected is not None and kind is not expected):
             what = "forecaster" if expected is None else expected.__name__
             raise ValueError(f"{where}: {filename} is not a saved {what}")
-        return kind._from_arrays(data) if header is None else \
-            kind._from_panel_arrays(data, header)
+        return _restore(kind, header, data)

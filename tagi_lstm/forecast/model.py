@@ -709,9 +709,11 @@ class Forecaster(ForecasterBase):
         seasons) and seasonal differencing are chosen by how well one network
         fitted without each series' last ``horizon`` steps forecasts them, then
         the best of those with a square-root transform where no series has a
-        negative value (:func:`~tagi_lstm.forecast.auto.panel_search`); the
-        choice is fitted to the whole panel with ``ensemble`` members;
-        ``settings`` fix the rest.
+        negative value (:func:`~tagi_lstm.forecast.auto.panel_search`); up to
+        ``combine`` of these candidates are chosen by forward selection on the
+        same held-out steps, as for one series, each fitted to the whole panel
+        with ``ensemble`` members, and several are returned as their
+        :class:`~tagi_lstm.forecast.Combination`; ``settings`` fix the rest.
 
         Args:
             y, covariates, dates: the training data, as for :meth:`fit`.
@@ -766,7 +768,7 @@ class Forecaster(ForecasterBase):
             return cls._auto_panel(y, covariates, dates, horizon=horizon, season=season,
                                    ensemble=ensemble, validation=validation, epochs=epochs,
                                    patience=patience, seed=seed, progress=progress,
-                                   settings=settings, static=static)
+                                   settings=settings, static=static, combine=combine)
         if static is not None:
             raise ValueError(f"{where}: static covariates tell the series of a panel apart; "
                              f"y is one series")
@@ -851,12 +853,14 @@ class Forecaster(ForecasterBase):
 
     @classmethod
     def _auto_panel(cls, y, covariates, dates, *, horizon, season, ensemble, validation,
-                    epochs, patience, seed, progress, settings, static=None):
-        """:meth:`auto` for a panel: a global forecaster whose lookback and seasonal
-        differencing forecast the last ``horizon`` steps of every series best from
-        the rest (:func:`~tagi_lstm.forecast.auto.panel_search`), then fitted to all
-        of it."""
+                    epochs, patience, seed, progress, settings, static=None, combine=1):
+        """:meth:`auto` for a panel: the global forecasters whose lookback, seasonal
+        differencing and transform forecast the last ``horizon`` steps of every series
+        best from the rest, alone or (up to ``combine``) mixed
+        (:func:`~tagi_lstm.forecast.auto.panel_search`), each then fitted to all of it;
+        several are returned as their :class:`~tagi_lstm.forecast.Combination`."""
         from .auto import panel_search
+        from .combination import Combination
 
         where = "Forecaster.auto"
         if settings.get("mode", "global") != "global":
@@ -884,13 +888,16 @@ class Forecaster(ForecasterBase):
         chosen, report = panel_search(
             make, series, horizon=horizon, season=season, epochs=epochs, patience=patience,
             validation=validation, progress=progress, static=static,
-            transforms=("sqrt",) if sqrt_fits and "transform" not in fixed else ())
-        model = make(ensemble, **chosen)
-        model.fit({s.id: s.y for s in series},
-                  dates=None if series[0].dates is None else {s.id: s.dates for s in series},
-                  validation=validation, epochs=epochs, patience=patience, progress=progress,
-                  static=static)
-        model.auto_, model.auto_settings_ = report, chosen
+            transforms=("sqrt",) if sqrt_fits and "transform" not in fixed else (),
+            combine=check_positive_int(combine, name="combine", where=where))
+        models = [make(ensemble, **settings_i).fit(
+            {s.id: s.y for s in series},
+            dates=None if series[0].dates is None else {s.id: s.dates for s in series},
+            validation=validation, epochs=epochs, patience=patience, progress=progress,
+            static=static) for settings_i in chosen]
+        model = models[0] if len(models) == 1 else Combination(models)
+        model.auto_ = report
+        model.auto_settings_ = chosen[0] if len(chosen) == 1 else chosen
         return model
 
     # --------------------------------------------------------------- learning
