@@ -890,11 +890,11 @@ class Forecaster(ForecasterBase):
             validation=validation, progress=progress, static=static,
             transforms=("sqrt",) if sqrt_fits and "transform" not in fixed else (),
             combine=check_positive_int(combine, name="combine", where=where))
-        models = [make(ensemble, **settings_i).fit(
+        models = [make(ensemble, **picked).fit(
             {s.id: s.y for s in series},
             dates=None if series[0].dates is None else {s.id: s.dates for s in series},
             validation=validation, epochs=epochs, patience=patience, progress=progress,
-            static=static) for settings_i in chosen]
+            static=static) for picked in chosen]
         model = models[0] if len(models) == 1 else Combination(models)
         model.auto_ = report
         model.auto_settings_ = chosen[0] if len(chosen) == 1 else chosen
