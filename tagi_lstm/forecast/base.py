@@ -98,6 +98,11 @@ class ForecasterBase(PanelCalls):
     #: What the networks model: ``g(y)`` (``transform``), or ``y`` itself.
     _power = Power()
 
+    @property
+    def transform(self) -> str | None:
+        """The transform the networks model the series through (``None``: ``y`` itself)."""
+        return self._power.kind
+
     def __repr__(self) -> str:
         """The constructor call with the arguments that differ from its defaults, e.g.
         ``Forecaster(lookback=52, transform='sqrt')`` (what ``auto`` chose, at a glance)."""

@@ -374,7 +374,6 @@ class HybridForecaster(ForecasterBase):
                                       positive=True)
         self.sigma_v = check_real(sigma_v, name="sigma_v", where=where, positive=True)
         self._power = Power(transform, where)
-        self.transform = transform
         self.trend_noise, self.seasonal_noise = (
             None if v is None else check_real(v, name=name, where=where, positive=True)
             for v, name in ((trend_noise, "trend_noise"), (seasonal_noise, "seasonal_noise")))

@@ -217,7 +217,6 @@ class Forecaster(ForecasterBase):
                                       positive=True)
         self.decay = check_real(decay, name="decay", where=where, positive=True)
         self._power = Power(transform, where)
-        self.transform = transform
         self.difference = bool(difference)
         self.seasonal_difference = bool(seasonal_difference)
         self.season = None if season is None else check_positive_int(season, name="season",
