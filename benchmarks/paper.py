@@ -40,11 +40,21 @@ B.npz ...`` fits nothing: it scores the equal mixture of forecasts that earlier 
 saved with ``--save`` (the same data set and series), so that two long runs can be
 combined without running them again.
 
+``--holdout`` moves the whole protocol one test period back, onto the training part:
+each series' last ``test`` training steps are forecast from the steps before them and
+scored, and nothing of the test part is read (the paper's predictions cover the test
+part only, so their row is left out). A configuration is then chosen on the training
+part alone, as ``global_auto`` chooses its settings; the extra column, mean CRPS with
+each series scaled by its mean absolute step change, is the score ``global_auto``
+chooses by. ``--stride K`` keeps every K-th of the (first ``--series``) series, a
+spread-out sample where the first series are not typical.
+
 ``--workers N`` fits the series on a local Dask cluster of ``N`` single-threaded worker
 processes (``fit(..., client=...)``: the same forecasts as in one process).
 
     python benchmarks/paper.py --dataset tourism_quarterly --data ../shared/data/paper_benchmarks
-        [--model hybrid|hybrid_ts|forecaster] [--series 50] [--seeds 0,1,2] [--epochs 50]
+        [--model hybrid|hybrid_ts|forecaster] [--series 50] [--stride 4] [--holdout]
+        [--seeds 0,1,2] [--epochs 50]
         [--workers 2] [--lookback 24] [--no-seasonal-difference | --both-differencing]
         [--hidden 16] [--transform sqrt] [--calendar] [--save forecasts.npz]
         [--combine A.npz B.npz ...]
@@ -79,14 +89,17 @@ def load(data: Path, name: str):
     return read("values"), read("paper_mean"), np.sqrt(read("paper_var"))
 
 
-def hourly_dates(data: Path, name: str, values: np.ndarray) -> list:
+def hourly_dates(data: Path, name: str, values: np.ndarray, columns=None) -> list:
     """Per series, the timestamps of its observed rows, built from the data set's calendar
     files (M4 hourly: hour of day 1-24 and day of week 1-7 of every value), so that
     ``calendar=("hour", "dayofweek")`` gives the network the covariates the paper gave its
     own. The files count hour 24 as the midnight that opens the next day; day 1 is taken
-    as a Monday (only the phase of the week depends on it)."""
+    as a Monday (only the phase of the week depends on it). ``values`` holds the files'
+    ``columns`` (default: the first ones) and their first rows."""
     read = lambda suffix: np.loadtxt(data / f"{name}_{suffix}.csv.gz", delimiter=",")  # noqa: E731
-    hour, day = read("hour_of_day"), read("day_of_week")
+    # the files' rows are those of the full values; ``values`` may end earlier
+    columns = np.arange(values.shape[1]) if columns is None else columns
+    hour, day = (read(part)[:len(values), columns] for part in ("hour_of_day", "day_of_week"))
     monday = np.datetime64("2024-01-01T00", "h")  # a Monday
     out = []
     for j in range(values.shape[1]):
@@ -132,6 +145,11 @@ def main(argv=None) -> None:
                              f"mixture)")
     parser.add_argument("--series", type=int, default=None,
                         help="only the first N series (default: all)")
+    parser.add_argument("--stride", type=int, default=1, metavar="K",
+                        help="every K-th series (of the first --series; default 1: all)")
+    parser.add_argument("--holdout", action="store_true",
+                        help="forecast and score each series' last test steps of the "
+                             "training part instead of the test part")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--lookback", type=int, default=None,
@@ -164,7 +182,13 @@ def main(argv=None) -> None:
     test, val, lookback, season = DATASETS[args.dataset]
     lookback = args.lookback or lookback
     values, paper_mean, paper_std = load(args.data, args.dataset)
-    n = values.shape[1] if args.series is None else min(args.series, values.shape[1])
+    if args.stride < 1:
+        parser.error(f"--stride must be at least 1; got {args.stride}")
+    columns = np.arange(values.shape[1])[:args.series][::args.stride]
+    values, paper_mean, paper_std = (a[:, columns] for a in (values, paper_mean, paper_std))
+    if args.holdout:  # the series end together: the training part's last steps
+        values, paper_mean, paper_std = values[:-test], None, None
+    n = values.shape[1]
     seeds = [int(s) for s in args.seeds.split(",")]
     train = values[:-test, :n]
     naive = np.stack([seasonal_naive(train[:, j], test, season) for j in range(n)], axis=1)
@@ -186,7 +210,7 @@ def main(argv=None) -> None:
             parser.error("--calendar: M4 hourly only (its files hold the calendar), and "
                          "the hybrids take no covariates")
         calendar = ("hour", "dayofweek")
-        stamps = hourly_dates(args.data, args.dataset, values[:, :n])
+        stamps = hourly_dates(args.data, args.dataset, values, columns)
         rows = [~np.isnan(train[:, j]) for j in range(n)]
         panel = {j: train[rows[j], j] for j in range(n)}
         dates = {j: stamps[j][:rows[j].sum()] for j in range(n)}
@@ -259,23 +283,29 @@ def report(args, n, test, val, lookback, season, calendar, values, paper_mean, p
            naive, means, stds, seconds) -> None:
     """Print ours, the paper's predictions and seasonal naive, scored alike."""
     truth, insample = values[-test:, :n], values[:-test, :n]
+    # global_auto's score: each series in units of its mean absolute step change
+    scale = np.nanmean(np.abs(np.diff(insample, axis=0)), axis=0)
 
     def row(label, mean, std):
         cells = [f"{metric.nd(mean, truth):.4f}",
                  f"{metric.quantile_loss(mean, truth, std, 0.9):.4f}" if std is not None
                  else "—",
-                 f"{metric.mase(mean, truth, insample, season):.3f}"]
+                 f"{metric.mase(mean, truth, insample, season):.3f}",
+                 f"{metric.crps(mean / scale, truth / scale, std / scale):.4f}"
+                 if std is not None else "—"]
         return f"| {label} | " + " | ".join(cells) + " |"
 
+    part = (f"the training part's last {test} steps (--holdout: the test part unread)"
+            if args.holdout else f"test {test}")
     if args.combine is not None:
-        print(f"\n{args.dataset}: {n} series, test {test}; ours: the equal mixture of the "
+        print(f"\n{args.dataset}: {n} series, {part}; ours: the equal mixture of the "
               f"saved forecasts {args.model}\n")
     else:
         differencing = (", no seasonal differencing" * args.no_seasonal_difference
                         + ", with and without seasonal differencing" * args.both_differencing)
         noise = f", seasonal noise {args.seasonal_noise:g}" if "hybrid_ts" in args.model \
             else ""
-        print(f"\n{args.dataset}: {n} series, test {test}, validation {val}, lookback "
+        print(f"\n{args.dataset}: {n} series, {part}, validation {val}, lookback "
               f"{lookback}, season {season}{differencing}"
               f"{', calendar covariates ' + str(calendar) if calendar else ''}"
               f"{', transform ' + args.transform if args.transform else ''}"
@@ -283,10 +313,11 @@ def report(args, n, test, val, lookback, season, calendar, values, paper_mean, p
               f"ours: {args.model}, seeds {args.seeds}, at most {args.epochs} "
               f"epochs, {args.workers} worker(s); {seconds:.0f} s ({seconds / n:.2f} s per "
               f"series)\n")
-    print("| method | ND | p90 | MASE |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| method | ND | p90 | MASE | scaled CRPS |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     print(row(f"ours ({args.model})", means, stds))
-    print(row("the paper's predictions", paper_mean[:, :n], paper_std[:, :n]))
+    if paper_mean is not None:
+        print(row("the paper's predictions", paper_mean, paper_std))
     print(row("seasonal naive", naive, None))
 
 

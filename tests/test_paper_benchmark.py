@@ -126,3 +126,58 @@ def test_both_differencings_mix_and_saved_runs_combine(tmp_path):
     assert ours.split("|")[2].strip() == f"{metric.nd(mean, truth):.4f}"
     with pytest.raises(SystemExit, match="shape"):
         main(common[:4] + ["--series", "2", "--combine", str(tmp_path / "sd.npz")])
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/paper_benchmarks is absent "
+                    "(it exists only in the development tree)")
+def test_holdout_scores_the_training_part_end_of_every_kth_series(tmp_path, capsys):
+    """--holdout forecasts each series' last test steps of the training part from the
+    steps before them (the test part unread, no paper row); --stride K keeps every K-th
+    series; the scaled CRPS column scales each series by its mean absolute step change."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from paper import main
+
+    from tagi_lstm import metric
+
+    main(["--dataset", "tourism_quarterly", "--data", str(DATA), "--series", "9", "--stride",
+          "4", "--seeds", "0", "--epochs", "2", "--model", "forecaster", "--holdout",
+          "--save", str(tmp_path / "h.npz")])
+    out = capsys.readouterr().out
+    saved = np.load(tmp_path / "h.npz")
+    values = np.loadtxt(DATA / "tourism_quarterly_values.csv.gz", delimiter=",")[:, [0, 4, 8]]
+    truth, before = values[-16:-8], values[:-16]
+    assert saved["mean"].shape == (8, 3)
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    labels = [r.split("|")[1].strip() for r in rows[2:]]
+    assert labels == ["ours (forecaster)", "seasonal naive"]
+    cells = [c.strip() for c in rows[2].split("|")[2:6]]
+    assert cells[0] == f"{metric.nd(saved['mean'], truth):.4f}"
+    assert cells[2] == f"{metric.mase(saved['mean'], truth, before, 4):.3f}"
+    scale = np.array([np.mean(np.abs(np.diff(c[~np.isnan(c)]))) for c in before.T])
+    mean, std = saved["mean"] / scale, saved["std"] / scale
+    assert cells[3] == f"{metric.crps(mean, truth / scale, std):.4f}"
+    naive = [r for r in rows if r.startswith("| seasonal naive")][0]
+    last_year = np.stack([c[~np.isnan(c)][-4:] for c in before.T], axis=1)
+    assert naive.split("|")[2].strip() == f"{metric.nd(np.tile(last_year, (2, 1)), truth):.4f}"
+    with pytest.raises(SystemExit):
+        main(["--dataset", "tourism_quarterly", "--data", str(DATA), "--stride", "0"])
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/paper_benchmarks is absent "
+                    "(it exists only in the development tree)")
+def test_m4_dates_of_chosen_columns_and_shortened_values():
+    """hourly_dates of some columns, the values cut short as --holdout cuts them, are
+    the full run's timestamps of those series, cut as short."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from paper import hourly_dates, load
+
+    values = load(DATA, "m4_hourly")[0][:, :9]
+    full = hourly_dates(DATA, "m4_hourly", values)
+    picked = [1, 5, 8]
+    cut = hourly_dates(DATA, "m4_hourly", values[:-48, picked], np.array(picked))
+    for j, stamps in zip(picked, cut):
+        np.testing.assert_array_equal(stamps, full[j][:-48])
