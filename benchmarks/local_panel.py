@@ -17,7 +17,9 @@ Then the throughput of the stacked LSTM kernels: a round of updates of ``S`` net
 data set's median series holds), counted in flops of the gate products (forward: means,
 variances and covariance terms of the gate sums; backward: the recurrent deltas and
 the weight sums), beside ``numpy.matmul`` doing products of the same shapes and
-count for the ``S`` networks at once (batched over the networks).
+count for the ``S`` networks at once (batched over the networks); the two are timed in
+turn, pair after pair (at least 5 pairs), and the median of the pairs' ratios is
+reported, since either one's speed moves from minute to minute on a shared machine.
 
     python benchmarks/local_panel.py --data ../shared/data/paper_benchmarks
         [--dataset tourism_quarterly] [--series 200] [--repeats 3]
@@ -67,9 +69,10 @@ def fit_times(train, kw, val, repeats, threads) -> dict:
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def kernel_throughput(S, lookback, hidden, batch, per_round, rounds=20) -> tuple:
-    """``(stacked GFLOP/s, matmul GFLOP/s)`` for ``S`` networks' rounds of updates,
-    ``per_round`` batches each (an epoch of a short series)."""
+def kernel_throughput(S, lookback, hidden, batch, per_round, repeats, rounds=20) -> tuple:
+    """``(stacked GFLOP/s, matmul GFLOP/s, ratio)`` for ``S`` networks' rounds of updates,
+    ``per_round`` batches each (an epoch of a short series): medians over ``repeats``
+    pairs, each timing both side by side, and the median of the pairs' ratios."""
     rng = np.random.default_rng(0)
     members = [Member(1, lookback, hidden, 1, "heteroscedastic", 0.3, np.float64, "cpu", s)
                for s in range(S)]
@@ -77,28 +80,31 @@ def kernel_throughput(S, lookback, hidden, batch, per_round, rounds=20) -> tuple
     x = rng.standard_normal((S, per_round * batch, lookback, 1))
     t = rng.standard_normal((S, per_round * batch))
     requests = [(s, members[s], x[s], t[s], None) for s in range(S)]
-    stack.learn(requests)
-    start = time.perf_counter()
-    for _ in range(rounds):
-        stack.learn(requests)
-    seconds = (time.perf_counter() - start) / rounds / per_round
-    stack.release()
     n, no, rows = 1 + hidden, hidden, batch * lookback
     # multiply-adds per update: forward 16 no n per row-step (4 no means, 4 no
     # variances, 8 no covariance terms); backward 8 no no (recurrent deltas) and
     # 8 no n (weight sums) per row-step
-    macs = rows * (16 * no * n + 8 * no * no + 8 * no * n)
+    flops = 2 * rows * (16 * no * n + 8 * no * no + 8 * no * n) * S
     a = rng.standard_normal((S, rows, n))
     w1, h = rng.standard_normal((S, n, 16 * no)), rng.standard_normal((S, rows, no))
     w2, g = rng.standard_normal((S, no, 8 * no)), rng.standard_normal((S, rows, 8 * no))
     at = np.ascontiguousarray(a.transpose(0, 2, 1))
-    start = time.perf_counter()
-    for _ in range(rounds):
-        np.matmul(a, w1)
-        np.matmul(h, w2)
-        np.matmul(at, g)
-    matmul = (time.perf_counter() - start) / rounds
-    return 2 * macs * S / seconds / 1e9, 2 * macs * S / matmul / 1e9
+    stack.learn(requests)
+    ours, matmul = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(rounds):
+            stack.learn(requests)
+        ours.append(flops * per_round * rounds / (time.perf_counter() - start) / 1e9)
+        start = time.perf_counter()
+        for _ in range(rounds):
+            np.matmul(a, w1)
+            np.matmul(h, w2)
+            np.matmul(at, g)
+        matmul.append(flops * rounds / (time.perf_counter() - start) / 1e9)
+    stack.release()
+    ratio = np.median(np.array(ours) / np.array(matmul))
+    return float(np.median(ours)), float(np.median(matmul)), float(ratio)
 
 
 def main(argv=None) -> None:
@@ -129,11 +135,12 @@ def main(argv=None) -> None:
     # a round is an epoch of every series: about this many batches of 8 training windows
     lengths = (~np.isnan(train)).sum(axis=0) - val - lookback - season
     per_round = max(1, int(np.median(np.ceil(lengths / 8))))
-    ours, matmul = kernel_throughput(min(n, 64), lookback, 16, 8, per_round)
+    ours, matmul, ratio = kernel_throughput(min(n, 64), lookback, 16, 8, per_round,
+                                            max(args.repeats, 5))
     print(f"\nstacked rounds of {min(n, 64)} networks ({per_round} batches of 8 each, lookback "
-          f"{lookback}, hidden 16), {threads} threads: {ours:.1f} GFLOP/s of gate products; "
-          f"numpy.matmul on the same shapes: {matmul:.1f} GFLOP/s "
-          f"({100 * ours / matmul:.0f} %)")
+          f"{lookback}, hidden 16), {threads} threads, medians of {max(args.repeats, 5)} "
+          f"side-by-side pairs: {ours:.1f} GFLOP/s of gate products; numpy.matmul on the "
+          f"same shapes: {matmul:.1f} GFLOP/s (ratio {100 * ratio:.0f} %)")
 
 
 if __name__ == "__main__":
