@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from forecast_peers import Z90, Result, same_target_growth
+from forecast_peers import Z90, Result, same_target_growth, score
+
+from tagi_lstm import metric
 
 
 def _truth(y, origins, horizon):
@@ -59,16 +61,24 @@ def test_a_stride_that_skips_every_target_leaves_no_pair():
     assert out["pairs|h=3"] == 2 and np.isfinite(out["error_growth|h=3"])
 
 
-def test_a_methods_own_bounds_are_scored_instead_of_its_gaussian():
-    """Ours passes its intervals (a transformed series' are skewed): widths come from them."""
+def test_a_methods_own_distribution_is_scored_instead_of_its_gaussian():
+    """Ours passes its distribution (a transformed series' is skewed): widths come from
+    its quantiles, and its CRPS is the distribution's, checked by scoringrules."""
+    from tagi_lstm.forecast import Mixture
+
     origins = np.arange(10, 16)
     truth = _truth(np.arange(30.0), origins, 4)
     mean, std = np.zeros((6, 4)), np.ones((6, 4))
-    lower = np.zeros((6, 4))
-    upper = np.tile([1.0, 2.0, 3.0, 3.0], (6, 1))  # widths 1 at h=1, 2 at h=2, 3 after
-    bounds = {0.5: (lower, upper / 2), 0.9: (lower, upper)}
-    out = same_target_growth(Result(mean=mean, std=std, bounds=bounds), truth, origins)
+    own = Mixture.gaussian(mean, np.tile([1.0, 2.0, 3.0, 3.0], (6, 1)))  # widths grow
+    out = same_target_growth(Result(mean=mean, std=std, distribution=own), truth, origins)
     assert out["width_growth|h=2"] == pytest.approx(2.0)
     assert out["width_growth|h=3-4"] == pytest.approx(3.0)
     gaussian = same_target_growth(Result(mean=mean, std=std), truth, origins)
     assert gaussian["width_growth|h=3-4"] == pytest.approx(1.0)
+    pytest.importorskip("scoringrules")
+    skewed = Mixture.gaussian(np.full((6, 4), 3.0), np.full((6, 4), 0.5), "sqrt")
+    scored = score(Result(mean=mean, std=std, distribution=skewed), truth)
+    np.testing.assert_allclose(scored["crps"], skewed.crps(truth).mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(scored["crps_check"], scored["crps"], rtol=1e-4)
+    assert scored["crps"][0] != pytest.approx(metric.crps(mean[:, 0], truth[:, 0],
+                                                          std[:, 0]), rel=1e-3)

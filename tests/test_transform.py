@@ -194,6 +194,63 @@ def test_a_weighted_mixtures_quantile_solves_its_cdf():
     np.testing.assert_array_equal(mix[1:].mean, [[2.0], [1.0]])
 
 
+def _crps_by_quadrature(cdf, y, low, high):
+    """``int (F(x) - 1{x >= y})^2 dx`` (F is 0 below ``low``, 1 above ``high``)."""
+    y = float(y)
+    left = integrate.quad(lambda x: cdf(x) ** 2, low, y, limit=400, epsabs=1e-13)[0] \
+        if y > low else 0.0
+    right = integrate.quad(lambda x: (1 - cdf(x)) ** 2, y, high, limit=400,
+                           epsabs=1e-13)[0] if y < high else 0.0
+    return left + right
+
+
+@pytest.mark.parametrize("kind", ["sqrt", "log", None])
+@pytest.mark.parametrize("m, s", [(3.0, 0.2), (0.4, 0.8), (-1.0, 0.7)])
+def test_a_mixtures_crps_is_the_integral_of_its_squared_cdf_gap(kind, m, s):
+    """CRPS(F, y) = int (F(x) - 1{x >= y})^2 dx, by adaptive quadrature on the exact cdf,
+    at observations in the bulk, in either tail and outside the support."""
+    mix = Mixture(np.array([[m]]), np.array([[s]]), np.ones((1, 1)), (kind,))
+    low, high = (mix.quantile(1e-12)[0], mix.quantile(1 - 1e-12)[0])
+    for y in (mix.quantile(0.5)[0], mix.quantile(0.01)[0], mix.quantile(0.999)[0] + 1.0,
+              -0.5):
+        cdf = lambda x: float(mix.cdf(np.array([x]))[0])  # noqa: E731
+        want = _crps_by_quadrature(cdf, y, min(low, 0.0) if kind else low, high)
+        assert mix.crps(np.array([y]))[0] == pytest.approx(want, rel=1e-8, abs=1e-12)
+    if kind is None:  # the closed form of a Gaussian
+        from tagi_lstm import metric
+
+        y = np.array([m - 2 * s, m + 0.3 * s, m + 5 * s])
+        np.testing.assert_allclose(mix[np.zeros(3, int)].crps(y),
+                                   [metric.crps(np.array([m]), y[i:i + 1], np.array([s]))
+                                    for i in range(3)], rtol=1e-12)
+    assert np.isnan(mix.crps(np.array([np.nan]))[0])
+
+
+def test_a_weighted_mixtures_crps_against_scoringrules_and_quadrature():
+    """A mixture of two Gaussians, one narrow, against scoringrules' ``crps_mixnorm``; a
+    square-root part beside a Gaussian against quadrature on the mixture's cdf;
+    log-normals against ``crps_lognormal``."""
+    sr = pytest.importorskip("scoringrules")
+    m, s = np.array([3.0, 0.4, -1.0, 0.0]), np.array([0.2, 0.5, 0.8, 0.3])
+    for y in (0.01, 1.0, 20.0):
+        got = Mixture.gaussian(m, s, "log").crps(np.full(4, y))
+        np.testing.assert_allclose(got, sr.crps_lognormal(np.full(4, y), m, s,
+                                                          backend="numpy"), rtol=1e-10)
+    mix = Mixture(np.array([[0.0], [3.0]]), np.array([[1.0], [0.05]]),
+                  np.array([[0.3], [0.7]]), (None, None))
+    for y in (-2.0, 1.0, 3.02):
+        want = sr.crps_mixnorm(np.array([y]), np.array([[0.0, 3.0]]),
+                               np.array([[1.0, 0.05]]), np.array([[0.3, 0.7]]),
+                               backend="numpy")
+        assert mix.crps(np.array([y]))[0] == pytest.approx(float(want[0]), rel=1e-10)
+    both = Mixture(np.array([[2.0], [1.0]]), np.array([[0.5], [3.0]]),
+                   np.array([[0.25], [0.75]]), ("sqrt", None))
+    cdf = lambda x: float(both.cdf(np.array([x]))[0])  # noqa: E731
+    for y in (-4.0, 0.5, 4.0, 15.0):
+        want = _crps_by_quadrature(cdf, y, -40.0, 60.0)
+        assert both.crps(np.array([y]))[0] == pytest.approx(want, rel=1e-8)
+
+
 @pytest.mark.parametrize("kind, g", [("sqrt", np.sqrt), ("log", np.log)])
 def test_a_transformed_forecasters_intervals_are_the_exact_quantiles_of_its_forecast(kind, g):
     """The interval of ``y`` is ``g^-1`` of the Gaussian forecast of ``g(y)``: its exact
@@ -224,3 +281,17 @@ def test_a_transformed_forecasters_intervals_are_the_exact_quantiles_of_its_fore
     inside = (lower <= bt.observed) & (bt.observed <= upper)
     assert table["coverage_90"][0] == np.mean(inside[seen])
     assert table["width_90"][0] == pytest.approx(np.mean((upper - lower)[seen]), rel=1e-12)
+    # and its CRPS that of the transformed Gaussians, not of the Gaussian of the moments
+    exact = Mixture.gaussian(bt_hand.mean, bt_hand.std, kind).crps(bt.observed)
+    assert table["crps"][0] == pytest.approx(np.mean(exact[seen]), rel=1e-12)
+    from tagi_lstm import metric
+
+    assert table["crps"][0] != pytest.approx(
+        metric.crps(bt.mean[seen], bt.observed[seen], bt.std[seen]), rel=1e-6)
+    # a forecast's scores: the same CRPS and coverage as its distribution gives
+    observed = y[140:148]
+    scored = got.scores(observed)
+    assert scored["crps"] == pytest.approx(
+        np.mean(Mixture.gaussian(want.mean, want.std, kind).crps(observed)), rel=1e-9)
+    lower, upper = got.interval(0.9)
+    assert scored["coverage_90"] == np.mean((lower <= observed) & (observed <= upper))
