@@ -726,7 +726,9 @@ def score(result: Result, truth: np.ndarray) -> dict:
 
     Returns a dict of lists over ``h = 1..H``: ``crps``, ``crps_check`` (scoringrules'
     figure), ``rmse``, ``mae``, ``coverage_50``, ``coverage_90``, ``width_90`` and
-    ``observed`` (how many origins have an observed truth at that step).
+    ``observed`` (how many origins have an observed truth at that step); with a
+    ``distribution``, also ``crps_moments``, the CRPS of the Gaussian with the same
+    means and standard deviations.
     """
     import scoringrules as sr
 
@@ -735,6 +737,8 @@ def score(result: Result, truth: np.ndarray) -> dict:
                            "width_90")}
     bounds = {level: _bounds(result, level) for level in LEVELS}
     own = None if result.distribution is None else result.distribution.crps(truth)
+    if own is not None:
+        out["crps_moments"] = []
     for j in range(horizon):
         obs = truth[:, j]
         keep = ~np.isnan(obs)
@@ -749,6 +753,7 @@ def score(result: Result, truth: np.ndarray) -> dict:
         elif own is not None:
             out["crps"].append(float(np.mean(own[keep, j])))
             check = _crps_check(result.distribution[keep, j], obs[keep])
+            out["crps_moments"].append(metric.crps(result.mean[:, j], obs, result.std[:, j]))
         else:
             out["crps"].append(metric.crps(result.mean[:, j], obs, result.std[:, j]))
             check = sr.crps_normal(obs[keep], result.mean[keep, j], result.std[keep, j],
