@@ -89,21 +89,25 @@ CRPS_CHUNK = 1024
 QUANTILE_SPAN = 8.0
 
 
+def _pdf(u):
+    """The standard normal density."""
+    return np.exp(-0.5 * u * u) / np.sqrt(2 * np.pi)
+
+
 def _below(m, s, kind, y) -> tuple:
     """``(P(Y < y), E[Y 1{Y < y}], E[Y])`` for ``Y = g^{-1}(Z)``, ``Z ~ N(m, s^2)``,
     ``g`` of ``kind``, in closed form."""
     if kind is None:
         z = (y - m) / s
         below = ndtr(z)
-        return below, m * below - s * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi), m
+        return below, m * below - s * _pdf(z), m
     above = y > 0
     if kind == "sqrt":  # Y < y  <=>  -r < Z < r: the second moment of Z between them
         r = np.sqrt(np.where(above, y, 0.0))
         a, b = (-r - m) / s, (r - m) / s
-        pdf_a, pdf_b = (np.exp(-0.5 * u * u) / np.sqrt(2 * np.pi) for u in (a, b))
         below = ndtr(b) - ndtr(a)
         mean = m * m + s * s
-        return below, mean * below + s * (m - r) * pdf_a - s * (r + m) * pdf_b, mean
+        return below, mean * below + s * (m - r) * _pdf(a) - s * (r + m) * _pdf(b), mean
     t = np.log(np.where(above, y, 1.0))  # log: Y < y  <=>  Z < log y
     mean = np.exp(m + s * s / 2)
     return (np.where(above, ndtr((t - m) / s), 0.0),
@@ -169,23 +173,21 @@ class Mixture:
             total = total + w * part
         return total
 
-    def _bracket(self) -> tuple:
-        """``(lower, upper)`` at each step: every part's Gaussian within
-        :data:`QUANTILE_SPAN` standard deviations of its mean, mapped back."""
+    def quantile(self, q) -> np.ndarray:
+        """The ``q``-quantile of each step, ``0 < q < 1`` (an array of levels that
+        broadcasts against the steps gives a quantile per level and step)."""
+        spans = [(m - QUANTILE_SPAN * s, m + QUANTILE_SPAN * s) for m, s in
+                 zip(self.mean, self.std)]
         ends = []
-        for m, s, kind in zip(self.mean, self.std, self.kinds):
-            low, high = m - QUANTILE_SPAN * s, m + QUANTILE_SPAN * s
+        for (low, high), kind in zip(spans, self.kinds):
             if kind == "sqrt":  # |Z| <= max(|low|, |high|), and Z^2 >= 0
                 ends.append((np.zeros_like(low), np.maximum(low ** 2, high ** 2)))
             elif kind == "log":
                 ends.append((np.exp(low), np.exp(high)))
             else:
                 ends.append((low, high))
-        return np.min([e[0] for e in ends], axis=0), np.max([e[1] for e in ends], axis=0)
-
-    def quantile(self, q) -> np.ndarray:
-        """The ``q``-quantile of each step, ``0 < q < 1``."""
-        lower, upper = self._bracket()
+        lower = np.min([e[0] for e in ends], axis=0)
+        upper = np.max([e[1] for e in ends], axis=0)
         for _ in range(QUANTILE_STEPS):
             middle = 0.5 * (lower + upper)
             below = self.cdf(middle) < q
@@ -253,6 +255,11 @@ def central_interval(mean, std, distribution: Mixture | None, level: float, wher
         return distribution.quantile(0.5 - level / 2), distribution.quantile(0.5 + level / 2)
     half = ndtri(0.5 + level / 2) * std
     return mean - half, mean + half
+
+
+def _coverage(lower, upper, observed) -> float:
+    """The share of ``observed`` values within ``[lower, upper]``."""
+    return float(np.mean((lower <= observed) & (observed <= upper)))
 
 
 @dataclass
@@ -348,9 +355,8 @@ class Forecast:
         seen = ~np.isnan(obs)
         out["crps"] = float(np.mean(self.distribution.crps(obs)[seen]))
         for level in levels:
-            lower, upper = (bound[seen] for bound in self.interval(level))
-            out[f"coverage_{100 * level:g}"] = float(np.mean((lower <= obs[seen])
-                                                             & (obs[seen] <= upper)))
+            lower, upper = self.interval(level)
+            out[f"coverage_{100 * level:g}"] = _coverage(lower[seen], upper[seen], obs[seen])
         return out
 
 
@@ -445,8 +451,7 @@ class Backtest:
             for lv in levels:
                 tag = f"{100 * lv:g}"
                 lower, upper = (a[:, b - 1].reshape(-1)[seen] for a in bounds[lv])
-                out[f"coverage_{tag}"][j] = float(np.mean((lower <= obs[seen])
-                                                          & (obs[seen] <= upper)))
+                out[f"coverage_{tag}"][j] = _coverage(lower, upper, obs[seen])
                 out[f"width_{tag}"][j] = float(np.mean(upper - lower))
         return out
 
