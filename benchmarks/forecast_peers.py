@@ -781,9 +781,13 @@ CHECK_TOLERANCE = {"exact": 1e-6, "quantile score": 1e-4}
 
 def check_kind(result: Result) -> str:
     """Which of :data:`CHECK_TOLERANCE`'s checks scores ``result``'s CRPS."""
-    if result.distribution is None or all(k is None for k in result.distribution.kinds):
-        return "exact"
-    return "quantile score"
+    gaussian = result.distribution is None or _all_gaussian(result.distribution)
+    return "exact" if gaussian else "quantile score"
+
+
+def _all_gaussian(distribution: Mixture) -> bool:
+    """Whether no part of ``distribution`` is transformed."""
+    return all(kind is None for kind in distribution.kinds)
 
 
 def _crps_check(distribution: Mixture, obs: np.ndarray) -> np.ndarray:
@@ -791,7 +795,7 @@ def _crps_check(distribution: Mixture, obs: np.ndarray) -> np.ndarray:
     where every part is Gaussian, else the quantile score over :data:`CHECK_LEVELS`."""
     import scoringrules as sr
 
-    if all(kind is None for kind in distribution.kinds):
+    if _all_gaussian(distribution):
         return sr.crps_mixnorm(obs, distribution.mean.T, distribution.std.T,
                                distribution.weight.T, backend="numpy")
     quantiles = distribution.quantile(CHECK_LEVELS[:, None])
