@@ -226,9 +226,8 @@ def test_a_mixtures_crps_is_the_integral_of_its_squared_cdf_gap(kind, m, s):
     assert np.isnan(mix.crps(np.array([np.nan]))[0])
 
 
-def test_a_weighted_mixtures_crps_against_scoringrules_and_quadrature():
-    """A mixture of two Gaussians, one narrow, against scoringrules' ``crps_mixnorm``; a
-    square-root part beside a Gaussian against quadrature on the mixture's cdf;
+def test_mixtures_crps_against_scoringrules():
+    """A mixture of two Gaussians, one narrow, against scoringrules' ``crps_mixnorm``;
     log-normals against ``crps_lognormal``."""
     sr = pytest.importorskip("scoringrules")
     m, s = np.array([3.0, 0.4, -1.0, 0.0]), np.array([0.2, 0.5, 0.8, 0.3])
@@ -243,6 +242,11 @@ def test_a_weighted_mixtures_crps_against_scoringrules_and_quadrature():
                                np.array([[1.0, 0.05]]), np.array([[0.3, 0.7]]),
                                backend="numpy")
         assert mix.crps(np.array([y]))[0] == pytest.approx(float(want[0]), rel=1e-10)
+
+
+def test_a_weighted_mixtures_crps_against_quadrature():
+    """A square-root part beside a Gaussian, weighted 1:3, against quadrature on the
+    mixture's cdf."""
     both = Mixture(np.array([[2.0], [1.0]]), np.array([[0.5], [3.0]]),
                    np.array([[0.25], [0.75]]), ("sqrt", None))
     cdf = lambda x: float(both.cdf(np.array([x]))[0])  # noqa: E731
