@@ -94,24 +94,32 @@ def _pdf(u):
     return np.exp(-0.5 * u * u) / np.sqrt(2 * np.pi)
 
 
+def _probability_below(m, s, kind, y):
+    """``P(Y <= y)`` for ``Y = g^{-1}(Z)``, ``Z ~ N(m, s^2)``, ``g`` of ``kind``: for
+    ``"sqrt"`` ``P(-sqrt y < Z < sqrt y)``, for ``"log"`` ``P(Z < log y)``."""
+    if kind is None:
+        return ndtr((y - m) / s)
+    if kind == "sqrt":
+        root = np.sqrt(np.maximum(y, 0.0))
+        return np.where(y > 0, ndtr((root - m) / s) - ndtr((-root - m) / s), 0.0)
+    return np.where(y > 0, ndtr((np.log(np.maximum(y, np.finfo(float).tiny)) - m) / s), 0.0)
+
+
 def _below(m, s, kind, y) -> tuple:
     """``(P(Y < y), E[Y 1{Y < y}], E[Y])`` for ``Y = g^{-1}(Z)``, ``Z ~ N(m, s^2)``,
     ``g`` of ``kind``, in closed form."""
+    below = _probability_below(m, s, kind, y)
     if kind is None:
-        z = (y - m) / s
-        below = ndtr(z)
-        return below, m * below - s * _pdf(z), m
+        return below, m * below - s * _pdf((y - m) / s), m
     above = y > 0
     if kind == "sqrt":  # Y < y  <=>  -r < Z < r: the second moment of Z between them
         r = np.sqrt(np.where(above, y, 0.0))
         a, b = (-r - m) / s, (r - m) / s
-        below = ndtr(b) - ndtr(a)
         mean = m * m + s * s
         return below, mean * below + s * (m - r) * _pdf(a) - s * (r + m) * _pdf(b), mean
     t = np.log(np.where(above, y, 1.0))  # log: Y < y  <=>  Z < log y
     mean = np.exp(m + s * s / 2)
-    return (np.where(above, ndtr((t - m) / s), 0.0),
-            np.where(above, mean * ndtr((t - m - s * s) / s), 0.0), mean)
+    return below, np.where(above, mean * ndtr((t - m - s * s) / s), 0.0), mean
 
 
 @dataclass(frozen=True)
@@ -162,15 +170,7 @@ class Mixture:
         y = np.asarray(y, dtype=np.float64)
         total = np.zeros(np.broadcast_shapes(y.shape, self.mean.shape[1:]))
         for m, s, w, kind in zip(self.mean, self.std, self.weight, self.kinds):
-            if kind is None:
-                part = ndtr((y - m) / s)
-            elif kind == "sqrt":
-                root = np.sqrt(np.maximum(y, 0.0))
-                part = np.where(y > 0, ndtr((root - m) / s) - ndtr((-root - m) / s), 0.0)
-            else:
-                part = np.where(y > 0, ndtr((np.log(np.maximum(y, np.finfo(float).tiny)) - m)
-                                            / s), 0.0)
-            total = total + w * part
+            total = total + w * _probability_below(m, s, kind, y)
         return total
 
     def quantile(self, q) -> np.ndarray:
