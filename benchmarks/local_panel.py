@@ -20,9 +20,12 @@ the weight sums), beside ``numpy.matmul`` doing products of the same shapes and
 count for the ``S`` networks at once (batched over the networks); the two are timed in
 turn, pair after pair (at least 5 pairs), and the median of the pairs' ratios is
 reported, since either one's speed moves from minute to minute on a shared machine.
+Both run in ``--dtype``, float32 by default as the Forecaster's networks do (float64
+products run at about half the speed in ``numpy.matmul`` and the kernels alike, but not
+in the same proportion).
 
     python benchmarks/local_panel.py --data ../shared/data/paper_benchmarks
-        [--dataset tourism_quarterly] [--series 200] [--repeats 3]
+        [--dataset tourism_quarterly] [--series 200] [--repeats 3] [--dtype float32]
 """
 
 from __future__ import annotations
@@ -69,25 +72,27 @@ def fit_times(train, kw, val, repeats, threads) -> dict:
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def kernel_throughput(S, lookback, hidden, batch, per_round, repeats, rounds=20) -> tuple:
+def kernel_throughput(S, lookback, hidden, batch, per_round, repeats, dtype, rounds=20) -> tuple:
     """``(stacked GFLOP/s, matmul GFLOP/s, ratio)`` for ``S`` networks' rounds of updates,
     ``per_round`` batches each (an epoch of a short series): medians over ``repeats``
     pairs, each timing both side by side, and the median of the pairs' ratios."""
     rng = np.random.default_rng(0)
-    members = [Member(1, lookback, hidden, 1, "heteroscedastic", 0.3, np.float64, "cpu", s)
+    members = [Member(1, lookback, hidden, 1, "heteroscedastic", 0.3, dtype, "cpu", s)
                for s in range(S)]
     stack = StackedMembers(members[0], S, batch)
-    x = rng.standard_normal((S, per_round * batch, lookback, 1))
-    t = rng.standard_normal((S, per_round * batch))
+    x = rng.standard_normal((S, per_round * batch, lookback, 1), dtype=dtype)
+    t = rng.standard_normal((S, per_round * batch), dtype=dtype)
     requests = [(s, members[s], x[s], t[s], None) for s in range(S)]
     n, no, rows = 1 + hidden, hidden, batch * lookback
     # multiply-adds per update: forward 16 no n per row-step (4 no means, 4 no
     # variances, 8 no covariance terms); backward 8 no no (recurrent deltas) and
     # 8 no n (weight sums) per row-step
     flops = 2 * rows * (16 * no * n + 8 * no * no + 8 * no * n) * S
-    a = rng.standard_normal((S, rows, n))
-    w1, h = rng.standard_normal((S, n, 16 * no)), rng.standard_normal((S, rows, no))
-    w2, g = rng.standard_normal((S, no, 8 * no)), rng.standard_normal((S, rows, 8 * no))
+    a = rng.standard_normal((S, rows, n), dtype=dtype)
+    w1 = rng.standard_normal((S, n, 16 * no), dtype=dtype)
+    h = rng.standard_normal((S, rows, no), dtype=dtype)
+    w2 = rng.standard_normal((S, no, 8 * no), dtype=dtype)
+    g = rng.standard_normal((S, rows, 8 * no), dtype=dtype)
     at = np.ascontiguousarray(a.transpose(0, 2, 1))
     stack.learn(requests)
     ours, matmul = [], []
@@ -114,12 +119,14 @@ def main(argv=None) -> None:
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="tourism_quarterly")
     parser.add_argument("--series", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="the networks' dtype (default: the Forecaster's)")
     args = parser.parse_args(argv)
     test, val, lookback, season = DATASETS[args.dataset]
     values = load(args.data, args.dataset)[0]
     train = values[:-test, :args.series]
     kw = {"lookback": lookback, "hidden_size": 16, "season": season,
-          "seasonal_difference": True, "seed": 0}
+          "seasonal_difference": True, "seed": 0, "dtype": args.dtype}
     threads = _workers.default_count()
     Forecaster(**kw).fit(train[:, :2], validation=val, epochs=2, progress=False)  # compile
     times = fit_times(train, kw, val, args.repeats, threads)
@@ -136,11 +143,11 @@ def main(argv=None) -> None:
     lengths = (~np.isnan(train)).sum(axis=0) - val - lookback - season
     per_round = max(1, int(np.median(np.ceil(lengths / 8))))
     ours, matmul, ratio = kernel_throughput(min(n, 64), lookback, 16, 8, per_round,
-                                            max(args.repeats, 5))
+                                            max(args.repeats, 5), np.dtype(args.dtype))
     print(f"\nstacked rounds of {min(n, 64)} networks ({per_round} batches of 8 each, lookback "
-          f"{lookback}, hidden 16), {threads} threads, medians of {max(args.repeats, 5)} "
-          f"side-by-side pairs: {ours:.1f} GFLOP/s of gate products; numpy.matmul on the "
-          f"same shapes: {matmul:.1f} GFLOP/s (ratio {100 * ratio:.0f} %)")
+          f"{lookback}, hidden 16, {args.dtype}), {threads} threads, medians of "
+          f"{max(args.repeats, 5)} side-by-side pairs: {ours:.1f} GFLOP/s of gate products; "
+          f"numpy.matmul on the same shapes: {matmul:.1f} GFLOP/s (ratio {100 * ratio:.0f} %)")
 
 
 if __name__ == "__main__":
