@@ -20,9 +20,9 @@ the weight sums), beside ``numpy.matmul`` doing products of the same shapes and
 count for the ``S`` networks at once (batched over the networks); the two are timed in
 turn, pair after pair (at least 5 pairs), and the median of the pairs' ratios is
 reported, since either one's speed moves from minute to minute on a shared machine.
-Both run in ``--dtype``, float32 by default as the Forecaster's networks do (float64
-products run at about half the speed in ``numpy.matmul`` and the kernels alike, but not
-in the same proportion).
+Both run in ``--dtype``, float32 by default as the Forecaster's networks do; the ratio
+depends on it (in float64 ``numpy.matmul`` on these shapes runs three to four times
+slower, the kernels under twice as slow).
 
     python benchmarks/local_panel.py --data ../shared/data/paper_benchmarks
         [--dataset tourism_quarterly] [--series 200] [--repeats 3] [--dtype float32]
