@@ -61,6 +61,9 @@ AUTO_MAX_ORIGINS = 40
 AUTO_MIN_WINDOWS = 24
 #: ``auto``: longest lookback tried, in steps.
 AUTO_MAX_LOOKBACK = 96
+#: ``auto`` on a panel: numbers of stacked LSTM layers tried on its best candidate
+#: (a global network learns from every series' windows, enough data for a second layer).
+PANEL_DEPTHS = (2,)
 #: ``auto`` adds a candidate to its combination only when its backtest CRPS lies within
 #: this ratio of the best one's: an equal-weight mixture suits forecasts of comparable
 #: accuracy (the forecast-combination literature's condition), and a clearly worse

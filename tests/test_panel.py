@@ -296,13 +296,17 @@ def test_auto_chooses_a_global_panels_settings_on_the_series_ends():
                             hidden_size=4, progress=False)
     assert model.mode == "global" and len(model.panel_) == N
     tried = [row["settings"] for row in model.auto_]
-    assert tried == [{"lookback": 12, "seasonal_difference": False},
-                     {"lookback": 12, "seasonal_difference": True},
-                     {"lookback": 24, "seasonal_difference": False},
-                     {"lookback": 24, "seasonal_difference": True}]
+    grid = [{"lookback": 12, "seasonal_difference": False},
+            {"lookback": 12, "seasonal_difference": True},
+            {"lookback": 24, "seasonal_difference": False},
+            {"lookback": 24, "seasonal_difference": True}]
+    # then the grid's best with a second LSTM layer (the panel has negative values: no sqrt)
+    best_grid = min(model.auto_[:4], key=lambda row: row["crps"])["settings"]
+    assert tried == grid + [{**best_grid, "num_layers": 2}]
     best = min(model.auto_, key=lambda row: row["crps"])
     assert model.auto_settings_ == best["settings"]
     assert model.lookback == best["settings"]["lookback"]
+    assert model.num_layers == best["settings"].get("num_layers", 1)
     # a candidate's score by hand: fitted without the last 6 steps, scaled CRPS of them
     inner = {j: (y[18:-6, j] if j == 1 else y[:-6, j]) for j in range(N)}
     inner_dates = {j: (dates[18:-6] if j == 1 else dates[:-6]) for j in range(N)}
@@ -313,7 +317,16 @@ def test_auto_chooses_a_global_panels_settings_on_the_series_ends():
     held = y[-6:]
     expected = metric.crps(again.mean / scale, held / scale, again.std / scale)
     assert model.auto_[1]["crps"] == pytest.approx(expected, rel=1e-12)
+    deeper = Forecaster(**best_grid, num_layers=2, season=12, hidden_size=4, mode="global",
+                        seed=0).fit(inner, dates=inner_dates, epochs=3,
+                                    progress=False).forecast(6)
+    expected = metric.crps(deeper.mean / scale, held / scale, deeper.std / scale)
+    assert model.auto_[4]["crps"] == pytest.approx(expected, rel=1e-12)
     assert model.forecast(6).mean.shape == (6, N)
+    # the depth given: no deeper candidate
+    given = Forecaster.auto(y, dates=dates, season=12, horizon=6, ensemble=1, epochs=1,
+                            hidden_size=4, progress=False, num_layers=1)
+    assert [row["settings"] for row in given.auto_] == grid
 
 
 def test_auto_tries_the_square_root_on_the_best_of_a_non_negative_panels_grid():
@@ -321,16 +334,20 @@ def test_auto_tries_the_square_root_on_the_best_of_a_non_negative_panels_grid():
     y = y + 2.0  # no negative values
     model = Forecaster.auto(y, dates=dates, season=12, horizon=6, ensemble=1, epochs=2,
                             hidden_size=4, progress=False)
-    grid, last = model.auto_[:-1], model.auto_[-1]
-    assert [r["settings"].get("transform") for r in model.auto_] == [None] * 4 + ["sqrt"]
+    grid, root, deeper = model.auto_[:4], model.auto_[4], model.auto_[5]
+    assert [r["settings"].get("transform") for r in model.auto_[:5]] == [None] * 4 + ["sqrt"]
     best = min(grid, key=lambda r: r["crps"])
-    assert last["settings"] == {**best["settings"], "transform": "sqrt"}
+    assert root["settings"] == {**best["settings"], "transform": "sqrt"}
+    # the depth is tried on the best so far, with or without the square root
+    best = min(model.auto_[:5], key=lambda r: r["crps"])
+    assert deeper["settings"] == {**best["settings"], "num_layers": 2}
     chosen = min(model.auto_, key=lambda r: r["crps"])["settings"]
     assert model.auto_settings_ == chosen and model.transform == chosen.get("transform")
-    # the same with a transform given: nothing more is tried
+    # the same with a transform given: no square root is tried
     given = Forecaster.auto(y, dates=dates, season=12, horizon=6, ensemble=1, epochs=1,
                             hidden_size=4, progress=False, transform="log")
-    assert len(given.auto_) == 4 and given.transform == "log"
+    assert [r["settings"].get("num_layers") for r in given.auto_] == [None] * 4 + [2]
+    assert given.transform == "log"
 
 
 @pytest.mark.parametrize("start", [56, 60])
@@ -340,7 +357,7 @@ def test_auto_leaves_a_series_too_short_for_a_candidate_out_of_its_comparison(st
     y, dates = _panel()
     y[:start, 1] = np.nan  # 40 or 36 steps; 34 or 30 once the last 6 are held out
     model = Forecaster.auto(y, dates=dates, season=12, horizon=6, ensemble=1, epochs=2,
-                            hidden_size=4, progress=False)
+                            hidden_size=4, progress=False, num_layers=1)  # the grid alone
     rows = {(r["settings"]["lookback"], r["settings"]["seasonal_difference"]): r
             for r in model.auto_}
     assert len(rows) == 4 and not any("left_out" in rows[12, sd] for sd in (False, True))

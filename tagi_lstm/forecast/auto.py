@@ -360,7 +360,7 @@ def _score(model, refit, y, covariates, dates, cov_fit, dates_fit, n_fit, origin
 
 def panel_search(make, series: list, *, horizon: int, season: int | None, epochs: int,
                  patience: int, validation, progress: bool, static=None,
-                 transforms: tuple = (), combine: int = 1) -> tuple:
+                 transforms: tuple = (), depths: tuple = (), combine: int = 1) -> tuple:
     """Settings of global panel forecasters, chosen on the series' own ends.
 
     Every candidate (lookback of :func:`_lookbacks`, with and without seasonal
@@ -370,7 +370,8 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
     series and steps with each series scaled by the mean absolute change
     between its steps (as MASE scales errors), so that large series do not
     decide alone. Then the best of them is tried with each of ``transforms``
-    (one fit each). A series too short for a candidate's window once its last
+    (one fit each), and the best so far with each number of LSTM layers in
+    ``depths``. A series too short for a candidate's window once its last
     steps are held out is left out of that candidate's fit, and the
     candidates are compared on the series every one of them forecast; a
     candidate that some series is too short for even with those steps cannot
@@ -387,6 +388,7 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
         static: static covariates for every candidate's ``fit`` (see
             :meth:`Forecaster.fit <tagi_lstm.forecast.Forecaster.fit>`).
         transforms: transforms of the series to try beside none (``"sqrt"``).
+        depths: numbers of stacked LSTM layers to try beside the default one.
         combine: the most candidates combined (1: the best alone).
 
     Returns:
@@ -412,7 +414,8 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(grid) + len(transforms), desc="auto (panel)", unit="candidate")
+        bar = tqdm(total=len(grid) + len(transforms) + len(depths), desc="auto (panel)",
+                   unit="candidate")
 
     def tried(settings):
         """``(report row, series fitted, scaled forecast means and std or None)``."""
@@ -457,9 +460,10 @@ def panel_search(make, series: list, *, horizon: int, season: int | None, epochs
 
     results = [tried(settings) for settings in grid]
     best = best_of(results)
-    if np.isfinite(best["crps"]) and transforms:
-        results += [tried({**best["settings"], "transform": kind}) for kind in transforms]
-        best = best_of(results)
+    for key, options in (("transform", transforms), ("num_layers", depths)):
+        if np.isfinite(best["crps"]) and options:
+            results += [tried({**best["settings"], key: value}) for value in options]
+            best = best_of(results)
     if bar is not None:
         bar.close()
     if not np.isfinite(best["crps"]):

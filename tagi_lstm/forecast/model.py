@@ -37,6 +37,7 @@ from ..config import (
     DEFAULT_HORIZON,
     MAX_CALIBRATION_ORIGINS,
     MAX_MAGNITUDE,
+    PANEL_DEPTHS,
     SCALE_EPS,
 )
 from ..data import (
@@ -708,7 +709,9 @@ class Forecaster(ForecasterBase):
         seasons) and seasonal differencing are chosen by how well one network
         fitted without each series' last ``horizon`` steps forecasts them, then
         the best of those with a square-root transform where no series has a
-        negative value (:func:`~tagi_lstm.forecast.auto.panel_search`); up to
+        negative value, then the best so far with two LSTM layers
+        (:data:`~tagi_lstm.config.PANEL_DEPTHS`; unless ``num_layers`` is given)
+        (:func:`~tagi_lstm.forecast.auto.panel_search`); up to
         ``combine`` of these candidates are chosen by forward selection on the
         same held-out steps, as for one series, each fitted to the whole panel
         with ``ensemble`` members, and several are returned as their
@@ -854,7 +857,7 @@ class Forecaster(ForecasterBase):
     def _auto_panel(cls, y, covariates, dates, *, horizon, season, ensemble, validation,
                     epochs, patience, seed, progress, settings, static=None, combine=1):
         """:meth:`auto` for a panel: the global forecasters whose lookback, seasonal
-        differencing and transform forecast the last ``horizon`` steps of every series
+        differencing, transform and depth forecast the last ``horizon`` steps of every series
         best from the rest, alone or (up to ``combine``) mixed
         (:func:`~tagi_lstm.forecast.auto.panel_search`), each then fitted to all of it;
         several are returned as their :class:`~tagi_lstm.forecast.Combination`."""
@@ -888,6 +891,7 @@ class Forecaster(ForecasterBase):
             make, series, horizon=horizon, season=season, epochs=epochs, patience=patience,
             validation=validation, progress=progress, static=static,
             transforms=("sqrt",) if sqrt_fits and "transform" not in fixed else (),
+            depths=() if "num_layers" in fixed else PANEL_DEPTHS,
             combine=check_positive_int(combine, name="combine", where=where))
         models = [make(ensemble, **picked).fit(
             {s.id: s.y for s in series},
