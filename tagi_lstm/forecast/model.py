@@ -709,9 +709,9 @@ class Forecaster(ForecasterBase):
         seasons) and seasonal differencing are chosen by how well one network
         fitted without each series' last ``horizon`` steps forecasts them, then
         the best of those with a square-root transform where no series has a
-        negative value, then the best so far with two LSTM layers
-        (:data:`~tagi_lstm.config.PANEL_DEPTHS`; unless ``num_layers`` is given)
-        (:func:`~tagi_lstm.forecast.auto.panel_search`); up to
+        negative value, then the best so far with two LSTM layers unless
+        ``num_layers`` is given (:data:`~tagi_lstm.config.PANEL_DEPTHS`,
+        :func:`~tagi_lstm.forecast.auto.panel_search`); up to
         ``combine`` of these candidates are chosen by forward selection on the
         same held-out steps, as for one series, each fitted to the whole panel
         with ``ensemble`` members, and several are returned as their
