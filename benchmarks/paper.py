@@ -52,12 +52,20 @@ spread-out sample where the first series are not typical.
 ``--workers N`` fits the series on a local Dask cluster of ``N`` single-threaded worker
 processes (``fit(..., client=...)``: the same forecasts as in one process).
 
+``--peers ets,arima,theta`` adds the tools a forecaster would pick instead, fitted per
+series on the same training parts: statsforecast's ``AutoETS``, ``AutoARIMA`` and
+``AutoTheta`` (R's ``ets``, ``auto.arima`` and the Theta method, each with the data
+set's season; statsforecast must be installed: it is a peer, not a dependency), and,
+with several, their equal mixture. Their standard deviations come from their 80 %
+intervals, whose upper bound is a Gaussian forecast's 0.9-quantile. ``--workers`` sets
+statsforecast's processes too.
+
     python benchmarks/paper.py --dataset tourism_quarterly --data ../shared/data/paper_benchmarks
         [--model hybrid|hybrid_ts|forecaster] [--series 50] [--stride 4] [--holdout]
         [--seeds 0,1,2] [--epochs 50]
         [--workers 2] [--lookback 24] [--no-seasonal-difference | --both-differencing]
         [--hidden 16] [--transform sqrt] [--calendar] [--save forecasts.npz]
-        [--combine A.npz B.npz ...]
+        [--combine A.npz B.npz ...] [--peers ets,arima,theta]
 """
 
 from __future__ import annotations
@@ -70,6 +78,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.special import ndtri
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -118,6 +127,40 @@ def seasonal_naive(train: np.ndarray, horizon: int, season: int) -> np.ndarray:
 
 
 MODELS = ("hybrid", "hybrid_ts", "forecaster", "global", "global_auto")
+
+#: ``--peers`` name: the statsforecast model
+PEERS = {"ets": "AutoETS", "arima": "AutoARIMA", "theta": "AutoTheta"}
+
+
+def peer_forecasts(train: np.ndarray, test: int, season: int, names, workers: int) -> list:
+    """statsforecast's forecasts of the ``test`` steps after each column of ``train``
+    (``(time, n)``, NaN-padded at the top) by each peer of ``names``, and with several
+    their equal mixture: ``[(label, means, stds)]``, each ``(test, n)``."""
+    try:
+        import pandas as pd
+        from statsforecast import StatsForecast, models
+    except ImportError as exc:
+        raise SystemExit(f"--peers needs statsforecast (pip install statsforecast): {exc}") \
+            from None
+    chosen = [getattr(models, PEERS[name])(season_length=season) for name in names]
+    columns = [train[~np.isnan(train[:, j]), j] for j in range(train.shape[1])]
+    frame = pd.DataFrame({"unique_id": np.repeat(np.arange(len(columns)),
+                                                 [len(c) for c in columns]),
+                          "ds": np.concatenate([np.arange(len(c)) for c in columns]),
+                          "y": np.concatenate(columns)})
+    out = StatsForecast(models=chosen, freq=1, n_jobs=workers).forecast(
+        df=frame, h=test, level=[80]).sort_values(["unique_id", "ds"])
+    z = ndtri(0.9)
+    rows = []
+    for name in names:
+        label = PEERS[name]
+        mean, upper = (out[column].to_numpy().reshape(len(columns), test).T
+                       for column in (label, f"{label}-hi-80"))
+        rows.append((f"statsforecast {label}", mean, (upper - mean) / z))
+    if len(rows) > 1:
+        rows.append(("the peers' equal mixture", *mixture([r[1] for r in rows],
+                                                     [r[2] for r in rows])))
+    return rows
 
 
 def make(kind: str, lookback: int, season: int, seeds, seasonal_difference: bool = True,
@@ -178,6 +221,9 @@ def main(argv=None) -> None:
                              "(test, series) to this .npz file")
     parser.add_argument("--workers", type=int, default=1,
                         help="Dask worker processes (default 1: no cluster)")
+    parser.add_argument("--peers", default=None,
+                        help=f"statsforecast's models beside ours: some of {sorted(PEERS)}, "
+                             f"separated by commas")
     args = parser.parse_args(argv)
     test, val, lookback, season = DATASETS[args.dataset]
     lookback = args.lookback or lookback
@@ -198,11 +244,20 @@ def main(argv=None) -> None:
         parser.error(f"unknown --model {unknown}; choose from {MODELS}")
     if args.no_seasonal_difference and args.both_differencing:
         parser.error("--no-seasonal-difference and --both-differencing exclude each other")
+    peers, peer_seconds = [], 0.0
+    if args.peers:
+        names = args.peers.split(",")
+        if set(names) - set(PEERS):
+            parser.error(f"unknown --peers {sorted(set(names) - set(PEERS))}; choose from "
+                         f"{sorted(PEERS)}")
+        start = time.perf_counter()
+        peers = peer_forecasts(train, test, season, names, args.workers)
+        peer_seconds = time.perf_counter() - start
     if args.combine is not None:
         means, stds = combine_saved(args.combine, (test, n))
         args.model = " + ".join(str(path) for path in args.combine)
         report(args, n, test, val, lookback, season, (), values, paper_mean, paper_std,
-               naive, means, stds, 0.0)
+               naive, means, stds, 0.0, peers, peer_seconds)
         return
     calendar, panel, dates = (), train, None
     if args.calendar:
@@ -258,7 +313,7 @@ def main(argv=None) -> None:
     if args.save is not None:
         np.savez(args.save, mean=means, std=stds)
     report(args, n, test, val, lookback, season, calendar, values, paper_mean, paper_std,
-           naive, means, stds, time.perf_counter() - start)
+           naive, means, stds, time.perf_counter() - start, peers, peer_seconds)
 
 
 def mixture(means, stds) -> tuple:
@@ -280,8 +335,9 @@ def combine_saved(paths, shape) -> tuple:
 
 
 def report(args, n, test, val, lookback, season, calendar, values, paper_mean, paper_std,
-           naive, means, stds, seconds) -> None:
-    """Print ours, the paper's predictions and seasonal naive, scored alike."""
+           naive, means, stds, seconds, peers=(), peer_seconds=0.0) -> None:
+    """Print ours, ``peers`` (``[(label, means, stds)]``, fitted in ``peer_seconds``), the
+    paper's predictions and seasonal naive, scored alike."""
     truth, insample = values[-test:], values[:-test]
     # global_auto's score: each series in units of its mean absolute step change
     scale = np.nanmean(np.abs(np.diff(insample, axis=0)), axis=0)
@@ -316,9 +372,13 @@ def report(args, n, test, val, lookback, season, calendar, values, paper_mean, p
     print("| method | ND | p90 | MASE | scaled CRPS |")
     print("| --- | ---: | ---: | ---: | ---: |")
     print(row(f"ours ({args.model})", means, stds))
+    for label, mean, std in peers:
+        print(row(label, mean, std))
     if paper_mean is not None:
         print(row("the paper's predictions", paper_mean, paper_std))
     print(row("seasonal naive", naive, None))
+    if peers:
+        print(f"\nstatsforecast's fits and forecasts: {peer_seconds:.0f} s")
 
 
 if __name__ == "__main__":

@@ -181,3 +181,42 @@ def test_m4_dates_of_chosen_columns_and_shortened_values():
     cut = hourly_dates(DATA, "m4_hourly", values[:-48, picked], np.array(picked))
     for j, stamps in zip(picked, cut):
         np.testing.assert_array_equal(stamps, full[j][:-48])
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/paper_benchmarks is absent "
+                    "(it exists only in the development tree)")
+def test_peers_are_fitted_on_the_same_training_parts_and_scored_alike(capsys):
+    """--peers fits statsforecast's models on each series' training part and scores them
+    as ours (their equal mixture too); an unknown peer is refused, and without
+    statsforecast installed the run stops with a message naming it."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from paper import main
+
+    from tagi_lstm import metric
+
+    common = ["--dataset", "tourism_quarterly", "--data", str(DATA), "--series", "3",
+              "--seeds", "0", "--epochs", "2", "--model", "forecaster"]
+    with pytest.raises(SystemExit):
+        main(common + ["--peers", "ets,prophet"])
+    assert "prophet" in capsys.readouterr().err
+    try:
+        from statsforecast.models import AutoETS
+    except ImportError:
+        with pytest.raises(SystemExit, match="statsforecast"):
+            main(common + ["--peers", "ets"])
+        return
+    main(common + ["--peers", "ets,theta"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    labels = [r.split("|")[1].strip() for r in rows[2:]]
+    assert labels == ["ours (forecaster)", "statsforecast AutoETS", "statsforecast AutoTheta",
+                      "the peers' equal mixture", "the paper's predictions", "seasonal naive"]
+    values = np.loadtxt(DATA / "tourism_quarterly_values.csv.gz", delimiter=",")[:, :3]
+    train, truth = values[:-8], values[-8:]
+    # each series fitted alone, straight from statsforecast: the same forecasts, same order
+    mean = np.stack([AutoETS(season_length=4).forecast(y=c[~np.isnan(c)], h=8)["mean"]
+                     for c in train.T], axis=1)
+    ets = rows[3].split("|")
+    assert ets[2].strip() == f"{metric.nd(mean, truth):.4f}"
+    assert ets[4].strip() == f"{metric.mase(mean, truth, train, 4):.3f}"
