@@ -158,9 +158,19 @@ def peer_forecasts(train: np.ndarray, test: int, season: int, names, workers: in
                        for column in (label, f"{label}-hi-80"))
         rows.append((f"statsforecast {label}", mean, (upper - mean) / z))
     if len(rows) > 1:
-        rows.append(("the peers' equal mixture", *mixture([r[1] for r in rows],
-                                                     [r[2] for r in rows])))
+        mean, std = mixture([r[1] for r in rows], [r[2] for r in rows])
+        rows.append(("the peers' equal mixture", mean, std))
     return rows
+
+
+def listed(parser, flag: str, text: str, choices: tuple) -> list:
+    """The comma-separated names of ``text``, each one of ``choices`` (else the parser's
+    error naming the others)."""
+    names = text.split(",")
+    unknown = sorted(set(names) - set(choices))
+    if unknown:
+        parser.error(f"unknown {flag} {unknown}; choose from {choices}")
+    return names
 
 
 def make(kind: str, lookback: int, season: int, seeds, seasonal_difference: bool = True,
@@ -238,18 +248,12 @@ def main(argv=None) -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     train = values[:-test]
     naive = np.stack([seasonal_naive(train[:, j], test, season) for j in range(n)], axis=1)
-    kinds = args.model.split(",")
-    unknown = sorted(set(kinds) - set(MODELS))
-    if unknown:
-        parser.error(f"unknown --model {unknown}; choose from {MODELS}")
+    kinds = listed(parser, "--model", args.model, MODELS)
     if args.no_seasonal_difference and args.both_differencing:
         parser.error("--no-seasonal-difference and --both-differencing exclude each other")
     peers, peer_seconds = [], 0.0
     if args.peers:
-        names = args.peers.split(",")
-        if set(names) - set(PEERS):
-            parser.error(f"unknown --peers {sorted(set(names) - set(PEERS))}; choose from "
-                         f"{sorted(PEERS)}")
+        names = listed(parser, "--peers", args.peers, tuple(PEERS))
         start = time.perf_counter()
         peers = peer_forecasts(train, test, season, names, args.workers)
         peer_seconds = time.perf_counter() - start
