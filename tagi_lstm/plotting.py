@@ -134,3 +134,58 @@ def plot_backtest(backtest, *, levels=(0.5, 0.9), axes=None, label=None):
     for ax in axes:
         ax.legend(fontsize=8)
     return axes
+
+
+def plot_panel(forecast, *, history=None, dates=None, ids=None, max_series=6, ncols=3,
+               tail=None, levels=(0.5, 0.9), axes=None):
+    """Small multiples of a panel's forecasts: each series in its own axes
+    (:func:`plot_forecast`), its recent history in grey before them.
+
+    Args:
+        forecast: a :class:`~tagi_lstm.forecast.PanelForecast`.
+        history: the panel the forecasts continue, in any form ``Forecaster.fit``
+            takes (a 2-D array NaN-padded at the top, a wide or long data frame, a
+            dict of series); ``None`` draws the forecasts alone.
+        dates: the history's dates, as ``fit`` takes them.
+        ids: the series to draw (default: the first ``max_series``).
+        max_series: how many series to draw when ``ids`` is not given.
+        ncols: axes per row.
+        tail: history steps drawn per series (default: four times the forecast's
+            length).
+        levels: interval levels drawn as bands.
+        axes: matplotlib axes, at least one per series (default: a new figure).
+
+    Returns:
+        The axes, ``(rows, ncols)`` for a new figure (those left over hidden).
+    """
+    from .forecast.panel import as_panel
+
+    where = "plot_panel"
+    plt = _pyplot()
+    ids = list(forecast.ids[:max_series]) if ids is None else list(ids)
+    parts = [forecast[name] for name in ids]  # an unknown id is a KeyError naming the ids
+    past = {}
+    if history is not None:
+        past = {s.id: s for s in as_panel(history, dates, where=where)}
+        missing = [name for name in ids if name not in past]
+        if missing:
+            raise ValueError(f"{where}: the history has no series {missing[:10]}")
+    if axes is None:
+        rows = -(-len(ids) // ncols)
+        _, axes = plt.subplots(rows, ncols, figsize=(4.2 * ncols, 2.8 * rows), squeeze=False)
+    flat = np.ravel(axes)
+    if len(flat) < len(ids):
+        raise ValueError(f"{where}: {len(ids)} series need as many axes; got {len(flat)}")
+    for k, (ax, name, part) in enumerate(zip(flat, ids, parts)):
+        drawn = {}
+        if name in past:
+            y, stamps = past[name].y, past[name].dates
+            keep = slice(max(0, len(y) - (tail or 4 * len(part))), len(y))
+            drawn = {"history": np.asarray(y, dtype=np.float64)[keep],
+                     "history_index": (np.arange(len(y)) if stamps is None else stamps)[keep]}
+        plot_forecast(part, levels=levels, ax=ax, title=str(name), **drawn)
+        if k:  # one legend says it for all
+            ax.get_legend().remove()
+    for ax in flat[len(ids):]:
+        ax.set_visible(False)
+    return axes

@@ -106,6 +106,35 @@ def test_long_results_and_pooled_backtests(fitted):
     assert pooled.shape == (6,) and np.isfinite(pooled).all()
 
 
+def test_panel_forecasts_plot_as_small_multiples(fitted):
+    """PanelForecast.plot draws each chosen series' forecast in its own axes after the
+    last ``tail`` observed steps of its history (read in any panel form), one legend for
+    all, the axes left over hidden; unknown series are named."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    model, y, dates = fitted
+    fc = model.forecast(6)
+    axes = fc.plot(y, dates=dates, ncols=2, tail=10)
+    assert axes.shape == (2, 2)
+    flat = axes.ravel()
+    assert [ax.get_title() for ax in flat[:3]] == [str(i) for i in fc.ids]
+    assert not flat[3].get_visible()
+    for j in range(N):  # history first, the forecast's mean last
+        history, mean = flat[j].lines[0], flat[j].lines[-1]
+        np.testing.assert_array_equal(history.get_ydata(), y[-10:, j])
+        np.testing.assert_array_equal(history.get_xdata(), dates[-10:])
+        np.testing.assert_array_equal(mean.get_ydata(), fc.mean[:, j])
+    assert flat[0].get_legend() is not None and flat[1].get_legend() is None
+    alone = fc.plot(ids=[fc.ids[2]], ncols=1)  # no history: the forecast only
+    assert alone.shape == (1, 1) and len(alone[0, 0].lines) == 1
+    with pytest.raises(KeyError, match="no series"):
+        fc.plot(ids=["nope"])
+    with pytest.raises(ValueError, match="history has no series"):
+        fc.plot({"x": y[:, 0]}, ids=[fc.ids[0]])
+
+
 def test_update_and_save_follow_each_series(fitted, tmp_path):
     model, y, dates = fitted
     model.save(tmp_path / "panel.npz")

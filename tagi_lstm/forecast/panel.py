@@ -228,6 +228,13 @@ class PanelForecast:
         """``(steps, n_series)`` timestamps or positions."""
         return self._stack("index")
 
+    def plot(self, history=None, dates=None, ids=None, **kw):
+        """Small multiples of some series' forecasts after their ``history`` (the panel
+        given to ``fit``; :func:`tagi_lstm.plotting.plot_panel` says what ``kw`` takes)."""
+        from ..plotting import plot_panel
+
+        return plot_panel(self, history=history, dates=dates, ids=ids, **kw)
+
     def to_pandas(self, levels=(0.5, 0.9)):
         """A long ``DataFrame``: ``unique_id``, ``ds``, ``mean``, ``std`` and the interval
         bounds, one row per series and step (needs pandas)."""
