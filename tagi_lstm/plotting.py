@@ -149,7 +149,7 @@ def plot_panel(forecast, *, history=None, dates=None, ids=None, max_series=6, nc
         dates: the history's dates, as ``fit`` takes them.
         ids: the series to draw (default: the first ``max_series``).
         max_series: how many series to draw when ``ids`` is not given.
-        ncols: axes per row.
+        ncols: axes per row (at most one per series).
         tail: history steps drawn per series (default: four times the forecast's
             length).
         levels: interval levels drawn as bands.
@@ -163,6 +163,8 @@ def plot_panel(forecast, *, history=None, dates=None, ids=None, max_series=6, nc
     where = "plot_panel"
     plt = _pyplot()
     ids = list(forecast.ids[:max_series]) if ids is None else list(ids)
+    if not ids:
+        raise ValueError(f"{where}: no series to draw (ids is empty or max_series < 1)")
     parts = [forecast[name] for name in ids]  # an unknown id is a KeyError naming the ids
     past = {}
     if history is not None:
@@ -171,6 +173,7 @@ def plot_panel(forecast, *, history=None, dates=None, ids=None, max_series=6, nc
         if missing:
             raise ValueError(f"{where}: the history has no series {missing[:10]}")
     if axes is None:
+        ncols = min(ncols, len(ids))
         rows = -(-len(ids) // ncols)
         _, axes = plt.subplots(rows, ncols, figsize=(4.2 * ncols, 2.8 * rows), squeeze=False)
     flat = np.ravel(axes)

@@ -127,8 +127,10 @@ def test_panel_forecasts_plot_as_small_multiples(fitted):
         np.testing.assert_array_equal(history.get_xdata(), dates[-10:])
         np.testing.assert_array_equal(mean.get_ydata(), fc.mean[:, j])
     assert flat[0].get_legend() is not None and flat[1].get_legend() is None
-    alone = fc.plot(ids=[fc.ids[2]], ncols=1)  # no history: the forecast only
+    alone = fc.plot(ids=[fc.ids[2]])  # no history: the forecast only, in one axes
     assert alone.shape == (1, 1) and len(alone[0, 0].lines) == 1
+    with pytest.raises(ValueError, match="no series to draw"):
+        fc.plot(ids=[])
     with pytest.raises(KeyError, match="no series"):
         fc.plot(ids=["nope"])
     with pytest.raises(ValueError, match="history has no series"):
