@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import metric
+from ._validation import check_positive_int
 
 #: Band shades: wider intervals lighter.
 _BAND_ALPHA = {0.5: 0.35, 0.8: 0.25, 0.9: 0.18, 0.95: 0.12}
@@ -161,6 +162,9 @@ def plot_panel(forecast, *, history=None, dates=None, ids=None, max_series=6, nc
     from .forecast.panel import as_panel
 
     where = "plot_panel"
+    ncols = check_positive_int(ncols, name="ncols", where=where)
+    if tail is not None:
+        tail = check_positive_int(tail, name="tail", where=where)
     plt = _pyplot()
     ids = list(forecast.ids[:max_series]) if ids is None else list(ids)
     if not ids:

@@ -131,6 +131,8 @@ def test_panel_forecasts_plot_as_small_multiples(fitted):
     assert alone.shape == (1, 1) and len(alone[0, 0].lines) == 1
     with pytest.raises(ValueError, match="no series to draw"):
         fc.plot(ids=[])
+    with pytest.raises(ValueError, match="ncols"):
+        fc.plot(ncols=0)
     with pytest.raises(KeyError, match="no series"):
         fc.plot(ids=["nope"])
     with pytest.raises(ValueError, match="history has no series"):
